@@ -1,0 +1,211 @@
+"""Parse raw mail into an immutable :class:`Message` that the pure core works on.
+
+mail-parser does the MIME walking (bodies, attachments, defects); headers are decoded
+with the standard library from the same parsed tree because mail-parser loses the
+space at a fold after an encoded word (see shared/notes/test-servers.md).
+"""
+
+from __future__ import annotations
+
+import email.header
+import email.utils
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.message import Message as StdMessage
+
+import mailparser
+
+from inboxwatch.errors import MessageError
+
+_WS = re.compile(r"\s+")
+_MSGID = re.compile(r"<[^<>\s]+>")
+
+
+@dataclass(frozen=True)
+class Address:
+    """A mailbox: ``addr`` is lower-cased for comparison, ``name`` as displayed."""
+
+    addr: str
+    name: str = ""
+
+    @property
+    def domain(self) -> str:
+        return self.addr.rpartition("@")[2]
+
+    @property
+    def local(self) -> str:
+        return self.addr.rpartition("@")[0]
+
+    def __str__(self) -> str:
+        return email.utils.formataddr((self.name, self.addr)) if self.name else self.addr
+
+
+@dataclass(frozen=True)
+class Message:
+    """The facts of one message that classification and decisions need; no IO."""
+
+    message_id: str
+    subject: str
+    from_: Address | None
+    reply_to: tuple[Address, ...]
+    to: tuple[Address, ...]
+    cc: tuple[Address, ...]
+    date: datetime | None
+    in_reply_to: tuple[str, ...]
+    references: tuple[str, ...]
+    headers: Mapping[str, tuple[str, ...]]
+    content_type: str
+    part_types: tuple[str, ...]
+    text: str
+    html: str
+    defects: tuple[str, ...] = ()
+    raw_size: int = 0
+    report_text: str = field(default="", repr=False)
+
+    def header(self, name: str) -> str:
+        """First value of header ``name`` (case-insensitive), decoded, or ""."""
+        values = self.headers.get(name.lower(), ())
+        return values[0] if values else ""
+
+    def header_all(self, name: str) -> tuple[str, ...]:
+        return self.headers.get(name.lower(), ())
+
+    def has_header(self, name: str) -> bool:
+        return name.lower() in self.headers
+
+    @property
+    def thread_ids(self) -> tuple[str, ...]:
+        """Message-IDs this message answers: In-Reply-To first, then References."""
+        seen: dict[str, None] = {}
+        for mid in (*self.in_reply_to, *reversed(self.references)):
+            seen.setdefault(mid, None)
+        return tuple(seen)
+
+    @property
+    def body_text(self) -> str:
+        """Plain text if there is any, else text derived from the HTML part."""
+        if self.text.strip():
+            return self.text
+        return html_to_text(self.html) if self.html else ""
+
+
+def decode_header_value(value: str) -> str:
+    """Decode RFC 2047 words and unfold; tolerant of broken encodings."""
+    try:
+        decoded = str(email.header.make_header(email.header.decode_header(value)))
+    except (UnicodeError, LookupError, ValueError, email.errors.HeaderParseError):
+        decoded = value
+    return _WS.sub(" ", decoded.replace("\r", " ").replace("\n", " ")).strip()
+
+
+def parse_addresses(values: tuple[str, ...] | list[str]) -> tuple[Address, ...]:
+    out: list[Address] = []
+    for name, addr in email.utils.getaddresses(list(values)):
+        addr = addr.strip().strip("<>").lower()
+        if "@" not in addr:
+            continue
+        out.append(Address(addr, decode_header_value(name) if name else ""))
+    return tuple(out)
+
+
+def parse_msgids(value: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(_MSGID.findall(value)))
+
+
+_TAG = re.compile(r"<[^>]*>", re.S)
+_DROP = re.compile(r"<(script|style|head)\b.*?</\1\s*>", re.S | re.I)
+_BREAK = re.compile(r"<\s*(br|/p|/div|/tr|/li|/h\d|/blockquote)\b[^>]*>", re.I)
+_BLOCK_OPEN = re.compile(r"<\s*(p|div|tr|li|blockquote|h\d)\b[^>]*>", re.I)
+
+
+def html_to_text(html: str) -> str:
+    """A crude but safe HTML-to-text for classification and quoting (no rendering)."""
+    import html as htmllib
+
+    s = _DROP.sub("", html)
+    s = _BREAK.sub("\n", s)
+    s = _BLOCK_OPEN.sub("\n", s)
+    s = _TAG.sub("", s)
+    s = htmllib.unescape(s).replace("\xa0", " ")
+    lines = [line.rstrip() for line in s.splitlines()]
+    text = "\n".join(lines)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def _std_headers(msg: StdMessage) -> dict[str, tuple[str, ...]]:
+    out: dict[str, list[str]] = {}
+    for key, value in msg.items():
+        out.setdefault(key.lower(), []).append(decode_header_value(str(value)))
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def _raw_header_all(msg: StdMessage, name: str) -> tuple[str, ...]:
+    return tuple(str(v) for v in (msg.get_all(name) or ()))
+
+
+def _date(msg: StdMessage) -> datetime | None:
+    raw = msg.get("Date")
+    if not raw:
+        return None
+    try:
+        return email.utils.parsedate_to_datetime(str(raw))
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def _report_text(msg: StdMessage) -> str:
+    """Text of delivery-status / disposition parts, which mail-parser does not surface."""
+    chunks: list[str] = []
+    for part in msg.walk():
+        ctype = part.get_content_type()
+        if ctype in ("message/delivery-status", "message/global-delivery-status"):
+            payload = part.get_payload()
+            if isinstance(payload, list):
+                for sub in payload:
+                    chunks.append(str(sub))
+            elif isinstance(payload, str):
+                chunks.append(payload)
+        elif ctype == "text/rfc822-headers":
+            payload = part.get_payload(decode=True)
+            if isinstance(payload, bytes):
+                chunks.append(payload.decode("utf-8", "replace"))
+    return "\n".join(chunks)
+
+
+def parse_message(raw: bytes) -> Message:
+    """Parse raw RFC 5322 bytes. Raises :class:`MessageError` if nothing usable is found."""
+    if not raw or not raw.strip():
+        raise MessageError("empty message")
+    try:
+        parsed = mailparser.parse_from_bytes(raw)
+    except Exception as exc:  # mail-parser raises many types on hostile input
+        raise MessageError(f"cannot parse message: {exc}") from exc
+    std: StdMessage = parsed.message
+    headers = _std_headers(std)
+    if not headers:
+        raise MessageError("no headers found")
+    from_ = parse_addresses(_raw_header_all(std, "From"))
+    text = "\n".join(t for t in parsed.text_plain if isinstance(t, str))
+    html = "\n".join(t for t in parsed.text_html if isinstance(t, str))
+    defects = tuple(str(d) for d in (parsed.defects or ()))
+    return Message(
+        message_id=(parse_msgids(str(std.get("Message-ID", ""))) or ("",))[0],
+        subject=headers.get("subject", ("",))[0],
+        from_=from_[0] if from_ else None,
+        reply_to=parse_addresses(_raw_header_all(std, "Reply-To")),
+        to=parse_addresses(_raw_header_all(std, "To")),
+        cc=parse_addresses(_raw_header_all(std, "Cc")),
+        date=_date(std),
+        in_reply_to=parse_msgids(" ".join(_raw_header_all(std, "In-Reply-To"))),
+        references=parse_msgids(" ".join(_raw_header_all(std, "References"))),
+        headers=headers,
+        content_type=std.get_content_type(),
+        part_types=tuple(p.get_content_type() for p in std.walk()),
+        text=text.replace("\r\n", "\n"),
+        html=html,
+        defects=defects,
+        raw_size=len(raw),
+        report_text=_report_text(std),
+    )
