@@ -91,6 +91,17 @@ class Message:
         return html_to_text(self.html) if self.html else ""
 
 
+_ADDR = re.compile(
+    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9-]{2,63}$"
+)
+
+
+def is_valid_address(addr: str) -> bool:
+    """A plain ASCII addr-spec we can safely put in a header and an SMTP envelope."""
+    return len(addr) <= 254 and bool(_ADDR.match(addr))
+
+
 def decode_header_value(value: str) -> str:
     """Decode RFC 2047 words and unfold; tolerant of broken encodings."""
     try:

@@ -1,0 +1,485 @@
+"""Recognise mail we must never answer: bounces, automatic replies, lists and bulk mail.
+
+Pure functions over a parsed :class:`Message`. The rules follow the standards first
+(RFC 3464/6522 delivery reports, RFC 3834 ``Auto-Submitted``, RFC 2369/2919 list
+headers) and then the documented habits of real mail systems. Header evidence is
+trusted; words in a subject or body only count when something else corroborates them,
+because a person can write any words but does not set ``Auto-Submitted`` or send from
+``<>``. A subject that starts with a reply/forward prefix ("Re:", "AW:", "Fwd:") is a
+person answering or forwarding, so its words are never evidence.
+
+Kinds: ``bounce`` (a delivery report), ``auto_reply`` (anything machine-generated in
+answer or notification: vacation, helpdesk acknowledgement, read receipt, RFC 3834
+``auto-generated`` mail) and ``list`` (mailing lists and bulk senders).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from inboxwatch.message import Message
+
+
+@dataclass(frozen=True)
+class Detection:
+    kind: str  # "bounce" | "auto_reply" | "list"
+    reasons: tuple[str, ...]
+    # Bounces: permanent failure (True) vs delay/warning/success notice (False).
+    hard: bool = True
+    # Bounces: lower-cased addresses that failed (or, for a delay, that are delayed).
+    recipients: tuple[str, ...] = ()
+
+
+def _fold(s: str) -> str:
+    """Lower-case and drop accents so "Réponse" matches "reponse"; CJK is unchanged."""
+    s = unicodedata.normalize("NFKD", s)
+    return "".join(c for c in s if not unicodedata.combining(c)).lower().replace("’", "'")
+
+
+def _rx(*alternatives: str) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{a})" for a in alternatives), re.I)
+
+
+# "Re:", "AW:", "Fwd:", "[External] RE:", ... : a person replying to or forwarding something.
+_REPLY_PREFIX = re.compile(
+    r"^\W*(?:\[[^\]]{1,30}\]\s*)?(?:re|aw|sv|vs|antw|antwort|ref|rif|r|res|odp|fw|fwd|wg|tr|rv"
+    r"|enc|doorst|vb|回复|答复|转发)\s*(?:\[\d+\]|\(\d+\))?\s*:",
+    re.I,
+)
+
+_TAG = re.compile(r"^\s*\[[^\]]{1,30}\]\s*")
+
+# ---- bounces -------------------------------------------------------------------------
+
+_BARE_DAEMON = re.compile(r"\bmailer[-_]?daemon\b", re.I)
+_DAEMON_LOCALS = frozenset({"mailer-daemon", "mailerdaemon", "mailer_daemon", "mail-daemon"})
+# Typical NDR subjects of Postfix, Exim, Sendmail, qmail, Exchange/M365 (en/de/fr/it/es/
+# nl/pt), Gmail, Yahoo. Matched at the start of the (folded) subject only.
+_NDR_SUBJECT = _rx(
+    r"^undeliver(?:ed|able)\b",
+    r"^delivery (?:status notification|failure|failed|has failed|delayed|notification)",
+    r"^(?:mail|message) delivery (?:failed|failure|delayed|error)",
+    r"^returned mail\b",
+    r"^failure notice\b",
+    r"^delayed mail\b",
+    r"^warning: (?:message .* delayed|could not send message|delayed mail)",
+    r"^mail system error\b",
+    r"^(?:nicht zustellbar|unzustellbar|zustellung verzogert|ubermittlung verzogert)",
+    r"^(?:non remis|non distribuable|remise differee|echec de (?:la )?remise)",
+    r"^(?:non recapitabile|impossibile recapitare|recapito ritardato)",
+    r"^(?:no se puede entregar|no entregado|entrega retrasada)",
+    r"^(?:onbestelbaar|kan niet worden bezorgd|vertraagd)",
+    r"^(?:nao entregue|nao pode ser entregue|entrega atrasada|nao foi possivel entregar)",
+)
+_NDR_SUBJECT_SOFT = _rx(
+    r"delay|verzogert|differee|ritardato|retrasada|vertraagd|atrasada", r"^warning:"
+)
+# Sentences that NDR generators write and people do not.
+_NDR_BODY = _rx(
+    r"this is the mail system at host",
+    r"i'm sorry to have to inform you that your message could not",
+    r"this message was created automatically by mail delivery software",
+    r"a message that you sent (?:could not be|has not yet been) delivered",
+    r"this is the qmail-send program",
+    r"the original message was received at .*\bfrom\b",
+    r"-{3,} ?the following addresses had (?:permanent fatal|transient non-fatal) errors",
+    r"-{3,} ?transcript of session follows",
+    r"delivery (?:has failed|has been delayed) to these recipients or groups",
+    r"your message (?:couldn't|could not|wasn't|was not) (?:be )?delivered",
+    r"delivery to the following recipients? (?:failed|has been delayed)",
+    r"this is an automatically generated delivery status notification",
+    r"\*\* (?:address not found|message not delivered|delivery incomplete) \*\*",
+    r"could not be delivered to one or more (?:of its )?recipients",
+    r"die zustellung an folgende empfanger oder gruppen ist fehlgeschlagen",
+    r"la remise aux destinataires ou groupes suivants a echoue",
+    r"error en la entrega a estos destinatarios o grupos",
+    r"il recapito ai seguenti destinatari o gruppi non e riuscito",
+    r"bezorging aan deze ontvangers of groepen is mislukt",
+    r"falha na entrega para estes destinatarios ou grupos",
+)
+# Phrases of a delay/warning notice, which promise further attempts.
+_SOFT_BODY = _rx(
+    r"this is a warning only",
+    r"has not yet been delivered",
+    r"delivery incomplete",
+    r"will (?:continue to )?(?:retry|try again|keep trying)",
+    r"still being retried",
+    r"delivery (?:has been|is) delayed",
+    r"delivery attempts will continue",
+)
+_HARD_BODY = _rx(
+    r"\b5\.\d{1,3}\.\d{1,3}\b",
+    r"\bpermanent",
+    r"\b55[0-4][ -]",
+    r"user unknown",
+    r"no such user",
+    r"does(?:n't| not) exist",
+    r"address not found",
+)
+_STATUS = re.compile(r"^\s*status:\s*([245])\.\d{1,3}\.\d{1,3}", re.I | re.M)
+_DSN_FIELD = re.compile(r"^(original-recipient|final-recipient|action|status)\s*:\s*(.*)$", re.I)
+_ADDR = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
+# Where an NDR's own text ends and the returned original message begins.
+_ORIGINAL_START = _rx(
+    r"^-+ ?this is a copy of the message",
+    r"^-+ ?(?:original message|below this line is a copy)",
+    r"^original message headers",
+    r"^-+ ?the header of the original message",
+    r"^(?:received|return-path|message-id|dkim-signature):",
+)
+
+
+def _dsn_records(report: str) -> list[dict[str, str]]:
+    """Per-recipient field groups of a message/delivery-status part (RFC 3464 §2.3)."""
+    records: list[dict[str, str]] = []
+    cur: dict[str, str] = {}
+    for line in report.splitlines():
+        if line[:1] in (" ", "\t"):
+            continue  # folded continuation (Diagnostic-Code); we need no continuation
+        m = _DSN_FIELD.match(line.strip())
+        if not line.strip() or (m and m.group(1).lower() in cur):
+            if cur:
+                records.append(cur)
+            cur = {}
+        if m:
+            cur[m.group(1).lower()] = m.group(2).strip()
+    if cur:
+        records.append(cur)
+    return [r for r in records if "action" in r or "final-recipient" in r]
+
+
+def _dsn_addr(value: str) -> str:
+    """``rfc822; <User@Example.org>`` -> ``user@example.org``."""
+    found = _ADDR.search(value.partition(";")[2] or value)
+    return found.group(0).lower() if found else ""
+
+
+def _unquoted(text: str) -> str:
+    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith(">"))
+
+
+def _ndr_head(text: str) -> str:
+    """The generator's own text of an NDR, before the returned original message."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if _ORIGINAL_START.search(line.strip()):
+            return "\n".join(lines[:i])
+    return text
+
+
+def _text_recipients(msg: Message, head: str) -> tuple[str, ...]:
+    """Fallback: addresses named in the NDR text that are neither us nor a robot."""
+    ours = {a.addr for a in (*msg.to, *msg.cc, *msg.reply_to)}
+    if msg.from_:
+        ours.add(msg.from_.addr)
+    found: dict[str, None] = {}
+    for m in _ADDR.finditer(head):
+        addr = m.group(0).lower().rstrip(".")
+        if addr not in ours and not is_noreply_address(addr):
+            found.setdefault(addr, None)
+    return tuple(found)[:20]
+
+
+def _report_type(msg: Message) -> str:
+    m = re.search(r"report-type\s*=\s*\"?([\w-]+)", msg.header("content-type"), re.I)
+    return m.group(1).lower() if m else ""
+
+
+def detect_bounce(msg: Message) -> Detection | None:
+    """A delivery status notification or non-delivery report, else None.
+
+    Decisive on their own: a top-level ``multipart/report; report-type=delivery-status``
+    (RFC 3464/6522), ``X-Failed-Recipients`` (Exim, Gmail), Exchange's
+    ``X-MS-Exchange-Message-Is-Ndr``, or a From of MAILER-DAEMON. Otherwise the message
+    must *say* it is an NDR (typical subject or generator sentence) *and* come from a mail
+    system (null Return-Path, postmaster, ``Auto-Submitted``) or say so in both subject and
+    body. So "Re: Undeliverable: ..." from a person, or a customer writing "my email
+    bounced", is not a bounce. A DSN whose actions are only delivered/relayed/expanded is
+    returned as a soft bounce without recipients: nothing failed, but it is still a robot.
+    """
+    reasons: list[str] = []
+    from_local = msg.from_.local if msg.from_ else ""
+    if not msg.from_ and _BARE_DAEMON.search(msg.header("from")):
+        from_local = "mailer-daemon"  # a local bounce: "From: MAILER-DAEMON (Mail Delivery ...)"
+    ctype_report = msg.content_type == "multipart/report" and _report_type(msg) in (
+        "delivery-status",
+        "global-delivery-status",
+    )
+    if ctype_report:
+        reasons.append(f"multipart/report; report-type={_report_type(msg)}")
+    failed_hdr = [
+        a.lower() for v in msg.header_all("x-failed-recipients") for a in _ADDR.findall(v)
+    ]
+    if msg.has_header("x-failed-recipients"):
+        reasons.append("X-Failed-Recipients")
+    if msg.has_header("x-ms-exchange-message-is-ndr"):
+        reasons.append("X-MS-Exchange-Message-Is-Ndr")
+    if from_local in _DAEMON_LOCALS:
+        reasons.append(f"From {from_local}")
+    strong = bool(reasons)
+
+    subject = _fold(msg.subject)
+    prefixed = bool(_REPLY_PREFIX.match(subject))
+    body = _fold(_unquoted(msg.body_text))
+    subj_hit = not prefixed and bool(_NDR_SUBJECT.search(subject.strip()))
+    body_hit = bool(_NDR_BODY.search(body))
+    origin = []
+    if _null_sender(msg):
+        origin.append("Return-Path: <>")
+    if from_local == "postmaster":
+        origin.append("From postmaster")
+    if _auto_submitted(msg):
+        origin.append(f"Auto-Submitted: {_auto_submitted(msg)}")
+    if not strong and not ((subj_hit or body_hit) and (origin or (subj_hit and body_hit))):
+        return None
+    if subj_hit:
+        reasons.append(f"NDR subject: {msg.subject[:60]}")
+    if body_hit:
+        reasons.append("NDR text in body")
+    reasons.extend(origin)
+
+    # Severity and recipients: the machine-readable DSN first, then headers, then text.
+    failed: list[str] = []
+    delayed: list[str] = []
+    ok: list[str] = []
+    for rec in _dsn_records(msg.report_text):
+        addr = _dsn_addr(rec.get("final-recipient", "")) or _dsn_addr(
+            rec.get("original-recipient", "")
+        )
+        action = rec.get("action", "").lower().split()[0] if rec.get("action") else ""
+        status = rec.get("status", "")[:1]
+        if action == "failed" or (not action and status == "5"):
+            failed.append(addr)
+        elif action == "delayed" or (not action and status == "4"):
+            delayed.append(addr)
+        elif action in ("delivered", "relayed", "expanded") or status == "2":
+            ok.append(addr)
+    if failed:
+        reasons.append("DSN action: failed")
+        return _bounce(reasons, True, failed + failed_hdr)
+    if delayed:
+        reasons.append("DSN action: delayed")
+        return _bounce(reasons, False, delayed)
+    if ok:
+        reasons.append("DSN reports delivery, not a failure")
+        return _bounce(reasons, False, [])
+
+    head = _ndr_head(_fold(msg.body_text))
+    soft = bool(_NDR_SUBJECT_SOFT.search(subject) and subj_hit) or bool(_SOFT_BODY.search(head))
+    statuses = set(_STATUS.findall(msg.report_text))
+    if "5" in statuses or failed_hdr:
+        soft = False
+    elif "4" in statuses:
+        soft = True
+    elif soft and _HARD_BODY.search(head) and not _SOFT_BODY.search(head):
+        soft = False
+    reasons.append("delivery delayed (transient)" if soft else "delivery failed")
+    recipients = failed_hdr or list(_text_recipients(msg, head))
+    return _bounce(reasons, not soft, recipients)
+
+
+def _bounce(reasons: list[str], hard: bool, recipients: list[str]) -> Detection:
+    uniq = tuple(dict.fromkeys(r for r in recipients if r))
+    return Detection("bounce", tuple(dict.fromkeys(reasons)), hard, uniq)
+
+
+# ---- automatic replies ---------------------------------------------------------------
+
+# Headers whose presence (with a value other than no/false) marks an automatic response:
+# cPanel/Exim (X-Autorespond), OpenSRS (X-Autoresponder), osTicket/OTRS/many (X-Autoreply),
+# Novell GroupWise/Post (X-POST-MessageClass), FirstClass (X-FC-MachineGenerated),
+# Apple (X-Apple-Action: vacation), Exchange side-effect messages (Generated-Message-Source).
+_AUTO_HEADERS = (
+    "x-autoreply",
+    "x-autorespond",
+    "x-autoresponder",
+    "x-autoresponse",
+    "x-auto-reply",
+    "x-autoreply-from",
+    "x-mail-autoreply",
+    "x-autogenerated",
+    "x-fc-machinegenerated",
+    "x-ms-exchange-generated-message-source",
+)
+# Unambiguous "this is an automatic reply" subjects as localised by Exchange/Outlook,
+# Gmail, Zimbra, Yahoo, Pigeonhole ("Auto: "), ... Alone they suffice.
+_AUTO_SUBJECT = _rx(
+    r"^\W*(?:automatic|automated|auto)[ -]?(?:reply|response|answer)\b",
+    r"^\W*autoreply\b",
+    r"^out of (?:the )?office(?: reply| autoreply)?\s*:",
+    r"^(?:automatische antwort|abwesenheitsnotiz|automatisch antwoord)",
+    r"^(?:reponse automatique|respuesta automatica|risposta automatica|resposta automatica)",
+    r"^(?:autosvar|automaattinen vastaus|automatyczna odpowiedz|automaticka odpoved)",
+    r"^\W*(?:自动回复|自動回覆|自動回信|自動返信|自動応答|자동 회신)",
+    r"[\[(](?:auto[- ]?reply|auto[- ]?response|out of office)[\])]",
+)
+# Words of absence or acknowledgement in a subject; need corroboration.
+_WEAK_SUBJECT = _rx(
+    r"^auto: ",  # Pigeonhole's default; but "Auto" is also German for car
+    r"\bout of (?:the )?office\b",
+    r"\booo\b",
+    r"\baway from (?:the office|my desk|my e-?mail)\b",
+    r"\b(?:on|im|en|de|in|op) (?:vacation|holiday|urlaub|vacances|conges|vacaciones|ferie|"
+    r"vakantie|ferias)\b",
+    r"\b(?:abwesend|abwesenheit|absent|absence|ausente|assente|afwezig|fuori (?:sede|ufficio))\b",
+    r"\b(?:ticket|request|case|anfrage)\b.{0,40}\b(?:received|created|opened|eingegangen)\b",
+    r"\bwe(?:'ve| have) received your\b",
+    r"\bthank(?:s| you) for (?:contacting|your (?:e-?mail|message|enquiry|inquiry|request))\b",
+)
+_AUTO_BODY = _rx(
+    r"\b(?:i am|i'm|i will be|i'll be) (?:currently )?(?:out of (?:the )?office|away|absent"
+    r"|on (?:vacation|holiday|leave))\b",
+    r"\bwith (?:limited|no) access to (?:my )?e-?mail",
+    r"\b(?:upon|on|after) my return\b",
+    r"\bich bin (?:.{0,40})?(?:nicht im buro|abwesend|im urlaub|nicht erreichbar)",
+    r"\bje (?:suis|serai) (?:actuellement )?(?:absente?|en conges|en vacances)",
+    r"\b(?:estoy|estare) (?:fuera de la oficina|ausente|de vacaciones)",
+    r"\b(?:sono|saro) (?:fuori (?:sede|ufficio)|assente|in ferie)",
+    r"\bik ben (?:.{0,30})?(?:afwezig|niet aanwezig|op vakantie)",
+    r"\b(?:estou|estarei) (?:fora do escritorio|ausente|de ferias)",
+    r"\bthis is an (?:automated|automatic|auto-generated) (?:response|reply|message|e-?mail)",
+    r"\bthis (?:e-?mail|message) (?:was|has been|is) "
+    r"(?:automatically generated|sent automatically)",
+)
+_MAILER = re.compile(r"auto.?respon|auto.?reply|vacation", re.I)
+
+
+def _null_sender(msg: Message) -> bool:
+    """``Return-Path: <>``: the null reverse-path, used only for notifications."""
+    return msg.has_header("return-path") and msg.header("return-path").strip() in ("<>", "")
+
+
+def _auto_submitted(msg: Message) -> str:
+    """The RFC 3834 keyword of Auto-Submitted if it is not "no", else ""."""
+    m = re.match(r"\s*([\w-]+)", msg.header("auto-submitted"))
+    keyword = m.group(1).lower() if m else ""
+    return "" if keyword in ("", "no") else keyword
+
+
+def _set(msg: Message, name: str) -> bool:
+    return msg.has_header(name) and msg.header(name).strip().lower() not in ("no", "false", "0")
+
+
+def detect_auto_reply(msg: Message) -> Detection | None:
+    """A machine-generated reply or notification (RFC 3834), else None.
+
+    ``Auto-Submitted`` other than "no" is decisive whatever its keyword: ``auto-replied``
+    is a response (vacation), ``auto-generated``/``auto-notified`` is a machine notice;
+    RFC 3834 §2 says answer neither. A null Return-Path is decisive too (RFC 5321 §4.5.5:
+    only notifications are sent from ``<>``). ``X-Auto-Response-Suppress`` is not: Outlook
+    sets it on ordinary mail, so it only corroborates an out-of-office-looking subject;
+    neither is ``X-MS-Exchange-Inbox-Rules-Loop``, which rule *forwards* of real mail carry.
+    """
+    reasons: list[str] = []
+    keyword = _auto_submitted(msg)
+    if keyword:
+        reasons.append(f"Auto-Submitted: {keyword}")
+    reasons += [f"{n}: {msg.header(n)[:40]}".rstrip(": ") for n in _AUTO_HEADERS if _set(msg, n)]
+    for name in ("precedence", "x-precedence"):
+        if msg.header(name).strip().lower() == "auto_reply":
+            reasons.append(f"{name.title()}: auto_reply")
+    if "autoresponder" in msg.header("x-post-messageclass").lower():
+        reasons.append("X-POST-MessageClass: Autoresponder")
+    if msg.header("x-apple-action").strip().lower() == "vacation":
+        reasons.append("X-Apple-Action: vacation")
+    if msg.has_header("x-loop"):
+        reasons.append("X-Loop (passed through an automatic responder)")
+    if _MAILER.search(msg.header("x-mailer")):
+        reasons.append(f"X-Mailer: {msg.header('x-mailer')[:40]}")
+    if _null_sender(msg):
+        reasons.append("Return-Path: <> (null sender)")
+    if msg.content_type == "multipart/report":  # not a DSN (bounces are checked first)
+        reasons.append(f"multipart/report; report-type={_report_type(msg) or '?'}")
+    if any(t == "message/disposition-notification" for t in msg.part_types):
+        reasons.append("read receipt (message/disposition-notification)")
+
+    subject = _fold(msg.subject).strip()
+    bare = _TAG.sub("", subject)  # "[EXTERNAL] Automatic reply: ..."
+    if not _REPLY_PREFIX.match(subject):
+        if _AUTO_SUBJECT.search(subject) or _AUTO_SUBJECT.search(bare):
+            reasons.append(f"auto-reply subject: {msg.subject[:60]}")
+        elif _WEAK_SUBJECT.search(subject):
+            support = []
+            if msg.has_header("x-auto-response-suppress"):
+                support.append("X-Auto-Response-Suppress")
+            if _AUTO_BODY.search(_fold(_unquoted(msg.body_text))[:3000]):
+                support.append("out-of-office/automatic wording in body")
+            if support or reasons:
+                reasons += [f"out-of-office subject: {msg.subject[:60]}", *support]
+    return Detection("auto_reply", tuple(dict.fromkeys(reasons))) if reasons else None
+
+
+# ---- lists and bulk ------------------------------------------------------------------
+
+# RFC 2919/2369 list fields, and stamps of list managers (Mailman, ezmlm, Sympa, ...).
+_LIST_HEADERS = (
+    "list-id",
+    "list-post",
+    "list-help",
+    "list-subscribe",
+    "list-owner",
+    "list-archive",
+    "mailing-list",
+    "x-mailing-list",
+    "x-mailman-version",
+    "x-beenthere",
+)
+
+
+def detect_list(msg: Message) -> Detection | None:
+    """Mailing-list or bulk mail, else None.
+
+    List headers and ``Precedence: bulk|list|junk`` are decisive. ``List-Unsubscribe``
+    alone also counts (reason "bulk sender"): Gmail's and Yahoo's bulk-sender rules make
+    every bulk stream carry it, and a rule that wants such notifications can accept them.
+    ``Feedback-ID`` and ESP campaign headers are *not* used: ESPs stamp them on
+    transactional and person-to-person mail as well.
+    """
+    reasons = [f"{n}: {msg.header(n)[:60]}" for n in _LIST_HEADERS if msg.has_header(n)]
+    for name in ("precedence", "x-precedence"):
+        value = msg.header(name).strip().lower()
+        if value in ("bulk", "list", "junk"):
+            reasons.append(f"{name.title()}: {value}")
+    if msg.has_header("list-unsubscribe"):
+        reasons.append("List-Unsubscribe (bulk sender)")
+    return Detection("list", tuple(reasons)) if reasons else None
+
+
+def detect(msg: Message) -> Detection | None:
+    """The first of bounce, auto_reply, list that applies, else None."""
+    return detect_bounce(msg) or detect_auto_reply(msg) or detect_list(msg)
+
+
+# ---- robot addresses -----------------------------------------------------------------
+
+_SEP = re.compile(r"[-_.=]+")
+_NOREPLY_RUN = ("noreply", "donotreply", "dontreply", "noresponse", "donotrespond", "noreplies")
+_ROBOT_TOKENS = frozenset({"bounce", "bounces", "postmaster", "mailerdaemon", "maildaemon"})
+_ROBOT_WHOLE = frozenset(
+    {"notification", "notifications", "autoreply", "autoresponder", "autorespond", "daemon"}
+)
+
+
+def is_noreply_address(addr: str) -> bool:
+    """True for no-reply robots and mail-system senders we must never write to.
+
+    Compares the local part with any ``+tag`` removed and separators ignored, so
+    ``No_Reply+x@``, ``do-not-reply@``, ``noreply-billing@``, ``list-bounces@`` and
+    ``MAILER-DAEMON@`` all match. "notifications" is a robot only as the whole local
+    part: ``notifications.team`` may be a person's mailbox, ``info@`` always is.
+    """
+    addr = addr.strip().strip("<>")
+    local = (addr.rpartition("@")[0] if "@" in addr else addr).lower().split("+", 1)[0]
+    if not local:
+        return True  # the null sender <>
+    tokens = [t for t in _SEP.split(local) if t]
+    joined = "".join(tokens)
+    if joined.startswith(_NOREPLY_RUN) or joined.endswith(_NOREPLY_RUN):
+        return True
+    for i in range(len(tokens)):  # a separated run "...-no-reply-..." in the middle
+        for j in range(i + 1, min(len(tokens), i + 3) + 1):
+            if "".join(tokens[i:j]) in (*_NOREPLY_RUN, "mailerdaemon"):
+                return True
+    return bool(_ROBOT_TOKENS.intersection(tokens)) or joined in _ROBOT_WHOLE

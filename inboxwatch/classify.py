@@ -1,0 +1,276 @@
+"""Decide what a message is. Pure: the message, the rule book and what we know, in; a verdict out.
+
+Order matters and follows the standards before the user's rules:
+bounce → automatic reply → our own / team mail → reply from a known lead → list/bulk →
+user rules. Only an ``enquiry`` can ever lead to an automatic answer, and only to an
+address that is not a robot, not us, not the team and not suppressed (RFC 3834 §2).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from inboxwatch import autodetect
+from inboxwatch.message import Address, Message, is_valid_address
+from inboxwatch.optout import is_opt_out
+from inboxwatch.quotes import new_text
+from inboxwatch.returndate import find_return_date
+from inboxwatch.rulebook import RuleBook
+from inboxwatch.rules import find_lead
+
+PUBLIC_MAIL_DOMAINS = frozenset(
+    [
+        "gmail.com",
+        "googlemail.com",
+        "outlook.com",
+        "hotmail.com",
+        "hotmail.co.uk",
+        "hotmail.de",
+        "hotmail.fr",
+        "live.com",
+        "msn.com",
+        "yahoo.com",
+        "yahoo.co.uk",
+        "yahoo.de",
+        "yahoo.fr",
+        "ymail.com",
+        "aol.com",
+        "icloud.com",
+        "me.com",
+        "mac.com",
+        "gmx.de",
+        "gmx.net",
+        "gmx.com",
+        "gmx.at",
+        "gmx.ch",
+        "web.de",
+        "t-online.de",
+        "freenet.de",
+        "posteo.de",
+        "mailbox.org",
+        "proton.me",
+        "protonmail.com",
+        "pm.me",
+        "zoho.com",
+        "yandex.com",
+        "yandex.ru",
+        "mail.ru",
+        "orange.fr",
+        "free.fr",
+        "laposte.net",
+        "wanadoo.fr",
+        "libero.it",
+        "virgilio.it",
+        "tiscali.it",
+        "seznam.cz",
+        "wp.pl",
+        "o2.pl",
+        "interia.pl",
+        "fastmail.com",
+        "hey.com",
+        "tutanota.com",
+        "tuta.io",
+    ]
+)
+
+
+class Kind(StrEnum):
+    ENQUIRY = "enquiry"
+    REPLY = "reply"
+    AUTO_REPLY = "auto_reply"
+    BOUNCE = "bounce"
+    LIST = "list"
+    OWN = "own"
+    IGNORE = "ignore"
+
+
+@dataclass(frozen=True)
+class Known:
+    """What the store knows, reduced to lookups (active leads only, so it stays small)."""
+
+    by_address: Mapping[str, str] = field(default_factory=dict)
+    by_message_id: Mapping[str, str] = field(default_factory=dict)
+    suppressed: frozenset[str] = frozenset()
+    #: Message-IDs of our own mail that is not part of a lead's thread (alerts, digests).
+    ours: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Context:
+    own: frozenset[str]
+    team: frozenset[str]
+    known: Known = field(default_factory=Known)
+
+    @property
+    def own_domains(self) -> frozenset[str]:
+        """Our domains, except public mailbox providers (a business on gmail.com is common)."""
+        return frozenset(a.rpartition("@")[2] for a in self.own) - PUBLIC_MAIL_DOMAINS
+
+
+@dataclass(frozen=True)
+class Classification:
+    kind: Kind
+    reasons: tuple[str, ...]
+    rule: str = ""
+    source: str = ""
+    lead: Address | None = None
+    #: The known lead this message concerns (its address), for reply/auto_reply/bounce/own.
+    lead_key: str = ""
+    fields: Mapping[str, str] = field(default_factory=dict)
+    sequence: str = ""
+    template: str = ""
+    new_text: str = ""
+    bounce_hard: bool = False
+    bounced: tuple[str, ...] = ()
+    return_date: date | None = None
+    opt_out: bool = False
+
+    def as_json(self, **extra: Any) -> str:
+        obj: dict[str, Any] = {
+            **extra,
+            "kind": self.kind.value,
+            "rule": self.rule or None,
+            "source": self.source or None,
+            "lead": {"address": self.lead.addr, "name": self.lead.name} if self.lead else None,
+            "lead_key": self.lead_key or None,
+            "fields": dict(self.fields),
+            "sequence": self.sequence or None,
+            "new_text": self.new_text,
+            "reasons": list(self.reasons),
+        }
+        if self.kind is Kind.BOUNCE:
+            obj["bounce"] = {"hard": self.bounce_hard, "recipients": list(self.bounced)}
+        if self.return_date:
+            obj["return_date"] = self.return_date.isoformat()
+        if self.opt_out:
+            obj["opt_out"] = True
+        return json.dumps(obj, ensure_ascii=False)
+
+
+def _concerns(msg: Message, known: Known, extra: tuple[str, ...] = ()) -> str:
+    """The known lead a message is about: by thread first (exact), then by address."""
+    for mid in msg.thread_ids:
+        if key := known.by_message_id.get(mid):
+            return key
+    candidates = [*extra, *(a.addr for a in (*msg.to, *msg.cc))]
+    if msg.from_:
+        candidates.insert(0, msg.from_.addr)
+    return next((known.by_address[a] for a in candidates if a in known.by_address), "")
+
+
+def classify(msg: Message, book: RuleBook, ctx: Context, received: datetime) -> Classification:
+    """Classify ``msg`` (which reached the mailbox at ``received``)."""
+    text = new_text(msg.text, msg.html)
+    sender = msg.from_.addr if msg.from_ else ""
+    known = ctx.known
+
+    found = autodetect.detect(msg)
+    if found and found.kind == "bounce":
+        key = _concerns(msg, known, found.recipients)
+        return Classification(
+            Kind.BOUNCE,
+            found.reasons,
+            lead_key=key,
+            bounce_hard=found.hard,
+            bounced=found.recipients,
+            new_text=text,
+        )
+    if found and found.kind == "auto_reply":
+        back = find_return_date(msg.body_text or msg.subject, received)
+        return Classification(
+            Kind.AUTO_REPLY,
+            found.reasons,
+            lead=msg.from_,
+            lead_key=_concerns(msg, known),
+            return_date=back,
+            new_text=text,
+        )
+    if sender in ctx.own or any(mid in known.ours for mid in msg.thread_ids[:1]):
+        why = "sent from our own address" if sender in ctx.own else "answers our own alert"
+        return Classification(Kind.OWN, (why,), lead_key=_concerns(msg, known), new_text=text)
+    if sender in ctx.team:
+        return Classification(
+            Kind.OWN, ("sent by the team",), lead_key=_concerns(msg, known), new_text=text
+        )
+    key = _concerns(msg, known)
+    if key and (sender == key or any(m in known.by_message_id for m in msg.thread_ids)):
+        why = "from a known lead" if sender == key else "in a known lead's thread"
+        return Classification(
+            Kind.REPLY,
+            (why,),
+            lead=msg.from_,
+            lead_key=key,
+            new_text=text,
+            opt_out=is_opt_out(text),
+        )
+
+    robot_reasons: tuple[str, ...] = ()
+    if found and found.kind == "list":
+        robot_reasons = found.reasons
+    elif sender and autodetect.is_noreply_address(sender):
+        robot_reasons = (f"no-reply sender {sender}",)
+    elif msg.from_ and msg.from_.domain in ctx.own_domains:
+        robot_reasons = (f"sent from our own domain {msg.from_.domain}",)
+
+    body = msg.body_text
+    notes: list[str] = []
+    for rule in book.rules:
+        if not rule.matches(msg, body):
+            continue
+        if robot_reasons and not rule.accept_robots:
+            # A list, robot or in-house message only counts when a rule says it carries a lead.
+            continue
+        base = (*robot_reasons, *notes, f"matched rule {rule.name!r}")
+        if rule.kind == "ignore":
+            return Classification(Kind.IGNORE, base, rule=rule.name, new_text=text)
+        lead = find_lead(rule, msg, body)
+        if lead.address is None:
+            # Not the notification the rule expected (e.g. a person's subject happened to
+            # match): let the later rules judge it.
+            notes.append(f"rule {rule.name!r} skipped: {lead.reason}")
+            continue
+        reasons = (*base, lead.reason)
+        problem = _unanswerable(lead.address, ctx)
+        if problem:
+            return Classification(Kind.IGNORE, (*reasons, problem), rule=rule.name, new_text=text)
+        tpl = book.ack_template(rule)
+        return Classification(
+            Kind.ENQUIRY,
+            reasons,
+            rule=rule.name,
+            source=rule.source,
+            lead=lead.address,
+            fields=lead.fields,
+            sequence=rule.sequence,
+            template=tpl.name if tpl else "",
+            new_text=text,
+        )
+    if found and found.kind == "list":
+        return Classification(Kind.LIST, (*found.reasons, *notes), new_text=text)
+    if robot_reasons and robot_reasons[0].startswith("sent from our own domain"):
+        return Classification(Kind.OWN, (*robot_reasons, *notes), new_text=text)
+    return Classification(Kind.IGNORE, (*robot_reasons, *notes, "no rule matched"), new_text=text)
+
+
+def _unanswerable(addr: Address | None, ctx: Context) -> str:
+    """Why we must not write to ``addr`` (empty when we may)."""
+    if addr is None:
+        return "no address to answer"
+    if addr.addr in ctx.own:
+        return "the lead address is our own"
+    if addr.addr in ctx.team:
+        return "the lead address belongs to the team"
+    if addr.domain in ctx.own_domains:
+        return f"the lead address is in our own domain {addr.domain}"
+    if not is_valid_address(addr.addr):
+        return f"not a valid email address: {addr.addr!r}"
+    if autodetect.is_noreply_address(addr.addr):
+        return f"the lead address {addr.addr} is a no-reply robot"
+    if addr.addr in ctx.known.suppressed:
+        return f"{addr.addr} is on the suppression list"
+    return ""

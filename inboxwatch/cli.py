@@ -1,0 +1,110 @@
+"""Command line. One clear line per error on stderr; a traceback only with ``--debug``.
+
+Exit codes: 0 ok, 2 usage or configuration error, 1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from inboxwatch import __version__
+from inboxwatch.errors import ConfigError, InboxwatchError, MessageError
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+log = logging.getLogger("inboxwatch")
+
+
+def parseargs(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="inboxwatch", description="Lead follow-up from a business's email inbox."
+    )
+    p.add_argument("--version", action="version", version=f"inboxwatch {__version__}")
+    p.add_argument("--debug", action="store_true", help="show tracebacks and protocol detail")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def cmd(name: str, help: str) -> argparse.ArgumentParser:
+        c = sub.add_parser(name, help=help, description=help)
+        c.add_argument("--config", "-c", type=Path, default=Path("config.toml"), metavar="FILE")
+        c.add_argument("--debug", action="store_true", default=argparse.SUPPRESS)
+        return c
+
+    cmd("check", "validate config, rules, sequences and templates (no network)")
+    c = cmd("classify", "try the rules on saved messages; sends nothing")
+    c.add_argument("files", nargs="+", type=Path, metavar="FILE.eml")
+    c.add_argument("--json", action="store_true", help="one JSON object per line")
+    c = cmd("preview", "render a template as the lead would receive it")
+    c.add_argument("template", help="template name (file name without .toml)")
+    c.add_argument("--lead", type=Path, metavar="FILE.eml", help="take the lead from this enquiry")
+    c = cmd("run", "watch the inbox, acknowledge and follow up")
+    c.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        metavar="N",
+        help="run the cadence clock N times faster (demos and trials)",
+    )
+    c.add_argument(
+        "--force",
+        action="store_true",
+        help="allow --time-scale with non-loopback servers or an existing state",
+    )
+    c.add_argument("--once", action="store_true", help="one cycle, then exit")
+    c = cmd("leads", "list leads")
+    c.add_argument("--json", action="store_true")
+    c.add_argument("--all", action="store_true", help="include closed leads from the archive")
+    for name, help in (
+        ("show", "print a lead's timeline"),
+        ("stop", "stop the automation for a lead (a person takes over)"),
+        ("resume", "restart a stopped sequence where it stood"),
+        ("unsuppress", "remove an address from the suppression list"),
+    ):
+        c = cmd(name, help)
+        c.add_argument("address")
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = parseargs(argv)
+    except SystemExit as exc:  # argparse: usage errors are 2, --help is 0
+        return int(exc.code or 0)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return _dispatch(args)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"inboxwatch: {problem}", file=sys.stderr)
+        if args.debug:
+            raise
+        return EXIT_USAGE
+    except (InboxwatchError, OSError) as exc:
+        print(f"inboxwatch: {exc}", file=sys.stderr)
+        if args.debug:
+            raise
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    from inboxwatch import commands
+
+    handler = getattr(commands, f"cmd_{args.command}")
+    result: int = handler(args)
+    return result
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+__all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_USAGE", "MessageError", "main", "parseargs"]

@@ -1,0 +1,352 @@
+"""config.toml → frozen, validated objects. Every problem is collected and reported at once."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shlex
+import subprocess
+import zoneinfo
+from dataclasses import dataclass
+from datetime import time
+from pathlib import Path
+
+from inboxwatch.errors import ConfigError, Problem
+from inboxwatch.tomlfile import Section, TomlFile
+
+TLS_MODES = ("ssl", "starttls", "none")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class Secret:
+    """Where a password comes from; resolved only when connecting, never stored or logged."""
+
+    file: str  # the config file, for error messages
+    key: str
+    env: str = ""
+    path: str = ""
+    command: str = ""
+
+    def resolve(self) -> str:
+        if self.env:
+            value = os.environ.get(self.env)
+            if value is None:
+                raise ConfigError(
+                    [Problem(self.file, f"{self.key}.password_env", f"${self.env} is not set")]
+                )
+            return value
+        if self.path:
+            try:
+                return Path(self.path).read_text(encoding="utf-8").strip("\r\n")
+            except OSError as exc:
+                raise ConfigError(
+                    [Problem(self.file, f"{self.key}.password_file", f"cannot read: {exc}")]
+                ) from None
+        if self.command:
+            try:
+                out = subprocess.run(
+                    shlex.split(self.command), capture_output=True, text=True, timeout=30
+                )
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                raise ConfigError(
+                    [Problem(self.file, f"{self.key}.password_command", f"cannot run: {exc}")]
+                ) from None
+            if out.returncode != 0:
+                raise ConfigError(
+                    [
+                        Problem(
+                            self.file,
+                            f"{self.key}.password_command",
+                            f"exited with status {out.returncode}",
+                        )
+                    ]
+                )
+            return out.stdout.strip("\r\n")
+        return ""
+
+    def __repr__(self) -> str:  # never show a secret's source contents
+        return f"Secret({self.key})"
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str
+    port: int
+    tls: str
+    username: str
+    password: Secret
+    cafile: str = ""
+    tls_insecure_skip_verify: bool = False
+    timeout: float = 30.0
+
+    @property
+    def is_loopback(self) -> bool:
+        return is_loopback_host(self.host)
+
+
+@dataclass(frozen=True)
+class ImapConfig(ServerConfig):
+    inbox: str = "INBOX"
+    sent: str = ""
+    save_sent: bool = True
+    idle: bool = True
+    idle_renew_seconds: int = 600
+    poll_seconds: int = 60
+    lookback_days: int = 0
+    processed_keyword: str = ""
+
+
+@dataclass(frozen=True)
+class Identity:
+    address: str
+    name: str
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def addresses(self) -> frozenset[str]:
+        return frozenset(a.lower() for a in (self.address, *self.aliases))
+
+
+@dataclass(frozen=True)
+class SendingConfig:
+    """Limits and hours that keep us polite and under provider caps."""
+
+    window_start: time = time(9, 0)
+    window_end: time = time(17, 0)
+    days: frozenset[int] = frozenset(range(5))
+    min_gap_hours: float = 20.0
+    ack_period_days: float = 7.0
+    max_per_hour: int = 50
+    max_per_day: int = 300
+    hold_max_days: int = 30
+
+
+@dataclass(frozen=True)
+class Config:
+    file: Path
+    timezone: zoneinfo.ZoneInfo
+    imap: ImapConfig
+    smtp: ServerConfig
+    identity: Identity
+    team: frozenset[str]
+    owner: str
+    state_path: Path
+    rules_dir: Path
+    templates_dir: Path
+    sending: SendingConfig
+    owner_alerts: bool = True
+
+    @property
+    def own_addresses(self) -> frozenset[str]:
+        return self.identity.addresses
+
+
+def is_loopback_host(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _valid_address(addr: str) -> bool:
+    local, _, domain = addr.rpartition("@")
+    return bool(local) and ("." in domain or domain == "localhost")
+
+
+def _server(sec: Section, default_port: dict[str, int], default_tls: str) -> ServerConfig:
+    host = sec.require("host", str, "")
+    tls = sec.choice("tls", TLS_MODES, default_tls)
+    port = sec.get("port", int, default_port[tls])
+    if not 0 < port < 65536:
+        sec.file.problem(sec.key("port"), f"must be between 1 and 65535, got {port}")
+    if tls == "none" and host and not is_loopback_host(host):
+        sec.file.problem(
+            sec.key("tls"),
+            f'"none" sends the password in clear text: only for loopback hosts, not {host!r}',
+        )
+    sources = {
+        k: sec.get(k, str, "") for k in ("password_env", "password_file", "password_command")
+    }
+    given = [k for k, v in sources.items() if v]
+    if len(given) > 1:
+        sec.file.problem(sec.key(given[1]), f"give only one of {', '.join(given)}")
+    username = sec.get("username", str, "")
+    if username and not given:
+        sec.file.problem(
+            sec.key("password_env"),
+            "missing: give one of password_env, password_file or password_command",
+        )
+    pw_file = sources["password_file"]
+    if pw_file:
+        pw_file = str(_resolve(sec.file.path, pw_file))
+    secret = Secret(
+        str(sec.file.path),
+        sec.path,
+        env=sources["password_env"],
+        path=pw_file,
+        command=sources["password_command"],
+    )
+    cafile = sec.get("cafile", str, "")
+    return ServerConfig(
+        host=host,
+        port=port,
+        tls=tls,
+        username=username,
+        password=secret,
+        cafile=str(_resolve(sec.file.path, cafile)) if cafile else "",
+        tls_insecure_skip_verify=sec.get("tls_insecure_skip_verify", bool, False),
+        timeout=sec.get("timeout", float, 30.0),
+    )
+
+
+def _resolve(config_file: Path, value: str) -> Path:
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else (config_file.parent / p).resolve()
+
+
+def _hhmm(sec: Section, name: str, default: time) -> time:
+    value = sec.get(name, str, default.strftime("%H:%M"))
+    try:
+        return time.fromisoformat(value)
+    except ValueError:
+        sec.file.problem(sec.key(name), f'expected a time as "HH:MM", got {value!r}')
+        return default
+
+
+def _sending(sec: Section) -> SendingConfig:
+    d = SendingConfig()
+    days_raw = sec.str_list("days") if "days" in sec.data else WEEKDAYS[:5]
+    days: set[int] = set()
+    for day in days_raw:
+        if day.lower()[:3] in WEEKDAYS:
+            days.add(WEEKDAYS.index(day.lower()[:3]))
+        else:
+            sec.file.problem(sec.key("days"), f"unknown day {day!r}; use mon, tue, ... sun")
+    start, end = _hhmm(sec, "window_start", d.window_start), _hhmm(sec, "window_end", d.window_end)
+    if start >= end:
+        sec.file.problem(sec.key("window_end"), "must be later than window_start")
+    if not days:
+        sec.file.problem(sec.key("days"), "at least one sending day is needed")
+    out = SendingConfig(
+        window_start=start,
+        window_end=end,
+        days=frozenset(days) or d.days,
+        min_gap_hours=sec.get("min_gap_hours", float, d.min_gap_hours),
+        ack_period_days=sec.get("ack_period_days", float, d.ack_period_days),
+        max_per_hour=sec.get("max_per_hour", int, d.max_per_hour),
+        max_per_day=sec.get("max_per_day", int, d.max_per_day),
+        hold_max_days=sec.get("hold_max_days", int, d.hold_max_days),
+    )
+    for name in (
+        "min_gap_hours",
+        "ack_period_days",
+        "max_per_hour",
+        "max_per_day",
+        "hold_max_days",
+    ):
+        if getattr(out, name) < 0:
+            sec.file.problem(sec.key(name), "must not be negative")
+    sec.finish()
+    return out
+
+
+def load_config(path: Path | str) -> Config:
+    """Load and validate; raises :class:`ConfigError` listing every problem found."""
+    path = Path(path)
+    problems: list[Problem] = []
+    toml = TomlFile.load(path, problems)
+    if toml is None:
+        raise ConfigError(problems)
+    root = Section(toml, toml.data, "")
+
+    tz_name = root.get("timezone", str, "UTC")
+    try:
+        tz = zoneinfo.ZoneInfo(tz_name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        toml.problem("timezone", f"unknown IANA time zone {tz_name!r} (e.g. 'Europe/Berlin')")
+        tz = zoneinfo.ZoneInfo("UTC")
+
+    imap_sec = root.sub("imap")
+    base = _server(imap_sec, {"ssl": 993, "starttls": 143, "none": 143}, "ssl")
+    if not base.username and "imap" in toml.data:
+        imap_sec.require("username", str, "")
+    imap = ImapConfig(
+        **base.__dict__,
+        inbox=imap_sec.get("inbox", str, "INBOX"),
+        sent=imap_sec.get("sent", str, ""),
+        save_sent=imap_sec.get("save_sent", bool, True),
+        idle=imap_sec.get("idle", bool, True),
+        idle_renew_seconds=imap_sec.get("idle_renew_seconds", int, 600),
+        poll_seconds=imap_sec.get("poll_seconds", int, 60),
+        lookback_days=imap_sec.get("lookback_days", int, 0),
+        processed_keyword=imap_sec.get("processed_keyword", str, ""),
+    )
+    if not 30 <= imap.idle_renew_seconds <= 1740:
+        toml.problem("imap.idle_renew_seconds", "must be between 30 and 1740 (29 minutes)")
+    if imap.poll_seconds < 1:
+        toml.problem("imap.poll_seconds", "must be at least 1")
+    if imap.lookback_days < 0:
+        toml.problem("imap.lookback_days", "must not be negative")
+    if imap.processed_keyword and not imap.processed_keyword.replace("$", "").isalnum():
+        toml.problem(
+            "imap.processed_keyword", "must be letters and digits (optionally a leading $)"
+        )
+    imap_sec.finish()
+
+    smtp_sec = root.sub("smtp")
+    smtp = _server(smtp_sec, {"ssl": 465, "starttls": 587, "none": 25}, "starttls")
+    smtp_sec.finish()
+
+    id_sec = root.sub("identity")
+    identity = Identity(
+        address=id_sec.require("address", str, "").strip().lower(),
+        name=id_sec.get("name", str, ""),
+        aliases=tuple(a.strip().lower() for a in id_sec.str_list("aliases")),
+    )
+    for key, addr in [("address", identity.address)] + [("aliases", a) for a in identity.aliases]:
+        if addr and not _valid_address(addr):
+            toml.problem(f"identity.{key}", f"not an email address: {addr!r}")
+    id_sec.finish()
+
+    team_sec = root.sub("team")
+    team = frozenset(a.strip().lower() for a in team_sec.str_list("addresses"))
+    team_sec.finish()
+
+    owner_sec = root.sub("owner")
+    owner = owner_sec.require("address", str, "").strip().lower()
+    owner_alerts = owner_sec.get("alerts", bool, True)
+    owner_sec.finish()
+
+    state_sec = root.sub("state")
+    state_path = _resolve(path, state_sec.get("path", str, "state/inboxwatch.json"))
+    state_sec.finish()
+
+    paths_sec = root.sub("paths")
+    rules_dir = _resolve(path, paths_sec.get("rules", str, "rules"))
+    templates_dir = _resolve(path, paths_sec.get("templates", str, "templates"))
+    for key, folder in (("rules", rules_dir), ("templates", templates_dir)):
+        if not folder.is_dir():
+            toml.problem(f"paths.{key}", f"folder not found: {folder}")
+    paths_sec.finish()
+
+    sending = _sending(root.sub("sending"))
+    root.finish()
+    if problems:
+        raise ConfigError(problems)
+    return Config(
+        file=path,
+        timezone=tz,
+        imap=imap,
+        smtp=smtp,
+        identity=identity,
+        team=team,
+        owner=owner,
+        owner_alerts=owner_alerts,
+        state_path=state_path,
+        rules_dir=rules_dir,
+        templates_dir=templates_dir,
+        sending=sending,
+    )

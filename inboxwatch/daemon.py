@@ -1,0 +1,476 @@
+"""The daemon: ``run()`` → repeated ``cycle()``; each cycle catches, logs, backs off, goes on.
+
+One cycle: read new mail (inbox, Sent, flags) → classify → decide → write leads, outbox
+and mailbox positions in one atomic transaction → look at the inbox once more → send
+what is due (intent already stored) → record the result. Signal handlers only set a flag.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from types import FrameType
+
+from inboxwatch import outbox
+from inboxwatch.classify import Context, Kind, Known, classify
+from inboxwatch.compose import MARK_HEADER, new_message_id
+from inboxwatch.config import Config
+from inboxwatch.engine import (
+    Decision,
+    Incoming,
+    Settings,
+    handed_over,
+    next_wake,
+    on_enquiry,
+    on_message,
+    plan,
+)
+from inboxwatch.errors import MessageError, TransientError
+from inboxwatch.lead import Lead
+from inboxwatch.mailbox import Fetched, LoginFailed, Mailbox
+from inboxwatch.message import Message, parse_message
+from inboxwatch.rulebook import RuleBook
+from inboxwatch.sender import Envelope, SmtpSender
+from inboxwatch.store import Store
+from inboxwatch.timing import Clock
+
+log = logging.getLogger("inboxwatch")
+MAX_BACKOFF = 300.0
+MAX_PRESEND_ROUNDS = 3
+
+
+class Backoff:
+    """Exponential back-off with a ceiling: 1, 2, 4 ... MAX_BACKOFF seconds."""
+
+    def __init__(self, first: float = 1.0, ceiling: float = MAX_BACKOFF) -> None:
+        self.first, self.ceiling, self.current = first, ceiling, 0.0
+
+    def next(self) -> float:
+        self.current = min(self.ceiling, self.current * 2 if self.current else self.first)
+        return self.current
+
+    def reset(self) -> None:
+        self.current = 0.0
+
+
+class Daemon:
+    def __init__(
+        self,
+        cfg: Config,
+        book: RuleBook,
+        store: Store,
+        clock: Clock,
+        mailbox: Mailbox,
+        sender: SmtpSender,
+        *,
+        time_scale: float = 1.0,
+        ids: Callable[[], str] | None = None,
+    ) -> None:
+        self.cfg, self.book, self.store, self.clock = cfg, book, store, clock
+        self.mailbox, self.sender = mailbox, sender
+        self.settings = Settings.from_config(cfg)
+        self.time_scale = time_scale
+        self.ids = ids or (lambda: new_message_id(cfg.identity.address))
+        self.stop_event = threading.Event()
+        self.connected = False
+        self.sent_folder: str | None = None
+        self.has_idle = False
+        self.cycles = 0
+        self._known = Known()
+
+    # -- the loop -------------------------------------------------------------------------
+    def install_signal_handlers(self) -> None:
+        def handler(signum: int, frame: FrameType | None) -> None:
+            log.info("signal %s: stopping", signal.Signals(signum).name)
+            self.stop_event.set()
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+    def run(self, once: bool = False) -> int:
+        backoff = Backoff()
+        ever_connected = False
+        try:
+            while not self.stop_event.is_set():
+                try:
+                    if not self.connected:
+                        self._connect()
+                        ever_connected = True
+                    self.cycle()
+                    backoff.reset()
+                    if once:
+                        return 0
+                    self._wait()
+                except LoginFailed as exc:
+                    if not ever_connected:
+                        log.error("%s", exc)
+                        return 1
+                    self._drop(f"{exc}; retrying", backoff)
+                except TransientError as exc:
+                    self._drop(str(exc), backoff)
+                except Exception:
+                    log.exception("cycle failed; continuing after back-off")
+                    self._drop("", backoff)
+        finally:
+            self.mailbox.close()
+        log.info("stopped")
+        return 0
+
+    def _drop(self, why: str, backoff: Backoff) -> None:
+        delay = backoff.next()
+        if why:
+            log.warning("%s; reconnecting in %.0f s", why, delay)
+        self.mailbox.close()
+        self.connected = False
+        self.stop_event.wait(delay)
+
+    def _connect(self) -> None:
+        self.mailbox.connect()
+        self.has_idle = self.cfg.imap.idle and self.mailbox.has_idle()
+        self.sent_folder = self.mailbox.sent_folder()
+        if self.sent_folder is None:
+            log.warning("no Sent folder found (no \\Sent flag): set [imap] sent to watch it")
+        self.connected = True
+
+    def _wait(self) -> None:
+        """Until new mail, the next due step, or the IDLE renewal, whichever is first."""
+        imap = self.cfg.imap
+        limit = imap.idle_renew_seconds if self.has_idle else imap.poll_seconds
+        deadline = time.monotonic() + min(limit, self._seconds_to_next_due())
+        if self.has_idle:
+            self.mailbox.select(imap.inbox)
+        while not self.stop_event.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            if self.has_idle:
+                if self.mailbox.idle_wait(min(1.0, left)):
+                    break
+            else:
+                self.stop_event.wait(min(1.0, left))
+
+    def _seconds_to_next_due(self) -> float:
+        """Real seconds until the earliest step or retry (the clock may run scaled)."""
+        now = self.clock.now()
+        with self.store.transaction():
+            times = [
+                t for lead in self.store.leads() if (t := next_wake(lead, self.book, self.settings))
+            ]
+            times += [
+                datetime.fromisoformat(r["next_try"])
+                for r in self.store.outbox().all()
+                if r["status"] in ("pending", "sending") and r.get("next_try")
+            ]
+        if not times:
+            return float("inf")
+        sim = max(0.0, (min(times) - now).total_seconds())
+        return max(0.05, sim / self.time_scale)
+
+    # -- one cycle ------------------------------------------------------------------------
+    def cycle(self) -> None:
+        self.cycles += 1
+        inbox = self._read_inbox()
+        sent = self._read_folder(self.sent_folder) if self.sent_folder else []
+        self.mailbox.select(self.cfg.imap.inbox)
+        flagged = self.mailbox.flagged()
+        now = self.clock.now()
+        with self.store.transaction():
+            processed = self._process_inbox(inbox, self.store.known(), now)
+            self._process_sent(sent, self._known, now)
+            self._process_flagged(flagged, now)
+            self._plan(now)
+            self.store.archive_closed(now)
+            self.store.prune(now)
+        if processed and self.cfg.imap.processed_keyword:
+            self.mailbox.add_keyword(processed, self.cfg.imap.processed_keyword)
+        self._presend_check()
+        self._send(self.clock.now())
+
+    def _read_inbox(self) -> list[Fetched]:
+        return self._read_folder(self.cfg.imap.inbox, first_start_lookback=True)
+
+    def _read_folder(self, folder: str | None, first_start_lookback: bool = False) -> list[Fetched]:
+        """New messages since the stored position; nothing old on the very first start."""
+        if folder is None:
+            return []
+        state = self.mailbox.select(folder)
+        with self.store.transaction():
+            cursor = self.store.cursor(folder)
+        if cursor is None:
+            start = (
+                state.uidnext - 1 if state.uidnext else max(self.mailbox.uids_after(0), default=0)
+            )
+            with self.store.transaction():
+                self.store.set_cursor(folder, state.uidvalidity, start)
+            days = self.cfg.imap.lookback_days if first_start_lookback else 0
+            log.info("%s: first start at position %s; look-back %s days", folder, start, days)
+            if not days:
+                return []
+            since = (self.clock.now() - timedelta(days=days)).date()
+            return list(
+                self.mailbox.fetch([u for u in self.mailbox.uids_since(since) if u <= start])
+            )
+        if cursor["uidvalidity"] != state.uidvalidity:
+            # The server renumbered the folder: look at recent mail again; what was already
+            # handled is recognised by Message-ID (see _process_one), so nothing is re-answered.
+            log.warning(
+                "%s: UIDVALIDITY changed (%s -> %s): re-syncing by Message-ID",
+                folder,
+                cursor["uidvalidity"],
+                state.uidvalidity,
+            )
+            since = (self.clock.now() - timedelta(days=max(2, self.cfg.imap.lookback_days))).date()
+            uids = self.mailbox.uids_since(since)
+            top = state.uidnext - 1 if state.uidnext else max(uids, default=0)
+            with self.store.transaction():
+                self.store.set_cursor(folder, state.uidvalidity, min(uids, default=top + 1) - 1)
+            return list(self.mailbox.fetch(uids))
+        return list(self.mailbox.fetch(self.mailbox.uids_after(int(cursor["last_uid"]))))
+
+    def _set_position(self, folder: str, uid: int) -> None:
+        cursor = self.store.cursor(folder)
+        if cursor is not None and uid > cursor["last_uid"]:
+            self.store.set_cursor(folder, cursor["uidvalidity"], uid)
+
+    def _process_inbox(self, fetched: Iterable[Fetched], known: Known, now: datetime) -> list[int]:
+        folder = self.cfg.imap.inbox
+        self._known = known
+        done: list[int] = []
+        uidvalidity = (self.store.cursor(folder) or {}).get("uidvalidity", 0)
+        for f in fetched:
+            try:
+                self._process_one(f, now, uidvalidity)
+            except MessageError as exc:
+                log.warning("%s uid=%s: malformed message skipped: %s", folder, f.uid, exc)
+                self.store.reject(folder, uidvalidity, f.uid, str(exc), now)
+            self._set_position(folder, f.uid)
+            done.append(f.uid)
+        return done
+
+    def _context(self) -> Context:
+        return Context(
+            own=self.cfg.own_addresses,
+            team=(self.cfg.team | {self.cfg.owner}) - self.cfg.own_addresses,
+            known=self._known,
+        )
+
+    def _process_one(self, f: Fetched, now: datetime, uidvalidity: int) -> None:
+        msg = parse_message(f.raw)
+        ctx = self._context()
+        known = ctx.known
+        if msg.message_id and msg.message_id in known.by_message_id:
+            log.info("uid=%s %s: already processed", f.uid, msg.message_id)
+            return
+        arrived = f.internaldate if self.time_scale == 1.0 else now
+        c = classify(msg, self.book, ctx, arrived)
+        inc = Incoming(msg, f.uid, arrived, c)
+        lead = self.store.lead(c.lead_key) if c.lead_key else None
+        if c.kind is Kind.ENQUIRY and c.lead is not None:
+            existing = self.store.lead(c.lead.addr)
+            if existing is not None:  # same address, new thread: it is a reply
+                lead = existing
+                c = dataclasses.replace(c, kind=Kind.REPLY, lead_key=existing.address)
+                inc = dataclasses.replace(inc, c=c)
+        if c.kind is Kind.ENQUIRY and c.lead is not None:
+            decision = on_enquiry(
+                inc,
+                self.book,
+                self.settings,
+                now,
+                self.ids,
+                last_ack=self.store.last_ack(c.lead.addr),
+                simulated=self.time_scale != 1.0,
+            )
+            if decision.lead is not None:
+                decision = dataclasses.replace(
+                    decision,
+                    lead=dataclasses.replace(
+                        decision.lead,
+                        enquiry_uidvalidity=uidvalidity,
+                        inbound=(msg.message_id,) if msg.message_id else (),
+                    ),
+                )
+        elif lead is not None:
+            decision = on_message(inc, lead, self.book, self.settings, now, self.ids)
+            if decision.lead is not None and msg.message_id:
+                decision = dataclasses.replace(
+                    decision,
+                    lead=dataclasses.replace(
+                        decision.lead, inbound=(*decision.lead.inbound, msg.message_id)[-50:]
+                    ),
+                )
+        else:
+            if c.kind is Kind.BOUNCE and c.bounce_hard:
+                for addr in c.bounced:
+                    self.store.suppress(addr, "hard bounce", now)
+            decision = Decision(note=f"{c.kind.value}: {'; '.join(c.reasons)}")
+        self._apply(decision, now)
+        sender = msg.from_.addr if msg.from_ else "?"
+        log.info("uid=%s from=%s %s: %s", f.uid, sender, c.kind.value, decision.note)
+
+    def _apply(self, decision: Decision, now: datetime) -> None:
+        if decision.lead is not None:
+            self.store.put_lead(decision.lead)
+            self._remember(decision.lead)
+        if decision.suppress:
+            self.store.suppress(decision.suppress, "opted out", now)
+            self._known = dataclasses.replace(
+                self._known, suppressed=self._known.suppressed | {decision.suppress}
+            )
+        for send in decision.sends:
+            outbox.enqueue(self.store, send, now)
+            if send.out.purpose == "ack":
+                self.store.record_ack(send.out.to.addr, now)
+
+    def _remember(self, lead: Lead) -> None:
+        """Keep the lookup tables current within a batch without re-reading every lead."""
+        by_address = dict(self._known.by_address)
+        by_mid = dict(self._known.by_message_id)
+        by_address[lead.address] = lead.address
+        for mid in (*lead.thread, *lead.inbound, lead.enquiry_id):
+            if mid:
+                by_mid[mid] = lead.address
+        self._known = dataclasses.replace(self._known, by_address=by_address, by_message_id=by_mid)
+
+    def _process_sent(self, fetched: Iterable[Fetched], known: Known, now: datetime) -> None:
+        """A person writing to a lead from this mailbox takes the lead over."""
+        for f in fetched:
+            if self.sent_folder:
+                self._set_position(self.sent_folder, f.uid)
+            try:
+                msg = parse_message(f.raw)
+            except MessageError:
+                continue
+            if msg.has_header(MARK_HEADER) or self._is_ours(msg, known):
+                continue
+            for addr in self._leads_addressed(msg, known):
+                lead = self.store.lead(addr)
+                if lead is None:
+                    continue
+                decision = handed_over(lead, now, "a person wrote to the lead (Sent)")
+                if decision.lead and decision.lead.first_response is None:
+                    decision = dataclasses.replace(
+                        decision,
+                        lead=dataclasses.replace(decision.lead, first_response=f.internaldate),
+                    )
+                self._apply(decision, now)
+                log.info("Sent uid=%s: %s", f.uid, decision.note)
+
+    @staticmethod
+    def _is_ours(msg: Message, known: Known) -> bool:
+        return bool(msg.message_id) and (
+            msg.message_id in known.ours
+            or (msg.message_id in known.by_message_id and msg.message_id.startswith("<iw."))
+        )
+
+    @staticmethod
+    def _leads_addressed(msg: Message, known: Known) -> set[str]:
+        found = {known.by_address[a.addr] for a in (*msg.to, *msg.cc) if a.addr in known.by_address}
+        found |= {known.by_message_id[m] for m in msg.thread_ids if m in known.by_message_id}
+        return found
+
+    def _process_flagged(self, flagged: set[int], now: datetime) -> None:
+        if not flagged:
+            return
+        uidvalidity = (self.store.cursor(self.cfg.imap.inbox) or {}).get("uidvalidity", 0)
+        for lead in self.store.leads():
+            if (
+                lead.is_active
+                and lead.enquiry_uid in flagged
+                and lead.enquiry_uidvalidity == uidvalidity
+            ):
+                self._apply(handed_over(lead, now, "the enquiry was flagged in the mailbox"), now)
+                log.info("%s: enquiry flagged: handed to a person", lead.address)
+
+    def _plan(self, now: datetime) -> None:
+        for lead in self.store.leads():
+            decision = plan(lead, self.book, self.settings, now, self.ids)
+            if decision.lead is not None or decision.sends:
+                self._apply(decision, now)
+                if decision.note:
+                    log.info("%s", decision.note)
+
+    def _presend_check(self) -> None:
+        """A reply that reached the mailbox before a follow-up's send time always wins."""
+        with self.store.transaction():
+            waiting = any(
+                r["purpose"] == "followup"
+                for r in self.store.outbox().all()
+                if r["status"] in ("pending", "sending")
+            )
+        for _ in range(MAX_PRESEND_ROUNDS if waiting else 0):
+            self.mailbox.noop()
+            fetched = self._read_inbox()
+            if not fetched:
+                return
+            now = self.clock.now()
+            with self.store.transaction():
+                self._process_inbox(fetched, self.store.known(), now)
+
+    # -- sending --------------------------------------------------------------------------
+    def _send(self, now: datetime) -> None:
+        caps = outbox.Caps(self.cfg.sending.max_per_hour, self.cfg.sending.max_per_day)
+        with self.store.transaction():
+            items = outbox.due(self.store, now, caps)
+            ready = []
+            for item in items:
+                lead = self.store.lead(item.lead) if item.lead else None
+                if item.purpose == "followup" and (lead is None or not lead.is_active):
+                    outbox.mark(self.store, item.id, "cancelled", now)
+                    log.info("follow-up %s to %s cancelled: automation ended", item.step, item.lead)
+                    continue
+                outbox.mark(self.store, item.id, "sending", now, attempts=item.attempts)
+                ready.append(item)
+        if not ready:
+            return
+        results = self.sender.send([Envelope(i.id, i.mail_from, i.rcpt, i.raw) for i in ready])
+        done = self.clock.now()
+        with self.store.transaction():
+            for item in ready:
+                res = results.get(item.id)
+                if res is not None and res.ok:
+                    outbox.mark(self.store, item.id, "sent", done)
+                    self._after_sent(item, done)
+                    log.info("sent %s to %s (%s)", item.purpose, item.rcpt, item.id)
+                elif res is not None and res.permanent:
+                    outbox.mark(self.store, item.id, "failed", done, error=res.error)
+                    log.warning(
+                        "%s to %s failed permanently: %s", item.purpose, item.rcpt, res.error
+                    )
+                    self._lead_event(item.lead, done, f"{item.purpose} not delivered", res.error)
+                else:
+                    err = res.error if res else "not attempted"
+                    outbox.retry_later(self.store, item, done, err)
+                    log.warning("%s to %s will be retried: %s", item.purpose, item.rcpt, err)
+        for item in ready:
+            res = results.get(item.id)
+            if res is not None and res.ok and item.save_sent and self.cfg.imap.save_sent:
+                self._copy_to_sent(item)
+
+    def _after_sent(self, item: outbox.Item, at: datetime) -> None:
+        lead = self.store.lead(item.lead) if item.lead else None
+        if lead is None or item.purpose not in ("ack", "followup"):
+            return
+        if item.purpose == "ack" and lead.acked is None:
+            lead = dataclasses.replace(lead, acked=at)
+        if lead.first_response is None:
+            lead = dataclasses.replace(lead, first_response=at)
+        self.store.put_lead(lead.log(at, f"{item.step or item.purpose}: sent", item.id))
+
+    def _lead_event(self, address: str, at: datetime, what: str, detail: str) -> None:
+        lead = self.store.lead(address) if address else None
+        if lead is not None:
+            self.store.put_lead(lead.log(at, what, detail))
+
+    def _copy_to_sent(self, item: outbox.Item) -> None:
+        if not self.sent_folder:
+            return
+        try:
+            self.mailbox.append(self.sent_folder, item.raw, self.clock.now())
+        except TransientError as exc:
+            log.warning("could not save a copy of %s in %s: %s", item.id, self.sent_folder, exc)

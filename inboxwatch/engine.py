@@ -1,0 +1,333 @@
+"""Decide what to do: a classified message or the passing of time in, lead changes and mail out.
+
+Pure: no IO, no clock (``now`` is an argument), Message-IDs from the ``ids`` callable.
+Everything that can be wrong about follow-up logic is here and tested in milliseconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from inboxwatch.classify import Classification, Kind
+from inboxwatch.compose import Outgoing
+from inboxwatch.config import Config
+from inboxwatch.lead import Automation, Conversation, Ended, Lead, iso
+from inboxwatch.message import Address, Message
+from inboxwatch.render import LeadView, Thread, excerpt, lead_values, to_lead, to_owner
+from inboxwatch.rulebook import RuleBook
+from inboxwatch.sequences import Sequence, Step
+from inboxwatch.timing import SendingWindow, day_offset, due_at, first_business_day_after
+
+Ids = Callable[[], str]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The parts of the config the decisions need, in the shapes they need."""
+
+    me: Address
+    owner: str
+    owner_alerts: bool
+    window: SendingWindow
+    min_gap: timedelta
+    ack_period: timedelta
+    hold_max: timedelta
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> Settings:
+        s = cfg.sending
+        return cls(
+            me=Address(cfg.identity.address, cfg.identity.name),
+            owner=cfg.owner,
+            owner_alerts=cfg.owner_alerts and bool(cfg.owner),
+            window=SendingWindow(cfg.timezone, s.window_start, s.window_end, s.days),
+            min_gap=timedelta(hours=s.min_gap_hours),
+            ack_period=timedelta(days=s.ack_period_days),
+            hold_max=timedelta(days=s.hold_max_days),
+        )
+
+
+@dataclass(frozen=True)
+class Send:
+    out: Outgoing
+    step: str = ""
+
+
+@dataclass(frozen=True)
+class Decision:
+    lead: Lead | None = None
+    sends: tuple[Send, ...] = ()
+    note: str = ""
+    suppress: str = ""
+
+
+@dataclass(frozen=True)
+class Incoming:
+    msg: Message
+    uid: int
+    arrived: datetime
+    c: Classification
+
+
+def _view(lead: Lead) -> LeadView:
+    fields = dict(lead.fields)
+    if lead.phone:
+        fields["phone"] = lead.phone
+    return LeadView(Address(lead.address, lead.name), lead.source, lead.rule, lead.subject, fields)
+
+
+def _owner_mail(
+    purpose: str, lead: Lead, book: RuleBook, st: Settings, now: datetime, ids: Ids, **extra: str
+) -> tuple[Send, ...]:
+    tpl = book.templates.get(purpose)
+    if not st.owner_alerts or tpl is None:
+        return ()
+    values = lead_values(_view(lead), st.me, st.owner, extra)
+    out = to_owner(
+        purpose=purpose,
+        template=tpl,
+        values=values,
+        me=st.me,
+        owner=st.owner,
+        lead=Address(lead.address, lead.name),
+        message_id=ids(),
+        now=now,
+    )
+    return (Send(out),)
+
+
+def _email_step(
+    lead: Lead, step: Step, book: RuleBook, st: Settings, now: datetime, ids: Ids, purpose: str
+) -> tuple[Lead, Send]:
+    tpl = book.templates[step.template]
+    out, thread = to_lead(
+        purpose=purpose,
+        template=tpl,
+        values=lead_values(_view(lead), st.me, st.owner, {"step": step.name}),
+        me=st.me,
+        to=Address(lead.address, lead.name),
+        thread=Thread(lead.thread_subject, lead.thread),
+        message_id=ids(),
+        now=now,
+        answers_lead_message=purpose == "ack" and lead.answers_own_message,
+    )
+    lead = dataclasses.replace(
+        lead,
+        thread=thread.message_ids,
+        thread_subject=thread.subject,
+        steps_done={**lead.steps_done, step.name: iso(now) or ""},
+        last_email_at=now,
+        conversation=Conversation.WAITING_THEM,
+        dormant=lead.dormant or step.then == "dormant",
+    )
+    return lead.log(now, f"{step.name}: email queued", out.message_id), Send(out, step.name)
+
+
+def on_enquiry(
+    inc: Incoming,
+    book: RuleBook,
+    st: Settings,
+    now: datetime,
+    ids: Ids,
+    last_ack: datetime | None = None,
+    simulated: bool = False,
+) -> Decision:
+    """A new lead: store it, acknowledge at once (unless acked recently), alert the owner."""
+    c, msg = inc.c, inc.msg
+    assert c.lead is not None  # classify() guarantees a lead for an enquiry
+    own = bool(msg.from_) and c.lead.addr == msg.from_.addr if msg.from_ else False
+    fields = dict(c.fields)
+    lead = Lead(
+        address=c.lead.addr,
+        name=c.lead.name,
+        source=c.source,
+        rule=c.rule,
+        sequence=c.sequence,
+        arrived=inc.arrived,
+        enquiry_id=msg.message_id,
+        subject=msg.subject if own else "",
+        thread_subject=msg.subject if own else "",
+        thread=(msg.message_id,) if own and msg.message_id else (),
+        answers_own_message=own,
+        phone=fields.pop("phone", ""),
+        fields=fields,
+        enquiry_uid=inc.uid,
+        simulated=simulated,
+    ).log(inc.arrived, "enquiry", f"{c.source} via rule {c.rule!r}: {msg.subject}")
+    sends: list[Send] = []
+    seq = book.sequences.get(c.sequence)
+    ack = seq.ack if seq else None
+    tpl_name = c.template or (ack.template if ack else "")
+    note = f"enquiry from {lead.address} ({c.source}, rule {c.rule!r})"
+    if last_ack is not None and now - last_ack < st.ack_period:
+        lead = lead.log(now, "acknowledgement skipped", f"acknowledged {iso(last_ack)}")
+        if ack:
+            lead = dataclasses.replace(lead, steps_done={**lead.steps_done, ack.name: "skipped"})
+        note += ": not acknowledged again (acknowledged recently)"
+    elif tpl_name in book.templates:
+        step = ack or Step("ack", 0, "email", tpl_name)
+        step = dataclasses.replace(step, template=tpl_name)
+        lead, send = _email_step(lead, step, book, st, now, ids, "ack")
+        sends.append(send)
+        note += ": acknowledgement queued"
+    extra = {"excerpt": excerpt(c.new_text or msg.body_text), "arrived": iso(inc.arrived) or ""}
+    sends.extend(_owner_mail("owner-alert", lead, book, st, now, ids, **extra))
+    return Decision(lead, tuple(sends), note)
+
+
+def on_message(
+    inc: Incoming, lead: Lead, book: RuleBook, st: Settings, now: datetime, ids: Ids
+) -> Decision:
+    """A message about a known lead: reply, automatic reply, bounce, or a team member's mail."""
+    c = inc.c
+    if c.kind is Kind.REPLY:
+        lead = dataclasses.replace(lead, conversation=Conversation.WAITING_US).log(
+            now, "reply", excerpt(c.new_text, 300)
+        )
+        if not lead.is_active:
+            return Decision(lead, (), f"reply from {lead.address} (automation already ended)")
+        if c.opt_out:
+            lead = lead.end(now, Ended.OPTED_OUT, "the lead asked not to be contacted")
+            lead = dataclasses.replace(lead, conversation=Conversation.CLOSED)
+            note = f"opt-out from {lead.address}: sequence stopped, address suppressed"
+            sends = _owner_mail("owner-reply", lead, book, st, now, ids, excerpt=c.new_text)
+            return Decision(lead, sends, note, suppress=lead.address)
+        lead = lead.end(now, Ended.REPLIED)
+        sends = _owner_mail("owner-reply", lead, book, st, now, ids, excerpt=excerpt(c.new_text))
+        return Decision(lead, sends, f"reply from {lead.address}: sequence stopped")
+    if c.kind is Kind.AUTO_REPLY:
+        if not lead.is_active:
+            return Decision(lead.log(now, "automatic reply"), (), "automatic reply (ended lead)")
+        if c.return_date is None:
+            lead = lead.log(now, "automatic reply", "no return date: cadence carries on")
+            return Decision(lead, (), f"automatic reply from {lead.address}: cadence carries on")
+        until = min(first_business_day_after(c.return_date, st.window), now + st.hold_max)
+        lead = dataclasses.replace(lead, automation=Automation.HELD, hold_until=until)
+        lead = lead.log(
+            now, "held", f"out of office, back {c.return_date}; next touch {iso(until)}"
+        )
+        return Decision(lead, (), f"automatic reply from {lead.address}: held until {iso(until)}")
+    if c.kind is Kind.BOUNCE:
+        if not c.bounce_hard:
+            return Decision(
+                lead.log(now, "delivery delayed", "; ".join(c.reasons)), (), "soft bounce"
+            )
+        lead = dataclasses.replace(lead, undeliverable=True, conversation=Conversation.CLOSED)
+        if lead.is_active:
+            lead = lead.end(now, Ended.BOUNCED, "; ".join(c.reasons))
+        return Decision(lead, (), f"bounce for {lead.address}: marked undeliverable")
+    if c.kind is Kind.OWN and "sent by the team" in c.reasons:
+        return handed_over(lead, now, "a team member wrote in the thread")
+    return Decision(None, (), f"{c.kind.value}: nothing to do")
+
+
+def handed_over(lead: Lead, now: datetime, why: str) -> Decision:
+    """A person took over (wrote to the lead, flagged the enquiry): automation stops."""
+    lead = dataclasses.replace(lead, conversation=Conversation.WAITING_THEM)
+    if lead.is_active:
+        lead = lead.end(now, Ended.HANDLED, why)
+        return Decision(lead, (), f"{lead.address}: handed to a person ({why})")
+    return Decision(lead.log(now, "person wrote", why), (), f"{lead.address}: {why}")
+
+
+def pending_steps(lead: Lead, seq: Sequence) -> list[Step]:
+    """Steps still to come, by name; a step added behind the lead's progress is skipped."""
+    done_days = [s.day for s in seq.steps if s.name in lead.steps_done]
+    reached = max(done_days, default=-1)
+    return [s for s in seq.steps if s.name not in lead.steps_done and s.day >= reached]
+
+
+def step_due(lead: Lead, step: Step, st: Settings) -> datetime:
+    if step.is_email:
+        return due_at(
+            arrival=lead.arrived,
+            offset_days=step.day,
+            window=st.window,
+            last_email_at=lead.last_email_at,
+            min_gap=st.min_gap,
+            hold_until=lead.hold_until,
+        )
+    # Tasks are for the owner: inside working hours, no gap; day 0 at once.
+    if step.day == 0:
+        return lead.arrived
+    return due_at(
+        arrival=lead.arrived,
+        offset_days=step.day,
+        window=st.window,
+        last_email_at=None,
+        min_gap=timedelta(0),
+        hold_until=lead.hold_until,
+    )
+
+
+def next_step(lead: Lead, book: RuleBook, st: Settings) -> tuple[Step, datetime] | None:
+    seq = book.sequences.get(lead.sequence)
+    if not lead.is_active or seq is None:
+        return None
+    steps = pending_steps(lead, seq)
+    return (steps[0], step_due(lead, steps[0], st)) if steps else None
+
+
+def next_wake(lead: Lead, book: RuleBook, st: Settings) -> datetime | None:
+    """When time alone will next change something for this lead."""
+    if not lead.is_active:
+        return None
+    if (nxt := next_step(lead, book, st)) is not None:
+        return nxt[1]
+    seq = book.sequences.get(lead.sequence)
+    return close_due(lead, seq, st) if seq else None
+
+
+def close_due(lead: Lead, seq: Sequence, st: Settings) -> datetime:
+    last = lead.last_email_at or lead.arrived
+    return day_offset(last, seq.close_after_days, st.window.tz)
+
+
+def plan(lead: Lead, book: RuleBook, st: Settings, now: datetime, ids: Ids) -> Decision:
+    """What time alone makes due for one lead: follow-ups, owner tasks, the end."""
+    if not lead.is_active:
+        return Decision()
+    seq = book.sequences.get(lead.sequence)
+    if seq is None:
+        return Decision(
+            lead.end(now, Ended.STOPPED, f"sequence {lead.sequence!r} no longer exists")
+        )
+    changed = False
+    if lead.automation is Automation.HELD and lead.hold_until and now >= lead.hold_until:
+        lead = dataclasses.replace(lead, automation=Automation.ACTIVE).log(now, "hold over")
+        changed = True
+    if lead.automation is Automation.HELD:
+        return Decision(lead if changed else None)
+    sends: list[Send] = []
+    notes: list[str] = []
+    for step in pending_steps(lead, seq):
+        if step_due(lead, step, st) > now:
+            break
+        if step.is_email:
+            if step.template not in book.templates:
+                lead = lead.log(now, f"{step.name}: skipped", f"no template {step.template!r}")
+                lead = dataclasses.replace(
+                    lead, steps_done={**lead.steps_done, step.name: "skipped"}
+                )
+                changed = True
+                continue
+            lead, send = _email_step(lead, step, book, st, now, ids, "followup")
+            sends.append(send)
+            notes.append(f"{step.name} to {lead.address}")
+            changed = True
+            break  # the next email waits for the gap
+        task = "call" if step.channel == "call" else "text"
+        sends.extend(_owner_mail("owner-task", lead, book, st, now, ids, task=task, step=step.name))
+        lead = dataclasses.replace(lead, steps_done={**lead.steps_done, step.name: iso(now) or ""})
+        lead = lead.log(now, f"{step.name}: {task} task for the owner")
+        notes.append(f"{step.name} ({task} task) for {lead.address}")
+        changed = True
+    if not pending_steps(lead, seq) and now >= close_due(lead, seq, st):
+        lead = lead.end(now, Ended.NO_RESPONSE, "every step done, no answer")
+        lead = dataclasses.replace(lead, conversation=Conversation.CLOSED)
+        notes.append(f"{lead.address} closed: no response")
+        changed = True
+    return Decision(lead if changed else None, tuple(sends), "; ".join(notes))

@@ -1,0 +1,123 @@
+"""Intent first: every message is written to the state (with its Message-ID) before it is sent.
+
+A row goes pending → sending → sent (or failed). A crash before "sending" is flushed just
+resends; a row left in "sending" after a crash is checked against the Sent folder first
+and only then sent again, so a completed send is not repeated where the server can tell
+us, and a step is never lost. Caps are counted over the rows sent in the last hour/day;
+the excess waits, it is never dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from tinydb import Query
+
+from inboxwatch.compose import to_bytes
+from inboxwatch.engine import Send
+from inboxwatch.lead import iso
+from inboxwatch.store import Store
+
+Q = Query()
+#: Lower sorts first: a lead's acknowledgement goes before alerts and follow-ups.
+PRIORITY = {"ack": 0, "owner-alert": 1, "owner-reply": 1, "followup": 2, "owner-task": 3}
+MAX_ATTEMPTS = 12
+
+
+@dataclass(frozen=True)
+class Caps:
+    per_hour: int
+    per_day: int
+
+
+@dataclass(frozen=True)
+class Item:
+    id: str
+    purpose: str
+    lead: str
+    step: str
+    mail_from: str
+    rcpt: str
+    raw: bytes
+    status: str
+    attempts: int
+    save_sent: bool
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Item:
+        return cls(
+            id=row["id"],
+            purpose=row["purpose"],
+            lead=row.get("lead", ""),
+            step=row.get("step", ""),
+            mail_from=row["mail_from"],
+            rcpt=row["rcpt"],
+            raw=row["raw"].encode("utf-8"),
+            status=row["status"],
+            attempts=row.get("attempts", 0),
+            save_sent=row.get("save_sent", False),
+        )
+
+
+def enqueue(store: Store, send: Send, now: datetime) -> None:
+    out = send.out
+    to_lead = out.purpose in ("ack", "followup")
+    store.outbox().insert(
+        {
+            "id": out.message_id,
+            "purpose": out.purpose,
+            "lead": out.lead,
+            "step": send.step,
+            "mail_from": out.from_.addr,
+            "rcpt": out.to.addr,
+            "raw": to_bytes(out).decode("utf-8"),
+            "status": "pending",
+            "created": iso(now),
+            "next_try": iso(now),
+            "attempts": 0,
+            "save_sent": to_lead,
+        }
+    )
+    if not to_lead:
+        store.add_ours(out.message_id, now)
+
+
+def due(store: Store, now: datetime, caps: Caps) -> list[Item]:
+    """Rows to send now, in priority order, within the caps."""
+    rows = store.outbox().all()
+    hour, day = iso(now - timedelta(hours=1)) or "", iso(now - timedelta(days=1)) or ""
+    sent_day = [r for r in rows if r["status"] == "sent" and r.get("sent_at", "") >= day]
+    sent_hour = sum(1 for r in sent_day if r["sent_at"] >= hour)
+    room = max(0, min(caps.per_hour - sent_hour, caps.per_day - len(sent_day)))
+    ready = [
+        r
+        for r in rows
+        if r["status"] in ("pending", "sending") and r.get("next_try", "") <= (iso(now) or "")
+    ]
+    ready.sort(key=lambda r: (PRIORITY.get(r["purpose"], 5), r["created"]))
+    return [Item.from_row(r) for r in ready[:room]]
+
+
+def backlog(store: Store) -> int:
+    return int(store.outbox().count(Q.status.one_of(["pending", "sending"])))
+
+
+def mark(store: Store, item_id: str, status: str, now: datetime, **extra: Any) -> None:
+    fields: dict[str, Any] = {"status": status, **extra}
+    if status == "sent":
+        fields["sent_at"] = iso(now)
+        fields["raw"] = ""  # the copy is in Sent (or the provider's); keep the file small
+    store.outbox().update(fields, Q.id == item_id)
+
+
+def retry_later(store: Store, item: Item, now: datetime, error: str) -> bool:
+    """Back off exponentially (30 s doubling, at most an hour); give up after MAX_ATTEMPTS."""
+    attempts = item.attempts + 1
+    if attempts >= MAX_ATTEMPTS:
+        mark(store, item.id, "failed", now, attempts=attempts, error=error)
+        return False
+    delay = timedelta(seconds=min(3600, 30 * 2 ** (attempts - 1)))
+    mark(store, item.id, "pending", now, attempts=attempts, error=error, next_try=iso(now + delay))
+    return True

@@ -1,0 +1,114 @@
+"""Everything a user edits, loaded and cross-checked together: rules, sequences, templates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from inboxwatch.errors import ConfigError, Problem
+from inboxwatch.rules import Rule, parse_rule
+from inboxwatch.sequences import Sequence, parse_sequence
+from inboxwatch.templates import BUILTIN_VARIABLES, Template, check_variables, load_templates
+from inboxwatch.tomlfile import Section, TomlFile
+
+#: Templates the daemon itself uses for the owner; shipped, but a user may override them.
+OWNER_TEMPLATES = ("owner-alert", "owner-reply", "owner-task")
+
+
+@dataclass(frozen=True)
+class RuleBook:
+    rules: tuple[Rule, ...]
+    sequences: dict[str, Sequence]
+    templates: dict[str, Template]
+
+    def sequence_for(self, rule: Rule) -> Sequence | None:
+        return self.sequences.get(rule.sequence)
+
+    def ack_template(self, rule: Rule) -> Template | None:
+        name = rule.template
+        if not name and (seq := self.sequence_for(rule)) and seq.ack:
+            name = seq.ack.template
+        return self.templates.get(name) if name else None
+
+
+def load_rulebook(rules_dir: Path, templates_dir: Path) -> RuleBook:
+    """Load and cross-check; raises :class:`ConfigError` with every problem found."""
+    problems: list[Problem] = []
+    rules: list[Rule] = []
+    sequences: dict[str, Sequence] = {}
+    files = sorted(rules_dir.glob("*.toml")) if rules_dir.is_dir() else []
+    if not rules_dir.is_dir():
+        problems.append(Problem(str(rules_dir), "", "rules folder not found"))
+    for path in files:
+        toml = TomlFile.load(path, problems)
+        if toml is None:
+            continue
+        root = Section(toml, toml.data, "")
+        for i, raw in enumerate(root.get("rule", list, [])):
+            if isinstance(raw, dict):
+                rules.append(parse_rule(Section(toml, raw, f"rule.{i}"), len(rules)))
+            else:
+                toml.problem(f"rule.{i}", "expected a table ([[rule]])")
+        for name, sec in root.subsections("sequence"):
+            if name in sequences:
+                toml.problem(f"sequence.{name}", f"defined twice (also in {sequences[name].file})")
+            sequences[name] = parse_sequence(name, sec)
+        root.finish()
+    templates = load_templates(templates_dir, problems)
+    book = RuleBook(tuple(rules), sequences, templates)
+    _cross_check(book, problems, rules_dir)
+    if problems:
+        raise ConfigError(problems)
+    return book
+
+
+def _cross_check(book: RuleBook, problems: list[Problem], rules_dir: Path) -> None:
+    if not book.rules and not problems:
+        problems.append(Problem(str(rules_dir), "", "no [[rule]] found in any *.toml file"))
+    names: dict[str, str] = {}
+    all_fields = frozenset().union(*(r.provides for r in book.rules)) if book.rules else frozenset()
+    known = BUILTIN_VARIABLES | all_fields
+    for i, rule in enumerate(book.rules):
+        if rule.name in names:
+            problems.append(Problem(rule.file, f"rule.{i}.name", f"duplicate rule {rule.name!r}"))
+        names[rule.name] = rule.file
+        if rule.kind != "enquiry":
+            continue
+        if rule.sequence not in book.sequences:
+            problems.append(
+                Problem(rule.file, f"rule {rule.name!r}.sequence", f"no sequence {rule.sequence!r}")
+            )
+        if rule.template and rule.template not in book.templates:
+            problems.append(
+                Problem(rule.file, f"rule {rule.name!r}.template", f"no template {rule.template!r}")
+            )
+        tpl = book.ack_template(rule)
+        if tpl is None and rule.sequence in book.sequences:
+            problems.append(
+                Problem(
+                    rule.file,
+                    f"rule {rule.name!r}",
+                    "no acknowledgement: give template, or a day-0 email step in its sequence",
+                )
+            )
+        elif tpl is not None and rule.lead_from != "sender" and not tpl.subject.strip():
+            problems.append(
+                Problem(
+                    tpl.file,
+                    "subject",
+                    f"needed: rule {rule.name!r} takes the lead from a notification, so the "
+                    "template must give the subject (the notification's is never echoed)",
+                )
+            )
+    for seq in book.sequences.values():
+        for step in seq.steps:
+            if step.template and step.template not in book.templates:
+                problems.append(
+                    Problem(
+                        seq.file,
+                        f"sequence.{seq.name}.step {step.name!r}.template",
+                        f"no template {step.template!r} in the templates folder",
+                    )
+                )
+    for tpl in book.templates.values():
+        check_variables(tpl, known, problems, used_by=f"template {tpl.name!r}")

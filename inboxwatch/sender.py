@@ -1,0 +1,103 @@
+"""SMTP adapter (aiosmtplib): send a batch over one connection, classify each failure.
+
+A 5xx reply for a message is permanent (the row fails, the lead is told); anything else
+(connection, timeout, 4xx) is transient and retried with back-off by the outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import aiosmtplib
+
+from inboxwatch.config import ServerConfig
+
+log = logging.getLogger("inboxwatch.smtp")
+
+
+@dataclass(frozen=True)
+class Result:
+    ok: bool
+    permanent: bool = False
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class Envelope:
+    id: str
+    mail_from: str
+    rcpt: str
+    raw: bytes
+
+
+def tls_context(cfg: ServerConfig) -> ssl.SSLContext:
+    """Verification on by default; skipping it must be asked for by name, and is logged."""
+    ctx = ssl.create_default_context(cafile=cfg.cafile or None)
+    if cfg.tls_insecure_skip_verify:
+        log.warning(
+            "TLS certificate verification is OFF for %s (tls_insecure_skip_verify): anyone "
+            "on the network path can read the password and the mail",
+            cfg.host,
+        )
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+class SmtpSender:
+    def __init__(self, cfg: ServerConfig, password: str) -> None:
+        self.cfg = cfg
+        self._password = password
+
+    def send(self, batch: Sequence[Envelope]) -> dict[str, Result]:
+        """Send every envelope; a result per id. Never raises for a network fault."""
+        if not batch:
+            return {}
+        return asyncio.run(self._send(batch))
+
+    async def _send(self, batch: Sequence[Envelope]) -> dict[str, Result]:
+        cfg = self.cfg
+        client = aiosmtplib.SMTP(
+            hostname=cfg.host,
+            port=cfg.port,
+            use_tls=cfg.tls == "ssl",
+            start_tls=cfg.tls == "starttls",
+            tls_context=tls_context(cfg) if cfg.tls != "none" else None,
+            timeout=cfg.timeout,
+        )
+        results: dict[str, Result] = {}
+        try:
+            await client.connect()
+            if cfg.username:
+                await client.login(cfg.username, self._password)
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            err = f"SMTP login failed for {cfg.username!r}: {exc.code} {exc.message}"
+            return {e.id: Result(False, False, err) for e in batch}
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            err = f"cannot connect to SMTP {cfg.host}:{cfg.port}: {exc}"
+            return {e.id: Result(False, False, err) for e in batch}
+        try:
+            for env in batch:
+                results[env.id] = await self._one(client, env)
+        finally:
+            try:
+                await client.quit()
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                client.close()
+        return results
+
+    async def _one(self, client: aiosmtplib.SMTP, env: Envelope) -> Result:
+        try:
+            await client.sendmail(env.mail_from, [env.rcpt], env.raw)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [r.code for r in exc.recipients]
+            return Result(False, all(c >= 500 for c in codes), f"recipient refused: {exc}")
+        except aiosmtplib.SMTPResponseException as exc:
+            return Result(False, exc.code >= 500, f"SMTP {exc.code} {exc.message}")
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            return Result(False, False, f"SMTP error: {exc}")
+        return Result(True)

@@ -1,0 +1,162 @@
+"""TinyDB underneath, made safe for a daemon: atomic writes, batching, a lock, loud corruption.
+
+TinyDB's ``JSONStorage`` rewrites its file in place on every write: slow as the file grows
+and truncated by a crash mid-write. Here reads and writes go to memory inside a
+transaction; at its end the whole state is written once to a new file, fsynced and
+renamed over the old one (mode 0600), so the file is always either the old or the new
+state. An exclusive ``flock`` on a side file serialises the daemon and the CLI; each
+transaction re-reads the file if another process changed it, so no update is lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from tinydb import TinyDB
+from tinydb.storages import Storage
+
+from inboxwatch.errors import StateError
+
+Data = dict[str, dict[str, Any]]
+
+
+class MemoryBackedStorage(Storage):
+    """TinyDB storage whose writes stay in memory until :meth:`flush`."""
+
+    def __init__(self) -> None:
+        self.data: Data = {}
+        self.dirty = False
+
+    def read(self) -> Data:
+        return self.data
+
+    def write(self, data: Data) -> None:
+        self.data = data
+        self.dirty = True
+
+
+def _fingerprint(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def read_json(path: Path) -> Data:
+    """Read a state file; a damaged one stops us with a clear message, never an empty start."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StateError(f"cannot read state file {path}: {exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise StateError(
+            f"state file {path} is damaged (line {exc.lineno}: {exc.msg}); inboxwatch will not "
+            "start with empty state. Restore it from a backup, or move it away to start afresh "
+            "(every lead would then be forgotten)."
+        ) from None
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise StateError(f"state file {path} is not an inboxwatch state (expected JSON tables)")
+    return data
+
+
+def write_json_atomic(path: Path, data: Data) -> None:
+    """Write to a temp file in the same folder, fsync, rename, fsync the folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+class StateFile:
+    """One state file: a TinyDB whose changes land atomically at the end of a transaction."""
+
+    def __init__(self, path: Path, readonly: bool = False) -> None:
+        self.path = path
+        self.readonly = readonly
+        self.lock_path = path.with_name(path.name + ".lock")
+        self.storage = MemoryBackedStorage()
+        self.db = TinyDB(storage=lambda: self.storage)
+        self._seen: tuple[int, int, int] | None = None
+        self._loaded = False
+        self._depth = 0
+
+    def _reload_if_changed(self) -> None:
+        fp = _fingerprint(self.path)
+        if self._loaded and fp == self._seen:
+            return
+        self.storage.data = read_json(self.path)
+        self.storage.dirty = False
+        self._seen = fp
+        self._loaded = True
+        # TinyDB caches tables (and their next document id): start from fresh ones.
+        self.db = TinyDB(storage=lambda: self.storage)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[TinyDB]:
+        """Hold the lock, bring memory up to date, yield the db, write once if changed."""
+        if self._depth:  # nested: the outer transaction writes
+            self._depth += 1
+            try:
+                yield self.db
+            finally:
+                self._depth -= 1
+            return
+        if self.readonly and not self.lock_path.parent.exists():
+            self._reload_if_changed()
+            yield self.db
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH if self.readonly else fcntl.LOCK_EX)
+            self._reload_if_changed()
+            self._depth = 1
+            try:
+                yield self.db
+            except BaseException:
+                # Drop half-done changes: the next transaction re-reads the file.
+                self._loaded = False
+                raise
+            finally:
+                self._depth = 0
+            if self.storage.dirty and not self.readonly:
+                write_json_atomic(self.path, self.storage.data)
+                self.storage.dirty = False
+                self._seen = _fingerprint(self.path)
+        finally:
+            os.close(fd)  # releases the flock
+
+    def append_line(self, path: Path, record: dict[str, Any]) -> None:
+        """Append one JSON line (the archive): history grows there, not in the live file."""
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, (json.dumps(record, ensure_ascii=False) + "\n").encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)

@@ -1,0 +1,132 @@
+"""Message templates: ``templates/NAME.toml`` with ``subject``, ``body`` and optional ``html``.
+
+Placeholders are ``{{ name }}`` or ``{{ name | fallback text }}``. Nothing else is
+evaluated: no attribute access, no code, so a template (or a lead's input) cannot reach
+Python internals. Values are inserted as plain text; header safety is compose.py's job.
+"""
+
+from __future__ import annotations
+
+import html as htmllib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from inboxwatch.errors import Problem
+from inboxwatch.tomlfile import Section, TomlFile
+
+PLACEHOLDER = re.compile(r"\{\{\s*([^{}|]*?)\s*(?:\|\s*([^{}]*?)\s*)?\}\}")
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+#: Variables every lead has (possibly empty); rules add their extracted form fields.
+BUILTIN_VARIABLES = frozenset(
+    {
+        "name",
+        "first_name",
+        "email",
+        "source",
+        "subject",
+        "our_name",
+        "our_address",
+        "phone",
+        "message",
+        "owner_address",
+        "rule",
+        "step",
+        "task",
+        "excerpt",
+        "arrived",
+        "acked",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Template:
+    name: str
+    file: str
+    subject: str
+    body: str
+    html: str = ""
+
+    @property
+    def variables(self) -> frozenset[str]:
+        found: set[str] = set()
+        for part in (self.subject, self.body, self.html):
+            found.update(m.group(1) for m in PLACEHOLDER.finditer(part))
+        return frozenset(found)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    body: str
+    html: str = ""
+
+
+def _fill(text: str, values: Mapping[str, str], escape: bool) -> str:
+    def sub(m: re.Match[str]) -> str:
+        value = values.get(m.group(1), "") or (m.group(2) or "")
+        return htmllib.escape(value) if escape else value
+
+    return PLACEHOLDER.sub(sub, text)
+
+
+def render(template: Template, values: Mapping[str, str]) -> Rendered:
+    """Fill placeholders; a value is never re-scanned, so ``{{`` typed by a lead stays text."""
+    return Rendered(
+        subject=" ".join(_fill(template.subject, values, escape=False).split()),
+        body=_fill(template.body, values, escape=False),
+        html=_fill(template.html, values, escape=True) if template.html else "",
+    )
+
+
+def load_templates(folder: Path, problems: list[Problem]) -> dict[str, Template]:
+    """Every ``*.toml`` in ``folder``; a template's name is its file name without suffix."""
+    out: dict[str, Template] = {}
+    if not folder.is_dir():
+        problems.append(Problem(str(folder), "", "templates folder not found"))
+        return out
+    for path in sorted(folder.glob("*.toml")):
+        toml = TomlFile.load(path, problems)
+        if toml is None:
+            continue
+        sec = Section(toml, toml.data, "")
+        tpl = Template(
+            name=path.stem,
+            file=str(path),
+            subject=sec.get("subject", str, ""),
+            body=sec.require("body", str, ""),
+            html=sec.get("html", str, ""),
+        )
+        sec.get("description", str, "")
+        sec.finish()
+        for key in ("subject", "body", "html"):
+            for m in PLACEHOLDER.finditer(getattr(tpl, key)):
+                if not _NAME.match(m.group(1)):
+                    toml.problem(
+                        key,
+                        f"bad placeholder {m.group(0)!r}: use {{{{ name }}}} with lower-case "
+                        "letters, digits and _",
+                    )
+            stray = PLACEHOLDER.sub("", getattr(tpl, key))
+            if "{{" in stray or "}}" in stray:
+                toml.problem(key, "unbalanced {{ or }}")
+        out[tpl.name] = tpl
+    return out
+
+
+def check_variables(
+    template: Template, known: frozenset[str], problems: list[Problem], used_by: str
+) -> None:
+    """A placeholder no rule can fill is almost always a typo: report it at check time."""
+    for var in sorted(template.variables - known):
+        if _NAME.match(var):
+            problems.append(
+                Problem(
+                    template.file,
+                    var,
+                    f"unknown variable (used by {used_by}); known: {', '.join(sorted(known))}",
+                )
+            )

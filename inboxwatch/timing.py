@@ -1,0 +1,204 @@
+"""Pure follow-up timing: when a cadence step is due and when the sending window opens.
+
+Nothing here reads the clock or does IO: ``now`` and every instant are arguments, so the
+cadence is testable in milliseconds and a time-lapse demo only needs a different
+:class:`Clock`. All inputs must be timezone-aware; results are aware datetimes in UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from time import monotonic as _system_monotonic
+from typing import Protocol, runtime_checkable
+from zoneinfo import ZoneInfo
+
+_WEEKDAYS = frozenset({0, 1, 2, 3, 4})
+_SCAN_DAYS = 8  # today plus a full week: enough for any non-empty set of weekdays
+
+
+def _aware(t: datetime, name: str = "datetime") -> datetime:
+    if t.tzinfo is None or t.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware, got naive {t!r}")
+    return t
+
+
+def _wall_to_utc(d: date, wall: time, tz: ZoneInfo, *, snap_gap: bool) -> datetime:
+    """The instant the local wall clock in ``tz`` shows ``wall`` on ``d``, in UTC.
+
+    Ambiguous (fall-back) times take the first occurrence (fold=0). A nonexistent
+    (spring-forward) time is either shifted forward by the gap (``snap_gap=False``, like
+    a person moving their diary entry) or snapped to the end of the gap, the first
+    instant the clock reads at least ``wall`` (``snap_gap=True``, for window edges).
+    """
+    local = datetime.combine(d, wall.replace(fold=0), tzinfo=tz)
+    before = local.astimezone(UTC)  # in a gap, fold=0 uses the pre-transition offset
+    if not snap_gap or before.astimezone(tz).replace(tzinfo=None) == local.replace(tzinfo=None):
+        return before
+    # In a gap: the transition lies in (fold=1 instant, fold=0 instant]; transitions fall
+    # on whole seconds, so bisect on POSIX seconds (a few dozen steps at most).
+    lo = int(local.replace(fold=1).timestamp())
+    hi = int(before.timestamp())
+    after_offset = before.astimezone(tz).utcoffset()
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if datetime.fromtimestamp(mid, tz).utcoffset() == after_offset:
+            hi = mid
+        else:
+            lo = mid
+    return datetime.fromtimestamp(hi, UTC)
+
+
+@dataclass(frozen=True)
+class SendingWindow:
+    """When follow-up emails may go out, in the business's time zone.
+
+    Each sending day's window is the interval of instants [start, end) on that local date,
+    so ``is_open`` and ``next_open`` agree even across DST transitions.
+    """
+
+    tz: ZoneInfo
+    start: time = time(9, 0)  # local, inclusive
+    end: time = time(17, 0)  # local, exclusive
+    days: frozenset[int] = field(default=_WEEKDAYS)  # weekday() numbers; 0 = Monday
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is not None or self.end.tzinfo is not None:
+            raise ValueError("window start/end are local wall times; give them without tzinfo")
+        if self.start.replace(fold=0) >= self.end.replace(fold=0):
+            raise ValueError(f"window start {self.start} must be before end {self.end}")
+        if not self.days:
+            raise ValueError("window has no sending days")
+        if not self.days <= frozenset(range(7)):
+            raise ValueError(f"window days must be weekday() numbers 0-6, got {sorted(self.days)}")
+
+    def _interval(self, d: date) -> tuple[datetime, datetime]:
+        return (
+            _wall_to_utc(d, self.start, self.tz, snap_gap=True),
+            _wall_to_utc(d, self.end, self.tz, snap_gap=True),
+        )
+
+    def is_open(self, t: datetime) -> bool:
+        d = _aware(t).astimezone(self.tz).date()
+        if d.weekday() not in self.days:
+            return False
+        opens, closes = self._interval(d)
+        return opens <= t < closes
+
+    def next_open(self, t: datetime) -> datetime:
+        """``t`` if the window is open then, else the first instant after it opens (UTC)."""
+        t = _aware(t).astimezone(UTC)
+        first = t.astimezone(self.tz).date()
+        for i in range(_SCAN_DAYS):
+            d = first + timedelta(days=i)
+            if d.weekday() not in self.days:
+                continue
+            opens, closes = self._interval(d)
+            candidate = max(t, opens)
+            if candidate < closes:
+                return candidate
+        raise ValueError(f"window never opens within {_SCAN_DAYS} days of {t}")  # pragma: no cover
+
+
+def day_offset(arrival: datetime, days: int, tz: ZoneInfo) -> datetime:
+    """``arrival`` plus ``days`` calendar days at the same local wall time in ``tz`` (UTC).
+
+    Calendar days, not N*24h: 'day 1' means tomorrow at the time the lead wrote, which
+    a 24h step would miss by an hour across a DST change.
+    """
+    local = _aware(arrival, "arrival").astimezone(tz)
+    return _wall_to_utc(local.date() + timedelta(days=days), local.time(), tz, snap_gap=False)
+
+
+def back_on(d: date, window: SendingWindow) -> datetime:
+    """Window start on the first sending day on or after ``d`` ('back on 12 March')."""
+    midnight = _wall_to_utc(d, time(0), window.tz, snap_gap=True)
+    return window.next_open(midnight)
+
+
+def first_business_day_after(d: date, window: SendingWindow) -> datetime:
+    """Window start on the first sending day strictly after ``d`` ('out until 12 March')."""
+    return back_on(d + timedelta(days=1), window)
+
+
+def due_at(
+    *,
+    arrival: datetime,
+    offset_days: int,
+    window: SendingWindow,
+    last_email_at: datetime | None,
+    min_gap: timedelta,
+    hold_until: datetime | None = None,
+    respect_window: bool = True,
+) -> datetime:
+    """When a cadence step becomes due (UTC).
+
+    The latest of: the step's calendar offset from arrival, ``min_gap`` after the last
+    email (so a step held over a weekend cannot go out together with the next one), and
+    ``hold_until`` (out-of-office); then moved to the next open window instant.
+    """
+    if min_gap < timedelta(0):
+        raise ValueError(f"min_gap must not be negative, got {min_gap}")
+    bounds = [day_offset(arrival, offset_days, window.tz)]
+    if last_email_at is not None:
+        bounds.append(_aware(last_email_at, "last_email_at").astimezone(UTC) + min_gap)
+    if hold_until is not None:
+        bounds.append(_aware(hold_until, "hold_until").astimezone(UTC))
+    due = max(bounds)
+    return window.next_open(due) if respect_window else due
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """The daemon's only source of 'now'; the timing core never reads time itself."""
+
+    def now(self) -> datetime: ...  # aware, UTC
+
+
+class SystemClock:
+    """Real wall-clock time."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class FixedClock:
+    """A clock that only moves when told to, for tests."""
+
+    def __init__(self, at: datetime) -> None:
+        self._at = _aware(at).astimezone(UTC)
+
+    def now(self) -> datetime:
+        return self._at
+
+    def set(self, at: datetime) -> None:
+        self._at = _aware(at).astimezone(UTC)
+
+    def advance(self, delta: timedelta) -> None:
+        self._at += delta
+
+
+class ScaledClock:
+    """Time-lapse for demos: simulated time runs ``scale`` times faster than real time.
+
+    Driven by a monotonic clock so a wall-clock jump (NTP, suspend) cannot make the
+    simulated time go backwards.
+    """
+
+    def __init__(
+        self,
+        scale: float,
+        start: datetime | None = None,
+        monotonic: Callable[[], float] = _system_monotonic,
+    ) -> None:
+        if not scale >= 1:
+            raise ValueError(f"scale must be >= 1, got {scale}")
+        self.scale = float(scale)
+        self._start = datetime.now(UTC) if start is None else _aware(start).astimezone(UTC)
+        self._monotonic = monotonic
+        self._start_mono = monotonic()
+
+    def now(self) -> datetime:
+        elapsed = self._monotonic() - self._start_mono
+        return self._start + timedelta(seconds=elapsed * self.scale)

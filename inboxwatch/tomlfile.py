@@ -1,0 +1,159 @@
+"""Typed reading of user TOML files with errors that name the file, key path and line.
+
+tomllib reports a line only for syntax errors; for a wrong value we find the line of the
+key ourselves, so a user can jump straight to it.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from inboxwatch.errors import Problem
+
+T = TypeVar("T")
+_TABLE = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(r"""^\s*("[^"]*"|'[^']*'|[A-Za-z0-9_.-]+)\s*=""")
+_LINE = re.compile(r"at line (\d+)")
+
+
+def _norm(key: str) -> str:
+    return ".".join(part.strip().strip("\"'") for part in key.split("."))
+
+
+@dataclass
+class TomlFile:
+    """One loaded TOML file and the problems found while reading it."""
+
+    path: Path
+    data: dict[str, Any]
+    text: str = ""
+    problems: list[Problem] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, path: Path, problems: list[Problem]) -> TomlFile | None:
+        """Read and parse; on failure record a problem (with the line) and return None."""
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            problems.append(Problem(str(path), "", "file not found"))
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(Problem(str(path), "", f"cannot read: {exc}"))
+            return None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            m = _LINE.search(str(exc))
+            msg = re.sub(r"\s*\(at line \d+, column (\d+)\)", r" (column \1)", str(exc))
+            problems.append(
+                Problem(str(path), "", f"TOML syntax error: {msg}", int(m.group(1)) if m else None)
+            )
+            return None
+        return cls(path, data, text, problems)
+
+    def line_of(self, keypath: str) -> int | None:
+        """Best-effort line of ``a.b.c``: the key line inside its table, else the table header."""
+        parts = keypath.split(".")
+        table: list[str] = []
+        header_line: int | None = None
+        wanted_table = ".".join(p for p in parts[:-1] if not p.isdigit())
+        for lineno, line in enumerate(self.text.splitlines(), 1):
+            if m := _TABLE.match(line):
+                table = _norm(m.group(1)).split(".")
+                if ".".join(table) == ".".join(p for p in parts if not p.isdigit()):
+                    header_line = header_line or lineno
+                continue
+            if (m := _KEY.match(line)) is None:
+                continue
+            full = ".".join([*table, *_norm(m.group(1)).split(".")])
+            if full == ".".join(p for p in parts if not p.isdigit()):
+                return lineno
+            if not wanted_table and full.endswith(parts[-1]) and not table:
+                return lineno
+        return header_line
+
+    def problem(self, keypath: str, message: str) -> None:
+        self.problems.append(Problem(str(self.path), keypath, message, self.line_of(keypath)))
+
+
+class Section:
+    """A view on one table that records problems instead of raising, so all are reported."""
+
+    def __init__(self, file: TomlFile, data: dict[str, Any], path: str) -> None:
+        self.file = file
+        self.data = data
+        self.path = path
+        self._used: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def get(self, name: str, kind: type[T], default: T) -> T:
+        self._used.add(name)
+        if name not in self.data:
+            return default
+        value = self.data[name]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            self.file.problem(
+                self.key(name), f"expected {_type_name(kind)}, got {_type_name(type(value))}"
+            )
+            return default
+        return value
+
+    def require(self, name: str, kind: type[T], default: T) -> T:
+        if name not in self.data:
+            self._used.add(name)
+            self.file.problem(self.key(name), "missing (required)")
+            return default
+        return self.get(name, kind, default)
+
+    def str_list(self, name: str) -> tuple[str, ...]:
+        value = self.get(name, list, [])
+        if value is not None and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        self.file.problem(self.key(name), "expected a list of strings")
+        return ()
+
+    def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
+        value = self.get(name, str, default)
+        if value not in choices:
+            self.file.problem(
+                self.key(name), f"must be one of {', '.join(map(repr, choices))}, got {value!r}"
+            )
+            return default
+        return value
+
+    def sub(self, name: str) -> Section:
+        value = self.get(name, dict, {})
+        return Section(self.file, value, self.key(name))
+
+    def subsections(self, name: str) -> Iterator[tuple[str, Section]]:
+        for key, value in self.get(name, dict, {}).items():
+            if isinstance(value, dict):
+                yield key, Section(self.file, value, f"{self.key(name)}.{key}")
+            else:
+                self.file.problem(f"{self.key(name)}.{key}", "expected a table")
+
+    def finish(self, *, also_known: tuple[str, ...] = ()) -> None:
+        """Report keys nobody asked for: a typo must not be silently ignored."""
+        for name in self.data:
+            if name not in self._used and name not in also_known:
+                self.file.problem(self.key(name), "unknown key")
+
+
+def _type_name(kind: type) -> str:
+    return {
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        bool: "true or false",
+        list: "a list",
+        dict: "a table",
+    }.get(kind, kind.__name__)

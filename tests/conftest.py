@@ -1,0 +1,73 @@
+"""Shared fixtures: one private Dovecot + SMTP stand-in for the whole test session.
+
+Starting Dovecot costs ~0.1 s and stopping it ~1.1 s, so it runs once per session; tests
+keep out of each other's way by taking their own lead mailbox from ``fresh_user``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from inboxwatch.devservers import MailServers, dovecot_missing
+
+BUSINESS = "shop"  # the mailbox the daemon watches
+LEADS = tuple(f"lead{i}" for i in range(1, 21))
+USERS = (BUSINESS, "owner", "team", *LEADS)
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+class LeadPool:
+    """Hands out each lead mailbox once per session, so no test sees another's mail."""
+
+    def __init__(self, leads: tuple[str, ...]) -> None:
+        self._free = list(leads)
+
+    def take(self) -> str:
+        if not self._free:
+            raise RuntimeError(
+                f"all {len(LEADS)} lead mailboxes are taken: add more to LEADS in tests/conftest.py"
+            )
+        return self._free.pop(0)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests using the servers are marked ``servers`` even if they forgot to say so."""
+    for item in items:
+        if "mail_servers" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.servers)
+
+
+@pytest.fixture(scope="session")
+def mail_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailServers]:
+    """Dovecot (IMAP, IMAPS, LMTP) and the SMTP stand-in, with TLS, for the session.
+
+    Skipped when Dovecot is missing on a developer machine; under CI that is a failure.
+    """
+    missing = dovecot_missing()
+    if missing is not None:
+        if _in_ci():
+            pytest.fail(f"CI must run the server tests, but {missing}", pytrace=False)
+        pytest.skip(missing)
+    servers = MailServers(tmp_path_factory.mktemp("mailservers"), USERS, tls=True)
+    servers.start()
+    try:
+        yield servers
+    finally:
+        servers.stop()
+
+
+@pytest.fixture(scope="session")
+def lead_pool() -> LeadPool:
+    return LeadPool(LEADS)
+
+
+@pytest.fixture
+def fresh_user(mail_servers: MailServers, lead_pool: LeadPool) -> str:
+    """A lead mailbox (local part) no other test has used."""
+    return lead_pool.take()
