@@ -58,34 +58,29 @@ _DAEMON_LOCALS = frozenset({"mailer-daemon", "mailerdaemon", "mailer_daemon", "m
 # Typical NDR subjects of Postfix, Exim, Sendmail, qmail, Exchange/M365 (en/de/fr/it/es/
 # nl/pt), Gmail, Yahoo. Matched at the start of the (folded) subject only.
 _NDR_SUBJECT = _rx(
-    r"^undeliver(?:ed|able)\b",
+    r"^undeliver(?:ed|able)\b|^returned mail\b|^failure notice\b|^delayed mail\b",
     r"^delivery (?:status notification|failure|failed|has failed|delayed|notification)",
-    r"^(?:mail|message) delivery (?:failed|failure|delayed|error)",
-    r"^returned mail\b",
-    r"^failure notice\b",
-    r"^delayed mail\b",
+    r"^(?:mail|message) delivery (?:failed|failure|delayed|error)|^mail system error\b",
     r"^warning: (?:message .* delayed|could not send message|delayed mail)",
-    r"^mail system error\b",
     r"^(?:nicht zustellbar|unzustellbar|zustellung verzogert|ubermittlung verzogert)",
     r"^(?:non remis|non distribuable|remise differee|echec de (?:la )?remise)",
     r"^(?:non recapitabile|impossibile recapitare|recapito ritardato)",
-    r"^(?:no se puede entregar|no entregado|entrega retrasada)",
-    r"^(?:onbestelbaar|kan niet worden bezorgd|vertraagd)",
+    r"^(?:no se puede entregar|no entregado|entrega retrasada|onbestelbaar|vertraagd)",
     r"^(?:nao entregue|nao pode ser entregue|entrega atrasada|nao foi possivel entregar)",
 )
 _NDR_SUBJECT_SOFT = _rx(
-    r"delay|verzogert|differee|ritardato|retrasada|vertraagd|atrasada", r"^warning:"
+    r"delay|verzogert|differee|ritardato|retrasada|vertraagd|atrasada|^warning:"
 )
-# Sentences that NDR generators write and people do not.
+# Sentences that NDR generators (Postfix, Exim, qmail, Sendmail, Exchange in several
+# languages, Gmail) write and people do not.
 _NDR_BODY = _rx(
-    r"this is the mail system at host",
+    r"this is the mail system at host|this is the qmail-send program",
     r"i'm sorry to have to inform you that your message could not",
     r"this message was created automatically by mail delivery software",
     r"a message that you sent (?:could not be|has not yet been) delivered",
-    r"this is the qmail-send program",
     r"the original message was received at .*\bfrom\b",
-    r"-{3,} ?the following addresses had (?:permanent fatal|transient non-fatal) errors",
-    r"-{3,} ?transcript of session follows",
+    r"-{3,} ?(?:the following addresses had (?:permanent fatal|transient non-fatal) errors"
+    r"|transcript of session follows)",
     r"delivery (?:has failed|has been delayed) to these recipients or groups",
     r"your message (?:couldn't|could not|wasn't|was not) (?:be )?delivered",
     r"delivery to the following recipients? (?:failed|has been delayed)",
@@ -101,33 +96,22 @@ _NDR_BODY = _rx(
 )
 # Phrases of a delay/warning notice, which promise further attempts.
 _SOFT_BODY = _rx(
-    r"this is a warning only",
-    r"has not yet been delivered",
-    r"delivery incomplete",
-    r"will (?:continue to )?(?:retry|try again|keep trying)",
-    r"still being retried",
+    r"this is a warning only|has not yet been delivered|delivery incomplete|still being retried",
+    r"will (?:continue to )?(?:retry|try again|keep trying)|delivery attempts will continue",
     r"delivery (?:has been|is) delayed",
-    r"delivery attempts will continue",
 )
 _HARD_BODY = _rx(
-    r"\b5\.\d{1,3}\.\d{1,3}\b",
-    r"\bpermanent",
-    r"\b55[0-4][ -]",
-    r"user unknown",
-    r"no such user",
-    r"does(?:n't| not) exist",
-    r"address not found",
+    r"\b5\.\d{1,3}\.\d{1,3}\b|\bpermanent|\b55[0-4][ -]|user unknown|no such user",
+    r"does(?:n't| not) exist|address not found",
 )
 _STATUS = re.compile(r"^\s*status:\s*([245])\.\d{1,3}\.\d{1,3}", re.I | re.M)
 _DSN_FIELD = re.compile(r"^(original-recipient|final-recipient|action|status)\s*:\s*(.*)$", re.I)
 _ADDR = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
 # Where an NDR's own text ends and the returned original message begins.
 _ORIGINAL_START = _rx(
-    r"^-+ ?this is a copy of the message",
-    r"^-+ ?(?:original message|below this line is a copy)",
-    r"^original message headers",
-    r"^-+ ?the header of the original message",
-    r"^(?:received|return-path|message-id|dkim-signature):",
+    r"^-+ ?(?:this is a copy of the message|original message|below this line is a copy"
+    r"|the header of the original message)",
+    r"^original message headers|^(?:received|return-path|message-id|dkim-signature):",
 )
 
 
@@ -135,16 +119,20 @@ def _dsn_records(report: str) -> list[dict[str, str]]:
     """Per-recipient field groups of a message/delivery-status part (RFC 3464 §2.3)."""
     records: list[dict[str, str]] = []
     cur: dict[str, str] = {}
+    last = ""
     for line in report.splitlines():
-        if line[:1] in (" ", "\t"):
-            continue  # folded continuation (Diagnostic-Code); we need no continuation
+        if line[:1] in (" ", "\t") and line.strip():
+            if last:  # folded field, e.g. "Final-Recipient: rfc822;\n  user@example.org"
+                cur[last] += " " + line.strip()
+            continue
         m = _DSN_FIELD.match(line.strip())
         if not line.strip() or (m and m.group(1).lower() in cur):
             if cur:
                 records.append(cur)
             cur = {}
+        last = m.group(1).lower() if m else ""
         if m:
-            cur[m.group(1).lower()] = m.group(2).strip()
+            cur[last] = m.group(2).strip()
     if cur:
         records.append(cur)
     return [r for r in records if "action" in r or "final-recipient" in r]
@@ -203,12 +191,10 @@ def detect_bounce(msg: Message) -> Detection | None:
     from_local = msg.from_.local if msg.from_ else ""
     if not msg.from_ and _BARE_DAEMON.search(msg.header("from")):
         from_local = "mailer-daemon"  # a local bounce: "From: MAILER-DAEMON (Mail Delivery ...)"
-    ctype_report = msg.content_type == "multipart/report" and _report_type(msg) in (
-        "delivery-status",
-        "global-delivery-status",
-    )
+    rtype = _report_type(msg)
+    ctype_report = msg.content_type == "multipart/report" and rtype.endswith("delivery-status")
     if ctype_report:
-        reasons.append(f"multipart/report; report-type={_report_type(msg)}")
+        reasons.append(f"multipart/report; report-type={rtype}")
     failed_hdr = [
         a.lower() for v in msg.header_all("x-failed-recipients") for a in _ADDR.findall(v)
     ]
@@ -292,37 +278,28 @@ def _bounce(reasons: list[str], hard: bool, recipients: list[str]) -> Detection:
 # Novell GroupWise/Post (X-POST-MessageClass), FirstClass (X-FC-MachineGenerated),
 # Apple (X-Apple-Action: vacation), Exchange side-effect messages (Generated-Message-Source).
 _AUTO_HEADERS = (
-    "x-autoreply",
-    "x-autorespond",
-    "x-autoresponder",
-    "x-autoresponse",
-    "x-auto-reply",
-    "x-autoreply-from",
-    "x-mail-autoreply",
-    "x-autogenerated",
-    "x-fc-machinegenerated",
-    "x-ms-exchange-generated-message-source",
-)
-# Unambiguous "this is an automatic reply" subjects as localised by Exchange/Outlook,
-# Gmail, Zimbra, Yahoo, Pigeonhole ("Auto: "), ... Alone they suffice.
+    "X-Autoreply", "X-Autorespond", "X-Autoresponder", "X-Autoresponse", "X-Auto-Reply",
+    "X-AutoReply-From", "X-Mail-Autoreply", "X-Autogenerated", "X-FC-MachineGenerated",
+    "X-MS-Exchange-Generated-Message-Source",
+)  # fmt: skip
+# "This is an automatic reply" as Exchange/Outlook, Gmail, Zimbra, Yahoo, Apple ... localise
+# it, followed by ":" or "-" or the end of the subject. Alone they suffice.
+_END = r"\s*(?:[:\-–(\[]|$)"
 _AUTO_SUBJECT = _rx(
-    r"^\W*(?:automatic|automated|auto)[ -]?(?:reply|response|answer)\b",
-    r"^\W*autoreply\b",
-    r"^out of (?:the )?office(?: reply| autoreply)?\s*:",
-    r"^(?:automatische antwort|abwesenheitsnotiz|automatisch antwoord)",
-    r"^(?:reponse automatique|respuesta automatica|risposta automatica|resposta automatica)",
-    r"^(?:autosvar|automaattinen vastaus|automatyczna odpowiedz|automaticka odpoved)",
+    rf"^(?:automatic|automated|auto)[ -]?(?:reply|response|answer){_END}|^autoreply{_END}",
+    rf"^out of (?:the )?office(?: reply| autoreply)?\s*:|^(?:automatische antwort|abwesenheitsnotiz"
+    rf"|automatisch antwoord|reponse automatique|respuesta automatica|risposta automatica"
+    rf"|resposta automatica|autosvar|automaattinen vastaus|automatyczna odpowiedz"
+    rf"|automaticka odpoved){_END}",
     r"^\W*(?:自动回复|自動回覆|自動回信|自動返信|自動応答|자동 회신)",
     r"[\[(](?:auto[- ]?reply|auto[- ]?response|out of office)[\])]",
 )
 # Words of absence or acknowledgement in a subject; need corroboration.
 _WEAK_SUBJECT = _rx(
     r"^auto: ",  # Pigeonhole's default; but "Auto" is also German for car
-    r"\bout of (?:the )?office\b",
-    r"\booo\b",
-    r"\baway from (?:the office|my desk|my e-?mail)\b",
-    r"\b(?:on|im|en|de|in|op) (?:vacation|holiday|urlaub|vacances|conges|vacaciones|ferie|"
-    r"vakantie|ferias)\b",
+    r"\bout of (?:the )?office\b|\booo\b|\baway from (?:the office|my desk|my e-?mail)\b",
+    r"\b(?:on|im|en|de|in|op) (?:vacation|holiday|urlaub|vacances|conges|vacaciones|ferie"
+    r"|vakantie|ferias)\b",
     r"\b(?:abwesend|abwesenheit|absent|absence|ausente|assente|afwezig|fuori (?:sede|ufficio))\b",
     r"\b(?:ticket|request|case|anfrage)\b.{0,40}\b(?:received|created|opened|eingegangen)\b",
     r"\bwe(?:'ve| have) received your\b",
@@ -331,8 +308,7 @@ _WEAK_SUBJECT = _rx(
 _AUTO_BODY = _rx(
     r"\b(?:i am|i'm|i will be|i'll be) (?:currently )?(?:out of (?:the )?office|away|absent"
     r"|on (?:vacation|holiday|leave))\b",
-    r"\bwith (?:limited|no) access to (?:my )?e-?mail",
-    r"\b(?:upon|on|after) my return\b",
+    r"\bwith (?:limited|no) access to (?:my )?e-?mail|\b(?:upon|on|after) my return\b",
     r"\bich bin (?:.{0,40})?(?:nicht im buro|abwesend|im urlaub|nicht erreichbar)",
     r"\bje (?:suis|serai) (?:actuellement )?(?:absente?|en conges|en vacances)",
     r"\b(?:estoy|estare) (?:fuera de la oficina|ausente|de vacaciones)",
@@ -340,8 +316,7 @@ _AUTO_BODY = _rx(
     r"\bik ben (?:.{0,30})?(?:afwezig|niet aanwezig|op vakantie)",
     r"\b(?:estou|estarei) (?:fora do escritorio|ausente|de ferias)",
     r"\bthis is an (?:automated|automatic|auto-generated) (?:response|reply|message|e-?mail)",
-    r"\bthis (?:e-?mail|message) (?:was|has been|is) "
-    r"(?:automatically generated|sent automatically)",
+    r"\bthis (?:e-?mail|message) (?:was|has been|is) (?:automatically generated|sent automatic)",
 )
 _MAILER = re.compile(r"auto.?respon|auto.?reply|vacation", re.I)
 
@@ -377,9 +352,9 @@ def detect_auto_reply(msg: Message) -> Detection | None:
     if keyword:
         reasons.append(f"Auto-Submitted: {keyword}")
     reasons += [f"{n}: {msg.header(n)[:40]}".rstrip(": ") for n in _AUTO_HEADERS if _set(msg, n)]
-    for name in ("precedence", "x-precedence"):
+    for name in ("Precedence", "X-Precedence"):
         if msg.header(name).strip().lower() == "auto_reply":
-            reasons.append(f"{name.title()}: auto_reply")
+            reasons.append(f"{name}: auto_reply")
     if "autoresponder" in msg.header("x-post-messageclass").lower():
         reasons.append("X-POST-MessageClass: Autoresponder")
     if msg.header("x-apple-action").strip().lower() == "vacation":
@@ -407,7 +382,7 @@ def detect_auto_reply(msg: Message) -> Detection | None:
             if _AUTO_BODY.search(_fold(_unquoted(msg.body_text))[:3000]):
                 support.append("out-of-office/automatic wording in body")
             if support or reasons:
-                reasons += [f"out-of-office subject: {msg.subject[:60]}", *support]
+                reasons += [f"automatic-looking subject: {msg.subject[:60]}", *support]
     return Detection("auto_reply", tuple(dict.fromkeys(reasons))) if reasons else None
 
 
@@ -415,17 +390,9 @@ def detect_auto_reply(msg: Message) -> Detection | None:
 
 # RFC 2919/2369 list fields, and stamps of list managers (Mailman, ezmlm, Sympa, ...).
 _LIST_HEADERS = (
-    "list-id",
-    "list-post",
-    "list-help",
-    "list-subscribe",
-    "list-owner",
-    "list-archive",
-    "mailing-list",
-    "x-mailing-list",
-    "x-mailman-version",
-    "x-beenthere",
-)
+    "List-Id", "List-Post", "List-Help", "List-Subscribe", "List-Owner", "List-Archive",
+    "Mailing-List", "X-Mailing-List", "X-Mailman-Version", "X-BeenThere",
+)  # fmt: skip
 
 
 def detect_list(msg: Message) -> Detection | None:
@@ -438,10 +405,10 @@ def detect_list(msg: Message) -> Detection | None:
     transactional and person-to-person mail as well.
     """
     reasons = [f"{n}: {msg.header(n)[:60]}" for n in _LIST_HEADERS if msg.has_header(n)]
-    for name in ("precedence", "x-precedence"):
+    for name in ("Precedence", "X-Precedence"):
         value = msg.header(name).strip().lower()
         if value in ("bulk", "list", "junk"):
-            reasons.append(f"{name.title()}: {value}")
+            reasons.append(f"{name}: {value}")
     if msg.has_header("list-unsubscribe"):
         reasons.append("List-Unsubscribe (bulk sender)")
     return Detection("list", tuple(reasons)) if reasons else None

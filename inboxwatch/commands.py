@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from inboxwatch.classify import Classification, Context, Kind, Known, classify
 from inboxwatch.compose import new_message_id, to_bytes
 from inboxwatch.config import Config, load_config
-from inboxwatch.errors import ConfigError, MessageError, Problem
+from inboxwatch.errors import ConfigError, InboxwatchError, MessageError, Problem
+from inboxwatch.lead import Automation, Ended, Lead, iso
 from inboxwatch.message import Address, parse_message
 from inboxwatch.render import LeadView, Thread, lead_values, to_lead
 from inboxwatch.rulebook import RuleBook, load_rulebook
+
+if TYPE_CHECKING:
+    from inboxwatch.store import Store
 
 log = logging.getLogger("inboxwatch")
 
@@ -111,10 +119,8 @@ def cmd_preview(args: argparse.Namespace) -> int:
                 f"{args.lead}: not an enquiry ({c.kind.value}: {'; '.join(c.reasons)})"
             )
         own_thread = c.lead.addr == (msg.from_.addr if msg.from_ else "")
-        rule = next(r for r in book.rules if r.name == c.rule)
         view = LeadView(c.lead, c.source, c.rule, msg.subject if own_thread else "", c.fields)
         thread = Thread(msg.subject, (msg.message_id,) if own_thread and msg.message_id else ())
-        del rule
     else:
         view = LeadView(
             Address("jane.doe@example.com", "Jane Doe"),
@@ -135,5 +141,232 @@ def cmd_preview(args: argparse.Namespace) -> int:
         now=now,
         answers_lead_message=bool(thread.message_ids),
     )
-    print(to_bytes(out).decode("utf-8", "replace").replace("\r\n", "\n"))
+    print(as_received(to_bytes(out)))
+    return 0
+
+
+def as_received(raw: bytes) -> str:
+    """Headers as sent, body decoded: what the lead's mail client shows."""
+    import email
+    import email.policy
+
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    head = "\n".join(f"{k}: {v}" for k, v in msg.items() if not k.startswith("Content-"))
+    part = msg.get_body(("plain",))
+    body = part.get_content() if part is not None else ""
+    return f"{head}\n\n{body}"
+
+
+# -- the daemon and the lead commands -------------------------------------------------------
+def cmd_run(args: argparse.Namespace) -> int:
+    from inboxwatch.daemon import Daemon
+    from inboxwatch.mailbox import Mailbox
+    from inboxwatch.sender import SmtpSender
+    from inboxwatch.store import Store
+    from inboxwatch.timing import Clock, ScaledClock, SystemClock
+
+    cfg, book = load_all(args.config)
+    scale = float(args.time_scale)
+    if scale < 1:
+        raise ConfigError([Problem("command line", "--time-scale", "must be 1 or more")])
+    if scale != 1 and not args.force:
+        far = [s.host for s in (cfg.imap, cfg.smtp) if not s.is_loopback]
+        if far:
+            raise ConfigError(
+                [
+                    Problem(
+                        str(cfg.file),
+                        "--time-scale",
+                        f"refused with non-loopback servers ({', '.join(far)}): it would send "
+                        "a real cadence in minutes; add --force if you mean it",
+                    )
+                ]
+            )
+        if cfg.state_path.exists():
+            with Store.open(cfg.state_path, readonly=True) as probe:
+                if not probe.simulated:
+                    raise ConfigError(
+                        [
+                            Problem(
+                                str(cfg.file),
+                                "--time-scale",
+                                f"refused on a real state file ({cfg.state_path}); use another "
+                                "[state] path or --force",
+                            )
+                        ]
+                    )
+    imap_password = cfg.imap.password.resolve()
+    smtp_password = cfg.smtp.password.resolve()
+    store = Store.open(cfg.state_path, simulated=scale != 1)
+    clock: Clock = ScaledClock(scale) if scale != 1 else SystemClock()
+    daemon = Daemon(
+        cfg,
+        book,
+        store,
+        clock,
+        Mailbox(cfg.imap, imap_password),
+        SmtpSender(cfg.smtp, smtp_password),
+        time_scale=scale,
+    )
+    daemon.install_signal_handlers()
+    log.info(
+        "inboxwatch watching %s on %s as %s%s",
+        cfg.imap.inbox,
+        cfg.imap.host,
+        cfg.identity.address,
+        f" (time-lapse x{scale:g}: simulated state)" if scale != 1 else "",
+    )
+    return daemon.run(once=args.once)
+
+
+def _fmt_seconds(s: float | None) -> str:
+    if s is None:
+        return "-"
+    if s < 120:
+        return f"{s:.0f}s"
+    if s < 7200:
+        return f"{s / 60:.0f}m"
+    return f"{s / 3600:.1f}h"
+
+
+def _state(lead: Lead) -> str:
+    if lead.automation is Automation.ENDED and lead.ended:
+        return f"ended:{lead.ended.value}"
+    if lead.automation is Automation.HELD and lead.hold_until:
+        return f"held until {lead.hold_until:%Y-%m-%d}"
+    return "dormant" if lead.dormant else lead.automation.value
+
+
+def cmd_leads(args: argparse.Namespace) -> int:
+    from inboxwatch.engine import Settings, next_step
+    from inboxwatch.store import Store
+
+    cfg, book = load_all(args.config)
+    st = Settings.from_config(cfg)
+    if not cfg.state_path.exists():
+        print("no leads yet" if not args.json else "", end="\n" if not args.json else "")
+        return 0
+    with Store.open(cfg.state_path, readonly=True) as store, store.transaction():
+        leads = store.leads()
+        if args.all:
+            leads = [*store.archived(), *leads]
+    tz = cfg.timezone
+    rows = []
+    for lead in sorted(leads, key=lambda x: x.arrived):
+        nxt = next_step(lead, book, st)
+        row = {
+            "address": lead.address,
+            "name": lead.name,
+            "source": lead.source,
+            "automation": _state(lead),
+            "conversation": lead.conversation.value,
+            "arrived": iso(lead.arrived),
+            "first_response_seconds": lead.first_response_seconds,
+            "next_step": nxt[0].name if nxt else None,
+            "next_at": iso(nxt[1]) if nxt else None,
+            "undeliverable": lead.undeliverable,
+        }
+        rows.append(row)
+        if args.json:
+            print(json.dumps(row, ensure_ascii=False))
+    if not args.json:
+        if not rows:
+            print("no leads yet")
+        for lead, row in zip(sorted(leads, key=lambda x: x.arrived), rows, strict=True):
+            when = f"{lead.arrived.astimezone(tz):%Y-%m-%d %H:%M}"
+            nxt_s = (
+                f"{row['next_step']} {datetime.fromisoformat(str(row['next_at'])).astimezone(tz):%m-%d %H:%M}"
+                if row["next_step"]
+                else "-"
+            )
+            print(
+                f"{lead.address:32} {lead.name[:20]:20} {lead.source[:14]:14} "
+                f"{row['automation']:18} {lead.conversation.value:12} {when}  "
+                f"first reply {_fmt_seconds(lead.first_response_seconds):>6}  next {nxt_s}"
+            )
+    return 0
+
+
+def _find(store: Store, address: str, include_archive: bool = False) -> Lead:
+    lead = store.lead(address.strip().lower())
+    if lead is None and include_archive:
+        lead = next((x for x in store.archived() if x.address == address.strip().lower()), None)
+    if lead is None:
+        raise InboxwatchError(f"no lead {address!r}")
+    return lead
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from inboxwatch.store import Store
+
+    cfg = load_config(args.config)
+    with Store.open(cfg.state_path, readonly=True) as store, store.transaction():
+        lead = _find(store, args.address, include_archive=True)
+    tz = cfg.timezone
+    print(f"{lead.name} <{lead.address}>  source {lead.source} (rule {lead.rule})")
+    if lead.phone:
+        print(f"phone {lead.phone}")
+    for key, value in lead.fields.items():
+        print(f"{key}: {value[:200]}")
+    print(
+        f"automation {_state(lead)}; conversation {lead.conversation.value}; "
+        f"first response {_fmt_seconds(lead.first_response_seconds)}"
+    )
+    for ev in lead.events:
+        detail = f"  {ev.detail}" if ev.detail else ""
+        print(f"  {ev.at.astimezone(tz):%Y-%m-%d %H:%M:%S}  {ev.what}{detail}")
+    return 0
+
+
+def _change(args: argparse.Namespace, change: Callable[[Lead, datetime], Lead]) -> int:
+    from inboxwatch.store import Store
+
+    cfg = load_config(args.config)
+    if not cfg.state_path.exists():
+        raise InboxwatchError(f"no state file at {cfg.state_path}")
+    with Store.open(cfg.state_path) as store, store.transaction():
+        lead = change(_find(store, args.address), datetime.now(UTC))
+        store.put_lead(lead)
+    print(f"{lead.address}: automation {_state(lead)}")
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    def stop(lead: Lead, now: datetime) -> Lead:
+        if not lead.is_active:
+            raise InboxwatchError(f"{lead.address}: automation already ended ({_state(lead)})")
+        return lead.end(now, Ended.STOPPED, "inboxwatch stop")
+
+    return _change(args, stop)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    def resume(lead: Lead, now: datetime) -> Lead:
+        if lead.is_active:
+            raise InboxwatchError(f"{lead.address}: automation is not stopped ({_state(lead)})")
+        if lead.ended in (Ended.OPTED_OUT, Ended.BOUNCED):
+            raise InboxwatchError(
+                f"{lead.address}: {lead.ended.value}; will not write to them again"
+                + (
+                    " (run `inboxwatch unsuppress` first if that was a mistake)"
+                    if lead.ended is Ended.OPTED_OUT
+                    else ""
+                )
+            )
+        return dataclasses.replace(lead, automation=Automation.ACTIVE, ended=None).log(
+            now, "resumed", "inboxwatch resume"
+        )
+
+    return _change(args, resume)
+
+
+def cmd_unsuppress(args: argparse.Namespace) -> int:
+    from inboxwatch.store import Store
+
+    cfg = load_config(args.config)
+    with Store.open(cfg.state_path) as store, store.transaction():
+        removed = store.unsuppress(args.address)
+    if not removed:
+        raise InboxwatchError(f"{args.address} is not on the suppression list")
+    print(f"{args.address.lower()} removed from the suppression list")
     return 0

@@ -299,14 +299,17 @@ class MailServers:
         if not users:
             raise ValueError("at least one user is needed")
         for user in users:
-            if not re.fullmatch(r"[A-Za-z0-9._+-]+", user):
-                raise ValueError(f"user {user!r}: use a plain local part (letters, digits, ._+-)")
+            if not re.fullmatch(r"[A-Za-z0-9._+-]+(@[A-Za-z0-9.-]+)?", user):
+                raise ValueError(
+                    f"user {user!r}: use a local part (letters, digits, ._+-), optionally "
+                    "with @domain for a mailbox in another domain"
+                )
         self.workdir = Path(workdir).absolute()
         self.users: tuple[str, ...] = tuple(dict.fromkeys(users))
         self.domain = domain
         self.tls = tls
         self.extra_config = extra_config
-        self._passwords = {u: secrets.token_hex(8) for u in self.users}
+        self._passwords = {self.address(u).lower(): secrets.token_hex(8) for u in self.users}
         self.imap_port = 0
         self.lmtp_port = 0
         self.smtp_port = 0
@@ -390,15 +393,14 @@ class MailServers:
 
     def password(self, user: str) -> str:
         """The password of a user (local part or address)."""
-        local, _, domain = self.address(user).partition("@")
-        if domain.lower() != self.domain.lower() or local not in self._passwords:
+        address = self.address(user).lower()
+        if address not in self._passwords:
             raise KeyError(f"unknown user {user!r}; known: {', '.join(self.users)}")
-        return self._passwords[local]
+        return self._passwords[address]
 
     def is_local(self, address: str) -> bool:
         """True for ``known-user@domain`` (what the SMTP stand-in delivers into Dovecot)."""
-        local, at, domain = address.strip().strip("<>").rpartition("@")
-        return bool(at) and domain.lower() == self.domain.lower() and local in self._passwords
+        return address.strip().strip("<>").lower() in self._passwords
 
     def check_login(self, login: str, password: str) -> bool:
         """SMTP AUTH check: a known user's address or local part with its password."""
@@ -407,6 +409,69 @@ class MailServers:
         except KeyError:
             return False
         return secrets.compare_digest(expected.encode(), password.encode())
+
+    def inboxwatch_config(
+        self,
+        user: str,
+        folder: Path,
+        *,
+        rules: Path,
+        templates: Path,
+        owner: str = "owner",
+        team: Sequence[str] = ("team",),
+        tls: bool = False,
+        extra: str = "",
+        timezone: str = "UTC",
+    ) -> Path:
+        """Write a config.toml (and password files) that points inboxwatch at this user."""
+        folder.mkdir(parents=True, exist_ok=True)
+        pw = folder / "password"
+        pw.write_text(self.password(user))
+        pw.chmod(0o600)
+        if tls:
+            imap = f'port = {self.imaps_port}\ntls = "ssl"\ncafile = "{self.cafile}"'
+            smtp = f'port = {self.smtp_port}\ntls = "starttls"\ncafile = "{self.cafile}"'
+        else:
+            imap = f'port = {self.imap_port}\ntls = "none"'
+            smtp = f'port = {self.smtp_port}\ntls = "none"'
+        team_list = ", ".join(f'"{self.address(t)}"' for t in team)
+        text = f"""timezone = "{timezone}"
+
+[imap]
+host = "127.0.0.1"
+{imap}
+username = "{self.address(user)}"
+password_file = "{pw}"
+timeout = 10
+
+[smtp]
+host = "127.0.0.1"
+{smtp}
+username = "{self.address(user)}"
+password_file = "{pw}"
+timeout = 10
+
+[identity]
+address = "{self.address(user)}"
+name = "Example Shop"
+
+[team]
+addresses = [{team_list}]
+
+[owner]
+address = "{self.address(owner)}"
+
+[state]
+path = "{folder / "state" / "inboxwatch.json"}"
+
+[paths]
+rules = "{rules}"
+templates = "{templates}"
+{extra}
+"""
+        path = folder / "config.toml"
+        path.write_text(text)
+        return path
 
     # -------------------------------------------------------------------- mail
 
@@ -584,7 +649,7 @@ class MailServers:
             if nobody is not None:
                 os.chown(home, *nobody)
             os.chmod(home, 0o700)
-            lines.append(f"{address}:{{PLAIN}}{self._passwords[user]}::::{home}::\n")
+            lines.append(f"{address}:{{PLAIN}}{self.password(user)}::::{home}::\n")
         passwd = self.workdir / "passwd"
         passwd.write_text("".join(lines))
         if root:
@@ -814,3 +879,41 @@ def _ids(user: str, group: str) -> tuple[int, int]:
     import pwd
 
     return pwd.getpwnam(user).pw_uid, grp.getgrnam(group).gr_gid
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the servers for a live demo and print how to reach them (as JSON) until stopped."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(
+        prog="python -m inboxwatch.devservers", description=main.__doc__
+    )
+    parser.add_argument("workdir", type=Path, help="folder for Dovecot's config, logs and mail")
+    parser.add_argument("--users", default="shop,owner,team,lead1,lead2,lead3")
+    parser.add_argument("--domain", default="example.test")
+    parser.add_argument("--tls", action="store_true", help="also IMAPS/STARTTLS and SMTPS")
+    parser.add_argument("--seconds", type=float, default=None, help="stop after this long")
+    args = parser.parse_args(argv)
+    users = [u.strip() for u in args.users.split(",") if u.strip()]
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    with MailServers(args.workdir, users, args.domain, tls=args.tls) as servers:
+        info = {
+            "host": servers.imap_host,
+            "imap_port": servers.imap_port,
+            "imaps_port": servers.imaps_port,
+            "lmtp_port": servers.lmtp_port,
+            "smtp_port": servers.smtp_port,
+            "smtps_port": servers.smtps_port,
+            "cafile": str(servers.cafile) if servers.cafile else None,
+            "users": {servers.address(u): servers.password(u) for u in servers.users},
+        }
+        print(json.dumps(info, indent=2), flush=True)
+        stop.wait(args.seconds)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

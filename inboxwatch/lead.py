@@ -36,7 +36,7 @@ class Conversation(StrEnum):
 
 
 def iso(t: datetime | None) -> str | None:
-    return t.astimezone(UTC).isoformat(timespec="seconds") if t else None
+    return t.astimezone(UTC).isoformat(timespec="milliseconds") if t else None
 
 
 def from_iso(s: str | None) -> datetime | None:

@@ -20,6 +20,7 @@ from typing import Any
 
 import imapclient
 from imapclient.exceptions import IMAPClientError, LoginError
+from imapclient.imapclient import SENT
 
 from inboxwatch.config import ImapConfig
 from inboxwatch.errors import InboxwatchError, TransientError
@@ -131,7 +132,7 @@ class Mailbox:
         if self.cfg.sent:
             return self.cfg.sent
         with _translate("find Sent"):
-            found = self.c.find_special_folder(imapclient.SENT)
+            found = self.c.find_special_folder(SENT)
         return str(found) if found else None
 
     def uids_after(self, last_uid: int) -> list[int]:

@@ -125,17 +125,35 @@ def parse_msgids(value: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(_MSGID.findall(value)))
 
 
-_TAG = re.compile(r"<[^>]*>", re.S)
-_DROP = re.compile(r"<(script|style|head)\b.*?</\1\s*>", re.S | re.I)
-_BREAK = re.compile(r"<\s*(br|/p|/div|/tr|/li|/h\d|/blockquote)\b[^>]*>", re.I)
-_BLOCK_OPEN = re.compile(r"<\s*(p|div|tr|li|blockquote|h\d)\b[^>]*>", re.I)
+_TAG = re.compile(r"<[^<>]*>")  # [^<>]: stays linear on hostile, unclosed tags
+#: Bodies beyond this are cut before regex work: classification needs the start, not all.
+MAX_TEXT = 512 * 1024
+_DROP_OPEN = re.compile(r"<(script|style|head)\b", re.I)
+_BREAK = re.compile(r"<\s*(br|/p|/div|/tr|/li|/h\d|/blockquote)\b[^<>]*>", re.I)
+_BLOCK_OPEN = re.compile(r"<\s*(p|div|tr|li|blockquote|h\d)\b[^<>]*>", re.I)
+
+
+def _drop_invisible(html: str) -> str:
+    """Remove script/style/head elements in one pass (a lazy regex is quadratic on junk)."""
+    out: list[str] = []
+    pos = 0
+    lower = html.lower()
+    while (m := _DROP_OPEN.search(html, pos)) is not None:
+        out.append(html[pos : m.start()])
+        end = lower.find(f"</{m.group(1).lower()}", m.end())
+        if end < 0:
+            return "".join(out)
+        close = lower.find(">", end)
+        pos = len(html) if close < 0 else close + 1
+    out.append(html[pos:])
+    return "".join(out)
 
 
 def html_to_text(html: str) -> str:
     """A crude but safe HTML-to-text for classification and quoting (no rendering)."""
     import html as htmllib
 
-    s = _DROP.sub("", html)
+    s = _drop_invisible(html[:MAX_TEXT])
     s = _BREAK.sub("\n", s)
     s = _BLOCK_OPEN.sub("\n", s)
     s = _TAG.sub("", s)

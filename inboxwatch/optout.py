@@ -59,9 +59,10 @@ _REQUEST = _rx(
     r"\barretez de (?:m'|nous )(?:envoyer|ecrire|contacter|relancer)",
     # es
     r"\b(?:darme|darnos|dar|denme|dennos) de baja\b",
-    r"\bno (?:me|nos) (?:contacte[ns]?|escriba[ns]?|envie[ns]?|vuelva[ns]? a)\b",
+    r"\bno (?:me |nos )?(?:contacte[ns]?|escriba[ns]?|envie[ns]?|vuelva[ns]? a)\b",
     r"\bdej(?:e|en|a|ad) de (?:enviar|escribir|contactar|mandar)",
-    r"\b(?:eliminar|borrar|quitar|sacar|eliminen|borren|quiten|saquen)(?:me|nos)? de (?:su|la|tu|vuestra) lista\b",
+    r"\b(?:eliminar|borrar|quitar|sacar|eliminen|borren|quiten|saquen)(?:me|nos)?"
+    r" de (?:su|la|tu|vuestra) lista\b",
     # it
     r"\bdisiscriv\w*|\bcancellatemi\b|\bcancellami\b",
     r"\b(?:rimuovetemi|rimuovimi|toglietemi|toglimi)\b|\b(?:rimuovete|togliete) (?:il )?mio\b",
@@ -72,7 +73,8 @@ _REQUEST = _rx(
     r"\bafmelden\b|\bmeld (?:mij|me|ons) af\b|\buitschrijven\b|\bschrijf (?:mij|me|ons) uit\b",
     r"\bverwijder (?:mij|me|ons|mijn (?:e-?mail|adres|gegevens))\b",
     r"\b(?:stop|stopt|stoppen) met (?:mailen|e-?mailen|benaderen|sturen|bellen)\b",
-    r"\bniet meer (?:mailen|e-?mailen|contacteren|benaderen|bellen)\b|\bhaal (?:mij|me|ons) (?:van|uit)\b",
+    r"\bniet meer (?:mailen|e-?mailen|contacteren|benaderen|bellen)\b",
+    r"\bhaal (?:mij|me|ons) (?:van|uit)\b",
     # pt
     r"\bdescadastr\w*",
     r"\bcancelar (?:a )?(?:minha )?(?:inscricao|subscricao|assinatura)\b",
@@ -83,7 +85,7 @@ _REQUEST = _rx(
 )
 # Declines: an opt-out when unhedged and unqualified.
 _DECLINE = _rx(
-    r"\b(?:not|no longer|nicht|nicht mehr) interess(?:ed|iert)\b",
+    r"\b(?:not|no longer) interested\b|\bnicht (?:mehr )?interessiert\b",
     r"\bno,? thank(?:s| you)\b(?! for)",
     r"\bkein(?:e|en)? (?:weiteres )?interesse\b|\bnein,? danke\b",
     r"\bpas interesse(?:e|s|es)?\b|\bne (?:m'|nous )interesse(?:nt)? pas\b|\bnon,? merci\b",
@@ -107,7 +109,7 @@ _CONTINUES = _rx(
     r"|call me|can you|could you|interested in (?:the|your) \w+ (?:plan|option|version))",
     r"\b(?:schicken sie|senden sie|ich hatte gern|wir hatten gern|konnen sie)\b",
     r"\b(?:envoyez|pourriez|je voudrais|nous voudrions)\b",
-    r"\b(?:envien|envieme|me gustaria|nos gustaria|podrian)\b",
+    r"\b(?:envienme|envienos|enviame|me gustaria|nos gustaria|podrian)\b",
     r"\b(?:mandatemi|inviatemi|vorrei|vorremmo|potreste)\b",
     r"\b(?:stuur|graag|zou ik|kunt u)\b",
     r"\b(?:envie-me|gostaria|gostariamos|poderiam)\b",

@@ -14,8 +14,11 @@ import pytest
 from inboxwatch.devservers import MailServers, dovecot_missing
 
 BUSINESS = "shop"  # the mailbox the daemon watches
-LEADS = tuple(f"lead{i}" for i in range(1, 21))
-USERS = (BUSINESS, "owner", "team", *LEADS)
+#: Leads live in another domain, as customers do (mail from our own domain is never a lead).
+LEADS = tuple(f"lead{i}@customer.test" for i in range(1, 41))
+#: One business mailbox per daemon test, so each daemon starts on an inbox of its own.
+SHOPS = tuple(f"shop{i}" for i in range(1, 31))
+USERS = (BUSINESS, "owner", "team", *LEADS, *SHOPS)
 
 
 def _in_ci() -> bool:
