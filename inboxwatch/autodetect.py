@@ -49,6 +49,7 @@ _REPLY_PREFIX = re.compile(
     re.I,
 )
 
+_SCAN = 20_000  # characters of a body worth reading; generators put their text first
 _TAG = re.compile(r"^\s*\[[^\]]{1,30}\]\s*")
 
 # ---- bounces -------------------------------------------------------------------------
@@ -78,7 +79,7 @@ _NDR_BODY = _rx(
     r"i'm sorry to have to inform you that your message could not",
     r"this message was created automatically by mail delivery software",
     r"a message that you sent (?:could not be|has not yet been) delivered",
-    r"the original message was received at .*\bfrom\b",
+    r"the original message was received at [^\n]{0,120}?\bfrom\b",
     r"-{3,} ?(?:the following addresses had (?:permanent fatal|transient non-fatal) errors"
     r"|transcript of session follows)",
     r"delivery (?:has failed|has been delayed) to these recipients or groups",
@@ -208,7 +209,7 @@ def detect_bounce(msg: Message) -> Detection | None:
 
     subject = _fold(msg.subject)
     prefixed = bool(_REPLY_PREFIX.match(subject))
-    body = _fold(_unquoted(msg.body_text))
+    body = _fold(_unquoted(msg.body_text[:_SCAN]))  # an NDR explains itself at the top
     subj_hit = not prefixed and bool(_NDR_SUBJECT.search(subject.strip()))
     body_hit = bool(_NDR_BODY.search(body))
     origin = []
@@ -252,7 +253,7 @@ def detect_bounce(msg: Message) -> Detection | None:
         reasons.append("DSN reports delivery, not a failure")
         return _bounce(reasons, False, [])
 
-    head = _ndr_head(_fold(msg.body_text))
+    head = _ndr_head(_fold(msg.body_text[:_SCAN]))
     soft = bool(_NDR_SUBJECT_SOFT.search(subject) and subj_hit) or bool(_SOFT_BODY.search(head))
     statuses = set(_STATUS.findall(msg.report_text))
     if "5" in statuses or failed_hdr:
@@ -379,7 +380,7 @@ def detect_auto_reply(msg: Message) -> Detection | None:
             support = []
             if msg.has_header("x-auto-response-suppress"):
                 support.append("X-Auto-Response-Suppress")
-            if _AUTO_BODY.search(_fold(_unquoted(msg.body_text))[:3000]):
+            if _AUTO_BODY.search(_fold(_unquoted(msg.body_text[:_SCAN]))[:3000]):
                 support.append("out-of-office/automatic wording in body")
             if support or reasons:
                 reasons += [f"automatic-looking subject: {msg.subject[:60]}", *support]

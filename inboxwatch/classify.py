@@ -181,12 +181,16 @@ def classify(msg: Message, book: RuleBook, ctx: Context, received: datetime) -> 
             new_text=text,
         )
     if found and found.kind == "auto_reply":
+        key = _concerns(msg, known)
+        rescued = None if key else _robot_notification(msg, book, ctx, found.reasons, text)
+        if rescued is not None:
+            return rescued
         back = find_return_date(msg.body_text or msg.subject, received)
         return Classification(
             Kind.AUTO_REPLY,
             found.reasons,
             lead=msg.from_,
-            lead_key=_concerns(msg, known),
+            lead_key=key,
             return_date=back,
             new_text=text,
         )
@@ -255,6 +259,40 @@ def classify(msg: Message, book: RuleBook, ctx: Context, received: datetime) -> 
     if robot_reasons and robot_reasons[0].startswith("sent from our own domain"):
         return Classification(Kind.OWN, (*robot_reasons, *notes), new_text=text)
     return Classification(Kind.IGNORE, (*robot_reasons, *notes, "no rule matched"), new_text=text)
+
+
+def _robot_notification(
+    msg: Message, book: RuleBook, ctx: Context, reasons: tuple[str, ...], text: str
+) -> Classification | None:
+    """Web forms and marketplaces often mark their notifications Auto-Submitted.
+
+    Such a message is an enquiry only when a rule accepts robots *and* finds the lead
+    somewhere other than the sender (body or Reply-To): we then write to that person,
+    never back to the robot, so RFC 3834's loop protection still holds.
+    """
+    body = msg.body_text
+    sender = msg.from_.addr if msg.from_ else ""
+    for rule in book.rules:
+        if not (rule.accept_robots and rule.kind == "enquiry" and rule.lead_from != "sender"):
+            continue
+        if not rule.matches(msg, body):
+            continue
+        lead = find_lead(rule, msg, body)
+        if lead.address is None or lead.address.addr == sender or _unanswerable(lead.address, ctx):
+            continue
+        tpl = book.ack_template(rule)
+        return Classification(
+            Kind.ENQUIRY,
+            (*reasons, f"matched rule {rule.name!r} (accepts robots)", lead.reason),
+            rule=rule.name,
+            source=rule.source,
+            lead=lead.address,
+            fields=lead.fields,
+            sequence=rule.sequence,
+            template=tpl.name if tpl else "",
+            new_text=text,
+        )
+    return None
 
 
 def _unanswerable(addr: Address | None, ctx: Context) -> str:

@@ -274,11 +274,8 @@ def cmd_leads(args: argparse.Namespace) -> int:
             print("no leads yet")
         for lead, row in zip(sorted(leads, key=lambda x: x.arrived), rows, strict=True):
             when = f"{lead.arrived.astimezone(tz):%Y-%m-%d %H:%M}"
-            nxt_s = (
-                f"{row['next_step']} {datetime.fromisoformat(str(row['next_at'])).astimezone(tz):%m-%d %H:%M}"
-                if row["next_step"]
-                else "-"
-            )
+            nxt = next_step(lead, book, st)
+            nxt_s = f"{nxt[0].name} {nxt[1].astimezone(tz):%m-%d %H:%M}" if nxt else "-"
             print(
                 f"{lead.address:32} {lead.name[:20]:20} {lead.source[:14]:14} "
                 f"{row['automation']:18} {lead.conversation.value:12} {when}  "

@@ -81,6 +81,7 @@ class Daemon:
         self.sent_folder: str | None = None
         self.has_idle = False
         self.cycles = 0
+        self.cycles_done = 0
         self._known = Known()
 
     # -- the loop -------------------------------------------------------------------------
@@ -143,7 +144,12 @@ class Daemon:
         limit = imap.idle_renew_seconds if self.has_idle else imap.poll_seconds
         deadline = time.monotonic() + min(limit, self._seconds_to_next_due())
         if self.has_idle:
-            self.mailbox.select(imap.inbox)
+            # Mail that arrived since the cycle's search shows in SELECT, not in IDLE.
+            state = self.mailbox.select(imap.inbox)
+            with self.store.transaction():
+                cursor = self.store.cursor(imap.inbox)
+            if cursor and state.uidnext and state.uidnext - 1 > cursor["last_uid"]:
+                return
         while not self.stop_event.is_set():
             left = deadline - time.monotonic()
             if left <= 0:
@@ -190,6 +196,7 @@ class Daemon:
             self.mailbox.add_keyword(processed, self.cfg.imap.processed_keyword)
         self._presend_check()
         self._send(self.clock.now())
+        self.cycles_done += 1
 
     def _read_inbox(self) -> list[Fetched]:
         return self._read_folder(self.cfg.imap.inbox, first_start_lookback=True)

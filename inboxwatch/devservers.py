@@ -421,6 +421,7 @@ class MailServers:
         team: Sequence[str] = ("team",),
         tls: bool = False,
         extra: str = "",
+        imap_extra: str = "",
         timezone: str = "UTC",
     ) -> Path:
         """Write a config.toml (and password files) that points inboxwatch at this user."""
@@ -443,6 +444,7 @@ host = "127.0.0.1"
 username = "{self.address(user)}"
 password_file = "{pw}"
 timeout = 10
+{imap_extra}
 
 [smtp]
 host = "127.0.0.1"

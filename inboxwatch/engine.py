@@ -174,8 +174,6 @@ def on_enquiry(
         sends.append(send)
         note += ": acknowledgement queued"
     acked = "sent at once" if sends else "not sent (acknowledged recently)"
-    if not st.window.tz:
-        raise ValueError("no time zone")
     arrived = f"{inc.arrived.astimezone(st.window.tz):%Y-%m-%d %H:%M:%S %Z}"
     extra = {"excerpt": excerpt(c.new_text or msg.body_text), "arrived": arrived, "acked": acked}
     sends.extend(_owner_mail("owner-alert", lead, book, st, now, ids, **extra))

@@ -16,6 +16,8 @@ only month-first is a valid date, a weekday written next to it fits only month-f
 the text is clearly US English (a US time zone such as EST/PDT, or a "March 12" style
 date elsewhere in it). A date without a year is its next occurrence on or after the day
 received; "back Monday" is the next Monday after today, "until Monday" may be today.
+The end of a range is read from its start ("from Friday to Tuesday"); a weekday range
+next to office hours ("Montag bis Freitag 9-17 Uhr") is a signature, not an absence.
 Results before the day received or more than a year ahead are dropped.
 """
 
@@ -125,12 +127,18 @@ _DAY_RANGE = re.compile(
     r"(?: en met)?|until|till|through|ate)\s*$"
 )
 _CLAUSE_END = re.compile(r"[.!?;](?=\s+\D)|\|")
+_HOURS = re.compile(
+    r"\b\d{1,2}(?:[:.]\d{2})?\s*(?:uhr|h|am|pm|hrs)\b|\b\d{1,2}[:.]\d{2}\b|\b(?:office|opening"
+    r"|business) hours|offnungszeiten|geschaftszeiten|sprechzeiten|heures d'ouverture|horario"
+    r"|orari|openingstijden"
+)
 _WD_JOIN = re.compile(r"^[\s,]*(?:(?:the|den|dem|der|le|el|il|de|o|a|dia)\s+)?$")
 _QUOTE_START = re.compile(
     r"^(?:-{2,}\s*(?:original message|ursprungliche nachricht|message d'origine|mensaje original"
     r"|messaggio originale|oorspronkelijk bericht|mensagem original)|_{8,}|on .{0,80} wrote:"
     r"|am .{0,80} schrieb|le .{0,80} a ecrit|(?:from|von|de|da|van|sent|gesendet):\s)"
 )
+_SCAN = 4000  # an out-of-office note states its dates up front; the rest is signature/quote
 _US = re.compile(r"\b[ECMP][SD]T\b")
 
 
@@ -202,7 +210,9 @@ def _classify(s: str, i: int, mentions: list[_Mention]) -> str | None:
     cur = mentions[i]
     lo = mentions[i - 1].end if i else 0
     if i and _RANGE_GAP.match(s[lo : cur.start]):
-        return "until"
+        # "Montag bis Freitag 9-17 Uhr" in a signature is office hours, not an absence.
+        hours = _HOURS.search(s[max(0, lo - 80) : cur.end + 40])
+        return None if hours and mentions[i - 1].kind == cur.kind == "wd" else "range"
     window = s[max(lo, cur.start - 60) : cur.start]
     ends = [m.end() for m in _CLAUSE_END.finditer(window)]
     window = window[ends[-1] :] if ends else window
@@ -252,6 +262,7 @@ def _next_on_or_after(today: date, month: int, day: int, year: str | None) -> da
 
 
 def _resolve(t: _Mention, kind: str, today: date, us: bool) -> date | None:
+    """The calendar date of a mention; ``today`` is the day it must not precede."""
     g = t.groups
     if t.kind == "iso":
         return _ymd(int(str(g[0])), int(str(g[1])), int(str(g[2])))
@@ -288,20 +299,22 @@ def _resolve(t: _Mention, kind: str, today: date, us: bool) -> date | None:
 def find_return_date(text: str, received: datetime) -> date | None:
     """First day the person is back, from an out-of-office text; None if not stated."""
     today = received.date()
-    s = _own_text(text)
+    s = _own_text(text[:_SCAN])
     mentions = _mentions(s)
-    us = bool(_US.search(text)) or any(
+    us = bool(_US.search(text[:_SCAN])) or any(
         t.kind == "mdy" and str(t.groups[0]) in _ENGLISH_MONTHS for t in mentions
     )
     found: list[date] = []
+    prev: date | None = None
     for i, t in enumerate(mentions):
         kind = _classify(s, i, mentions)
-        if kind is None:
+        # The end of a range is resolved from its start: "from Monday to Friday".
+        base = prev if kind == "range" and prev and prev > today else today
+        d = _resolve(t, "back" if kind == "back" else "until", base, us)
+        prev = d
+        if kind is None or d is None:
             continue
-        d = _resolve(t, kind, today, us)
-        if d is None:
-            continue
-        if kind == "until":
+        if kind in ("until", "range"):
             d += timedelta(days=1)
         if today <= d <= today + timedelta(days=365):
             found.append(d)

@@ -68,11 +68,18 @@ class RunningDaemon:
         rules: Path = REPO / "rules",
         templates: Path = REPO / "templates",
         timezone: str = "UTC",
+        poll_seconds: int = 60,
     ) -> None:
         self.servers, self.shop = servers, shop
         self.address = servers.address(shop)
         self.config_path = servers.inboxwatch_config(
-            shop, folder, rules=rules, templates=templates, extra=extra, timezone=timezone
+            shop,
+            folder,
+            rules=rules,
+            templates=templates,
+            timezone=timezone,
+            extra=f"{extra}",
+            imap_extra=f"poll_seconds = {poll_seconds}\nidle_renew_seconds = 600",
         )
         self.clock = clock or SystemClock()
         self.time_scale = time_scale
@@ -85,7 +92,12 @@ class RunningDaemon:
         pw = cfg.imap.password.resolve()
         store = Store.open(cfg.state_path, simulated=self.time_scale != 1)
         return Daemon(
-            cfg, book, store, self.clock, Mailbox(cfg.imap, pw), SmtpSender(cfg.smtp, pw),
+            cfg,
+            book,
+            store,
+            self.clock,
+            Mailbox(cfg.imap, pw),
+            SmtpSender(cfg.smtp, pw),
             time_scale=self.time_scale,
         )
 
@@ -98,7 +110,7 @@ class RunningDaemon:
 
         self.thread = threading.Thread(target=run, name=f"daemon-{self.shop}", daemon=True)
         self.thread.start()
-        self.wait_until(lambda: daemon.cycles > 0, what="first cycle")
+        self.wait_until(lambda: daemon.cycles_done > 0, what="first cycle")
         return self
 
     def stop(self) -> None:

@@ -203,7 +203,7 @@ def test_append_with_flags_and_date(mail_servers: MailServers, fresh_user: str) 
 def test_wait_for_times_out_naming_folder_and_count(
     mail_servers: MailServers, fresh_user: str
 ) -> None:
-    with pytest.raises(TimeoutError, match=r"'Archive' of lead\d+@example.test has 0 message"):
+    with pytest.raises(TimeoutError, match=r"'Archive' of lead\d+@customer.test has 0 message"):
         mail_servers.wait_for(fresh_user, 1, folder="Archive", timeout=0.2)
     with pytest.raises(TimeoutError, match="received 0 matching"):
         mail_servers.smtp_wait(1, timeout=0.1, match=lambda m: False)
