@@ -37,7 +37,7 @@ from inboxwatch.message import Message, parse_message
 from inboxwatch.rulebook import RuleBook
 from inboxwatch.sender import Envelope, SmtpSender
 from inboxwatch.store import Store
-from inboxwatch.timing import Clock
+from inboxwatch.timing import Clock, SystemClock
 
 log = logging.getLogger("inboxwatch")
 MAX_BACKOFF = 300.0
@@ -77,6 +77,7 @@ class Daemon:
         self.time_scale = time_scale
         self.ids = ids or (lambda: new_message_id(cfg.identity.address))
         self.stop_event = threading.Event()
+        self.wake_event = threading.Event()
         self.connected = False
         self.sent_folder: str | None = None
         self.has_idle = False
@@ -150,15 +151,20 @@ class Daemon:
                 cursor = self.store.cursor(imap.inbox)
             if cursor and state.uidnext and state.uidnext - 1 > cursor["last_uid"]:
                 return
-        while not self.stop_event.is_set():
+        while not self.stop_event.is_set() and not self.wake_event.is_set():
             left = deadline - time.monotonic()
             if left <= 0:
                 break
             if self.has_idle:
-                if self.mailbox.idle_wait(min(1.0, left)):
+                if self.mailbox.idle_wait(min(0.25, left)):
                     break
             else:
-                self.stop_event.wait(min(1.0, left))
+                self.stop_event.wait(min(0.25, left))
+        self.wake_event.clear()
+
+    def wake(self) -> None:
+        """Run the next cycle now (tests moving a fixed clock; a future control channel)."""
+        self.wake_event.set()
 
     def _seconds_to_next_due(self) -> float:
         """Real seconds until the earliest step or retry (the clock may run scaled)."""
@@ -273,7 +279,9 @@ class Daemon:
         if msg.message_id and msg.message_id in known.by_message_id:
             log.info("uid=%s %s: already processed", f.uid, msg.message_id)
             return
-        arrived = f.internaldate if self.time_scale == 1.0 else now
+        # First response is measured from arrival in the mailbox (INTERNALDATE); a
+        # simulated clock (time-lapse, tests) lives in its own time line.
+        arrived = min(f.internaldate, now) if isinstance(self.clock, SystemClock) else now
         c = classify(msg, self.book, ctx, arrived)
         inc = Incoming(msg, f.uid, arrived, c)
         lead = self.store.lead(c.lead_key) if c.lead_key else None

@@ -145,6 +145,10 @@ class RunningDaemon:
         with store.transaction():
             return store.leads()
 
+    def archived(self) -> list[Lead]:
+        cfg, _ = load_all(self.config_path)
+        return list(Store(cfg.state_path, readonly=True).archived())
+
     def lead(self, address: str) -> Lead | None:
         return next((x for x in self.leads() if x.address == address), None)
 
@@ -158,3 +162,30 @@ class RunningDaemon:
                 continue
             out.append(m)
         return out
+
+
+def smtp_send(servers: MailServers, sender: str, rcpt: str, raw: bytes) -> None:
+    """Send as a mail client would: through the SMTP server, which delivers locally."""
+    import smtplib
+
+    with smtplib.SMTP("127.0.0.1", servers.smtp_port, timeout=10) as smtp:
+        smtp.sendmail(sender, [rcpt], raw)
+
+
+def reply_to(original: bytes, sender: str, body: str, *, name: str = "") -> bytes:
+    """A reply as Gmail writes it: Re: subject, In-Reply-To/References, quoted text."""
+    msg = parse(original)
+    quoted = "\n".join("> " + line for line in msg.get_body(("plain",)).get_content().splitlines())
+    refs = " ".join(filter(None, [str(msg.get("References", "")), str(msg["Message-ID"])]))
+    attribution = f"On {msg['Date']}, {msg['From']} wrote:"
+    subject = str(msg["Subject"])
+    if not subject.lower().startswith("re:"):
+        subject = f"Re: {subject}"
+    return mail(
+        sender,
+        str(msg["From"]),
+        subject,
+        f"{body}\n\n{attribution}\n{quoted}\n",
+        name=name,
+        headers={"In-Reply-To": str(msg["Message-ID"]), "References": refs},
+    )
