@@ -73,11 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parseargs(argv)
     except SystemExit as exc:  # argparse: usage errors are 2, --help is 0
         return int(exc.code or 0)
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    setup_logging(args.debug)
     try:
         return _dispatch(args)
     except ConfigError as exc:
@@ -93,6 +89,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
+
+
+def setup_logging(debug: bool) -> None:
+    """One line per event on stderr (journald adds its own time stamp); only our loggers.
+
+    Library loggers stay quiet unless --debug: imapclient's protocol log redacts the
+    password on LOGIN, so even then no secret is written.
+    """
+    logger = logging.getLogger("inboxwatch")
+    if not any(getattr(h, "_inboxwatch", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        handler._inboxwatch = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if debug else logging.INFO)
+    logger.propagate = False
+    if debug:
+        logging.getLogger("imapclient").setLevel(logging.DEBUG)
+        logging.getLogger("imapclient").addHandler(logging.StreamHandler(sys.stderr))
 
 
 def _dispatch(args: argparse.Namespace) -> int:

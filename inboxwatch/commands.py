@@ -222,6 +222,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _fmt_seconds(s: float | None) -> str:
     if s is None:
         return "-"
+    if s < 10:
+        return f"{s:.1f}s"
     if s < 120:
         return f"{s:.0f}s"
     if s < 7200:

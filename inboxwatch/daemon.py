@@ -333,7 +333,7 @@ class Daemon:
             self.store.put_lead(decision.lead)
             self._remember(decision.lead)
         if decision.suppress:
-            self.store.suppress(decision.suppress, "opted out", now)
+            self.store.suppress(decision.suppress, decision.note, now)
             self._known = dataclasses.replace(
                 self._known, suppressed=self._known.suppressed | {decision.suppress}
             )

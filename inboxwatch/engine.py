@@ -83,6 +83,7 @@ def _owner_mail(
     purpose: str, lead: Lead, book: RuleBook, st: Settings, now: datetime, ids: Ids, **extra: str
 ) -> tuple[Send, ...]:
     tpl = book.templates.get(purpose)
+    now = now.astimezone(st.window.tz)  # the Date header in the business's own zone
     if not st.owner_alerts or tpl is None:
         return ()
     values = lead_values(_view(lead), st.me, st.owner, extra)
@@ -103,6 +104,7 @@ def _email_step(
     lead: Lead, step: Step, book: RuleBook, st: Settings, now: datetime, ids: Ids, purpose: str
 ) -> tuple[Lead, Send]:
     tpl = book.templates[step.template]
+    now = now.astimezone(st.window.tz)  # the Date header in the business's own zone
     out, thread = to_lead(
         purpose=purpose,
         template=tpl,
@@ -173,7 +175,12 @@ def on_enquiry(
         lead, send = _email_step(lead, step, book, st, now, ids, "ack")
         sends.append(send)
         note += ": acknowledgement queued"
-    acked = "sent at once" if sends else "not sent (acknowledged recently)"
+    if sends:
+        acked = "sent at once"
+    elif last_ack is not None and now - last_ack < st.ack_period:
+        acked = "not sent (acknowledged recently)"
+    else:
+        acked = f"not sent: no template {tpl_name!r}"
     arrived = f"{inc.arrived.astimezone(st.window.tz):%Y-%m-%d %H:%M:%S %Z}"
     extra = {"excerpt": excerpt(c.new_text or msg.body_text), "arrived": arrived, "acked": acked}
     sends.extend(_owner_mail("owner-alert", lead, book, st, now, ids, **extra))
@@ -189,14 +196,21 @@ def on_message(
         lead = dataclasses.replace(lead, conversation=Conversation.WAITING_US).log(
             now, "reply", excerpt(c.new_text, 300)
         )
-        if not lead.is_active:
-            return Decision(lead, (), f"reply from {lead.address} (automation already ended)")
+        was_active = lead.is_active
         if c.opt_out:
-            lead = lead.end(now, Ended.OPTED_OUT, "the lead asked not to be contacted")
+            # Honoured whatever the automation's state: nobody should write again.
             lead = dataclasses.replace(lead, conversation=Conversation.CLOSED)
-            note = f"opt-out from {lead.address}: sequence stopped, address suppressed"
-            sends = _owner_mail("owner-reply", lead, book, st, now, ids, excerpt=c.new_text)
+            if was_active:
+                lead = lead.end(now, Ended.OPTED_OUT, "the lead asked not to be contacted")
+            note = f"opt-out from {lead.address}: address suppressed"
+            sends = (
+                _owner_mail("owner-reply", lead, book, st, now, ids, excerpt=c.new_text)
+                if was_active
+                else ()
+            )
             return Decision(lead, sends, note, suppress=lead.address)
+        if not was_active:
+            return Decision(lead, (), f"reply from {lead.address} (automation already ended)")
         lead = lead.end(now, Ended.REPLIED)
         sends = _owner_mail("owner-reply", lead, book, st, now, ids, excerpt=excerpt(c.new_text))
         return Decision(lead, sends, f"reply from {lead.address}: sequence stopped")
@@ -220,7 +234,8 @@ def on_message(
         lead = dataclasses.replace(lead, undeliverable=True, conversation=Conversation.CLOSED)
         if lead.is_active:
             lead = lead.end(now, Ended.BOUNCED, "; ".join(c.reasons))
-        return Decision(lead, (), f"bounce for {lead.address}: marked undeliverable")
+        note = f"bounce for {lead.address}: marked undeliverable"
+        return Decision(lead, (), note, suppress=lead.address)
     if c.kind is Kind.OWN and "sent by the team" in c.reasons:
         return handed_over(lead, now, "a team member wrote in the thread")
     return Decision(None, (), f"{c.kind.value}: nothing to do")
@@ -277,10 +292,14 @@ def next_wake(lead: Lead, book: RuleBook, st: Settings) -> datetime | None:
     """When time alone will next change something for this lead."""
     if not lead.is_active:
         return None
+    seq = book.sequences.get(lead.sequence)
+    if seq is None:
+        return lead.arrived  # plan() ends it at once
+    if lead.automation is Automation.HELD and lead.hold_until is not None:
+        return lead.hold_until  # the hold ending is itself a change
     if (nxt := next_step(lead, book, st)) is not None:
         return nxt[1]
-    seq = book.sequences.get(lead.sequence)
-    return close_due(lead, seq, st) if seq else None
+    return close_due(lead, seq, st)
 
 
 def close_due(lead: Lead, seq: Sequence, st: Settings) -> datetime:

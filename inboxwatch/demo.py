@@ -1,0 +1,337 @@
+"""The README demo: the rules on sample mail, a lead acknowledged live, the cadence in a time-lapse.
+
+Everything runs on a private Dovecot and SMTP server on 127.0.0.1, in a temporary folder
+that is removed afterwards; nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import email
+import email.policy
+import email.utils
+import json
+import os
+import shutil
+import signal
+import smtplib
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from email.message import EmailMessage
+from pathlib import Path
+
+from inboxwatch import cli
+from inboxwatch.devservers import CapturedMail, MailServers
+
+DOMAIN = "shop.test"
+LEADS = {
+    "maria": "maria.lopez@customer.test",
+    "ana": "ana.silva@customer.test",
+    "ben": "ben.okafor@customer.test",
+}
+HERE = Path(__file__).resolve().parent
+
+
+def _project_dir(name: str) -> Path:
+    """rules/ and templates/ from the checkout (the demo runs from it)."""
+    for base in (Path.cwd(), HERE.parent):
+        if (base / name).is_dir():
+            return base / name
+    raise SystemExit(f"demo: cannot find the {name}/ folder; run it from the inboxwatch checkout")
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def heading(text: str) -> None:
+    say()
+    say(f"== {text} " + "=" * max(0, 74 - len(text)))
+
+
+def _parse(raw: bytes) -> EmailMessage:
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    return msg
+
+
+def show_message(raw: bytes, indent: str = "    ") -> None:
+    msg = _parse(raw)
+    for key in ("From", "To", "Reply-To", "Subject", "Date", "In-Reply-To", "Auto-Submitted"):
+        if msg[key]:
+            say(f"{indent}{key}: {msg[key]}")
+    part = msg.get_body(("plain",))
+    body = part.get_content() if part is not None else ""
+    say(indent)
+    for line in body.strip().splitlines():
+        say(f"{indent}{line}")
+
+
+def enquiry(sender: str, name: str, to: str, subject: str, body: str) -> bytes:
+    msg = EmailMessage(policy=email.policy.SMTP)
+    msg["From"] = email.utils.formataddr((name, sender))
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = email.utils.formatdate(localtime=True)
+    msg["Message-ID"] = email.utils.make_msgid(domain="mail.customer.test")
+    msg.set_content(body)
+    return msg.as_bytes()
+
+
+def smtp_send(servers: MailServers, sender: str, to: str, raw: bytes) -> None:
+    with smtplib.SMTP("127.0.0.1", servers.smtp_port, timeout=10) as smtp:
+        smtp.sendmail(sender, [to], raw)
+
+
+@contextlib.contextmanager
+def daemon(config: Path, *extra: str, show_log: bool = True) -> Iterator[subprocess.Popen[str]]:
+    """`inboxwatch run` as its own process, its log lines shown as they come."""
+    cmd = [sys.executable, "-m", "inboxwatch", "run", "--config", str(config), *extra]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, bufsize=1)
+
+    def pump() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if show_log:
+                say(f"    log | {line.rstrip().split(' ', 3)[-1]}")
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            t0 = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            say(f"    (daemon stopped by SIGTERM in {time.monotonic() - t0:.1f} s)")
+        reader.join(timeout=2)
+
+
+def wait(cond: object, timeout: float, what: str) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = cond() if callable(cond) else cond
+        if value:
+            return value
+        time.sleep(0.05)
+    raise SystemExit(f"demo: timed out waiting for {what}")
+
+
+def run_cli(*args: str) -> int:
+    sys.stdout.flush()
+    return cli.main(list(args))
+
+
+def part_rules(config: Path) -> None:
+    heading("1. The rules, tried on sample mail (inboxwatch classify)")
+    samples = sorted((HERE / "data" / "samples").glob("*.eml"))
+    say(f"$ inboxwatch classify --config config.toml {len(samples)} sample messages")
+    run_cli("classify", "--config", str(config), *map(str, samples))
+
+
+def part_live(servers: MailServers, config: Path) -> None:
+    heading("2. A new lead, acknowledged live (inboxwatch run)")
+    shop, maria = servers.address("hello"), LEADS["maria"]
+    with daemon(config):
+        time.sleep(1.0)
+        say(f"  Maria writes to {shop} ...")
+        raw = enquiry(
+            maria,
+            "Maria Lopez",
+            shop,
+            "Quote for a kitchen renovation?",
+            "Hello,\n\nwe plan to renovate our kitchen (12 m²) in February. Could you give "
+            "us a rough quote and tell us when you could start?\n\nThanks,\nMaria",
+        )
+        t0 = time.monotonic()
+        smtp_send(servers, maria, shop, raw)
+        got = wait(lambda: servers.fetch_all(maria), 10, "the acknowledgement")
+        took = time.monotonic() - t0
+        assert isinstance(got, list)
+        say(f"  ... and has the acknowledgement in her inbox {took:.2f} s later:")
+        show_message(got[0])
+        owner = servers.address("owner")
+        alerts = wait(lambda: servers.fetch_all(owner), 10, "the owner's alert")
+        assert isinstance(alerts, list)
+        say("  The owner's alert (Reply-To is Maria, so answering it answers her):")
+        show_message(alerts[0])
+    say("$ inboxwatch leads")
+    run_cli("leads", "--config", str(config))
+
+
+def _sim_day(raw: bytes, start: datetime | None) -> float:
+    if start is None:
+        return 0.0
+    date = email.utils.parsedate_to_datetime(str(_parse(raw)["Date"]))
+    return (date - start).total_seconds() / 86400
+
+
+def part_timelapse(servers: MailServers, config: Path, scale: float) -> None:
+    heading(f"3. The whole cadence in a time-lapse (--time-scale {scale:g})")
+    shop = servers.address("hello")
+    ana, ben = LEADS["ana"], LEADS["ben"]
+    say(f"  One simulated day passes every {86400 / scale:.2f} s. Ana never answers; Ben answers")
+    say("  the day-1 follow-up. Follow-ups go out in sending hours (09:00-17:00 Mon-Fri).")
+    say()
+    seen: set[int] = set()
+    start: datetime | None = None
+    ben_replied = False
+
+    def report() -> None:
+        nonlocal ben_replied, start
+        for i, m in enumerate(list(servers.smtp_sent)):
+            if i in seen or m.mail_from != shop:
+                continue
+            seen.add(i)
+            msg = _parse(m.data)
+            if start is None:
+                start = email.utils.parsedate_to_datetime(str(msg["Date"]))
+            to = m.rcpt_tos[0].split("@")[0]
+            what = msg["X-Inboxwatch"]
+            when = email.utils.parsedate_to_datetime(str(msg["Date"]))
+            say(
+                f"  day {_sim_day(m.data, start):5.1f} {when:%a %H:%M}  {what:12} -> {to:11} "
+                f"{msg['Subject']}"
+            )
+            if to.startswith("ben") and what == "followup" and not ben_replied:
+                ben_replied = True
+                smtp_send(
+                    servers,
+                    ben,
+                    shop,
+                    _reply(m, ben, "Ben Okafor", "Thanks! Yes, please call me on Friday."),
+                )
+                say(
+                    f"  day {_sim_day(m.data, start):5.1f}            Ben replies: "
+                    '"Thanks! Yes, please call me on Friday."'
+                )
+
+    with daemon(config, "--time-scale", f"{scale:g}", show_log=False):
+        time.sleep(0.8)
+        for who, name, subject in (
+            (ana, "Ana Silva", "Garden office: price?"),
+            (ben, "Ben Okafor", "Bathroom tiling next month"),
+        ):
+            smtp_send(
+                servers,
+                who,
+                shop,
+                enquiry(who, name, shop, subject, "Hi, could you send me a quote?"),
+            )
+        deadline = time.monotonic() + 100 * 86400 / scale + 20
+        while time.monotonic() < deadline:
+            report()
+            if _closed(config, ana):
+                break
+            time.sleep(0.1)
+        report()
+    say()
+    say("(In a time-lapse the network is slow too: 50 ms of sending is two simulated hours.)")
+    say("$ inboxwatch leads --all")
+    run_cli("leads", "--all", "--config", str(config))
+    say(f"$ inboxwatch show {ana}")
+    run_cli("show", "--config", str(config), ana)
+
+
+def _closed(config: Path, address: str) -> bool:
+    out = subprocess.run(
+        [sys.executable, "-m", "inboxwatch", "leads", "--json", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    for line in out.stdout.splitlines():
+        row = json.loads(line)
+        if row["address"] == address and row["automation"].startswith("ended"):
+            return True
+    return False
+
+
+def _reply(m: CapturedMail, sender: str, name: str, text: str) -> bytes:
+    ours = _parse(m.data)
+    part = ours.get_body(("plain",))
+    quoted = "\n".join("> " + x for x in (part.get_content() if part else "").splitlines())
+    raw = enquiry(
+        sender,
+        name,
+        str(ours["From"]),
+        f"Re: {ours['Subject']}".replace("Re: Re:", "Re:"),
+        f"{text}\n\nOn {ours['Date']}, {ours['From']} wrote:\n{quoted}\n",
+    )
+    msg = _parse(raw)
+    msg["In-Reply-To"] = ours["Message-ID"]
+    msg["References"] = f"{ours.get('References', '')} {ours['Message-ID']}".strip()
+    return msg.as_bytes(policy=email.policy.SMTP)
+
+
+def parseargs(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="inboxwatch-demo", description=__doc__)
+    p.add_argument(
+        "--time-scale",
+        type=float,
+        default=150000.0,
+        help="simulated seconds per real second in part 3 (default: ~1.7 days/s)",
+    )
+    p.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    p.add_argument(
+        "--part",
+        type=int,
+        choices=(1, 2, 3),
+        action="append",
+        help="run only these parts (default: all)",
+    )
+    return p.parse_args(argv)
+
+
+def write_config(servers: MailServers, folder: Path) -> Path:
+    return servers.inboxwatch_config(
+        "hello",
+        folder,
+        rules=_project_dir("rules"),
+        templates=_project_dir("templates"),
+        timezone="Europe/Berlin",
+        imap_extra="poll_seconds = 30",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parseargs(argv)
+    parts = set(args.part or (1, 2, 3))
+    work = Path(tempfile.mkdtemp(prefix="inboxwatch-demo-"))
+    os.chmod(work, 0o755)
+    try:
+        users = ["hello", "owner", "team", *LEADS.values()]
+        say(f"Starting a private Dovecot (IMAP) and SMTP server on 127.0.0.1 in {work} ...")
+        with MailServers(work / "servers", users, domain=DOMAIN) as servers:
+            say(
+                f"  IMAP 127.0.0.1:{servers.imap_port}, SMTP 127.0.0.1:{servers.smtp_port}; "
+                f"the shop's inbox is {servers.address('hello')}, the owner is "
+                f"{servers.address('owner')}"
+            )
+            if 1 in parts:
+                part_rules(write_config(servers, work / "rules-only"))
+            if 2 in parts:
+                part_live(servers, write_config(servers, work / "live"))
+            if 3 in parts:
+                part_timelapse(servers, write_config(servers, work / "timelapse"), args.time_scale)
+        heading("Done: servers stopped, nothing left running")
+    finally:
+        if args.keep:
+            say(f"(kept {work})")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
