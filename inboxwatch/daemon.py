@@ -30,11 +30,11 @@ from inboxwatch.engine import (
     on_message,
     plan,
 )
-from inboxwatch.errors import MessageError, TransientError
+from inboxwatch.errors import ConfigError, MessageError, TransientError
 from inboxwatch.lead import Lead
 from inboxwatch.mailbox import Fetched, LoginFailed, Mailbox
 from inboxwatch.message import Message, parse_message
-from inboxwatch.rulebook import RuleBook
+from inboxwatch.rulebook import RuleBook, load_rulebook
 from inboxwatch.sender import Envelope, SmtpSender
 from inboxwatch.store import Store
 from inboxwatch.timing import Clock, SystemClock
@@ -42,6 +42,19 @@ from inboxwatch.timing import Clock, SystemClock
 log = logging.getLogger("inboxwatch")
 MAX_BACKOFF = 300.0
 MAX_PRESEND_ROUNDS = 3
+
+
+def rules_fingerprint(cfg: Config) -> tuple[tuple[str, int, int], ...]:
+    """Names, sizes and mtimes of the editable files: cheap enough for every cycle."""
+    out = []
+    for folder in (cfg.rules_dir, cfg.templates_dir):
+        for path in sorted(folder.glob("*.toml")):
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            out.append((str(path), st.st_size, st.st_mtime_ns))
+    return tuple(out)
 
 
 class Backoff:
@@ -82,6 +95,7 @@ class Daemon:
         self.sent_folder: str | None = None
         self.has_idle = False
         self.cycles = 0
+        self.rules_stamp = rules_fingerprint(cfg)
         self.cycles_done = 0
         self._known = Known()
 
@@ -114,8 +128,13 @@ class Daemon:
                         return 1
                     self._drop(f"{exc}; retrying", backoff)
                 except TransientError as exc:
+                    if once:
+                        log.error("%s", exc)
+                        return 1
                     self._drop(str(exc), backoff)
                 except Exception:
+                    if once:
+                        raise
                     log.exception("cycle failed; continuing after back-off")
                     self._drop("", backoff)
         finally:
@@ -138,6 +157,52 @@ class Daemon:
         if self.sent_folder is None:
             log.warning("no Sent folder found (no \\Sent flag): set [imap] sent to watch it")
         self.connected = True
+        self._recover_interrupted_sends()
+
+    def _recover_interrupted_sends(self) -> None:
+        """Rows left "sending" by a crash: if the server kept a copy in Sent, it went out."""
+        with self.store.transaction():
+            rows = [r for r in self.store.outbox().all() if r["status"] == "sending"]
+        if not rows:
+            return
+        found = set()
+        if self.sent_folder:
+            self.mailbox.select(self.sent_folder)
+            found = {r["id"] for r in rows if self.mailbox.has_message_id(r["id"])}
+        now = self.clock.now()
+        with self.store.transaction():
+            for row in rows:
+                item = outbox.Item.from_row(row)
+                if row["id"] in found:
+                    outbox.mark(self.store, item.id, "sent", now)
+                    self._after_sent(item, now)
+                    log.info(
+                        "%s to %s was sent before a crash (found in Sent)", item.purpose, item.rcpt
+                    )
+                else:
+                    outbox.mark(self.store, item.id, "pending", now)
+                    log.warning(
+                        "%s to %s was interrupted by a crash; sending it again",
+                        item.purpose,
+                        item.rcpt,
+                    )
+
+    def _reload_rules_if_changed(self) -> None:
+        """Edits to rules, sequences and templates apply without a restart, if they are valid."""
+        stamp = rules_fingerprint(self.cfg)
+        if stamp == self.rules_stamp:
+            return
+        self.rules_stamp = stamp
+        try:
+            book = load_rulebook(self.cfg.rules_dir, self.cfg.templates_dir)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                log.error("rules not reloaded: %s", problem)
+            log.error("keeping the previous rules until the files are fixed")
+            return
+        if book != self.book:
+            self.book = book
+            log.info("rules, sequences and templates reloaded")
 
     def _wait(self) -> None:
         """Until new mail, the next due step, or the IDLE renewal, whichever is first."""
@@ -186,6 +251,7 @@ class Daemon:
     # -- one cycle ------------------------------------------------------------------------
     def cycle(self) -> None:
         self.cycles += 1
+        self._reload_rules_if_changed()
         inbox = self._read_inbox()
         sent = self._read_folder(self.sent_folder) if self.sent_folder else []
         self.mailbox.select(self.cfg.imap.inbox)

@@ -145,6 +145,11 @@ class Mailbox:
         with _translate("search"):
             return sorted(self.c.search(["SINCE", day]))
 
+    def has_message_id(self, message_id: str) -> bool:
+        """Is a message with this Message-ID in the selected folder?"""
+        with _translate("search message-id"):
+            return bool(self.c.search(["HEADER", "Message-ID", message_id]))
+
     def flagged(self) -> set[int]:
         with _translate("search flagged"):
             return set(self.c.search(["FLAGGED"]))

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from inboxwatch.commands import load_all
+from inboxwatch.config import load_config
 from inboxwatch.daemon import Daemon
 from inboxwatch.devservers import CapturedMail, MailServers
 from inboxwatch.lead import Lead
@@ -140,13 +141,13 @@ class RunningDaemon:
         raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
 
     def leads(self) -> list[Lead]:
-        cfg, _ = load_all(self.config_path)
+        cfg = load_config(self.config_path)
         store = Store.open(cfg.state_path, readonly=True)
         with store.transaction():
             return store.leads()
 
     def archived(self) -> list[Lead]:
-        cfg, _ = load_all(self.config_path)
+        cfg = load_config(self.config_path)
         return list(Store(cfg.state_path, readonly=True).archived())
 
     def lead(self, address: str) -> Lead | None:

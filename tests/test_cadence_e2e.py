@@ -278,3 +278,47 @@ def test_a_reply_racing_a_due_step_wins(cadence: Cadence, monkeypatch: pytest.Mo
     assert len(cadence.emails()) == 1
     lead = cadence.daemon.lead(cadence.lead)
     assert lead is not None and lead.ended is Ended.REPLIED
+
+
+def test_live_edit_of_a_sequence_applies_to_leads_already_in_it(
+    mail_servers: MailServers, tmp_path: Path, fresh_user: str, request: pytest.FixtureRequest
+) -> None:
+    import shutil
+
+    from harness import REPO
+
+    rules = tmp_path / "rules"
+    shutil.copytree(REPO / "rules", rules)
+    pool: list[str] = request.config.__dict__.setdefault(
+        "_shops", [f"shop{i}" for i in range(1, 31)]
+    )
+    clock = FixedClock(datetime.now(UTC))
+    rd = RunningDaemon(
+        mail_servers,
+        pool.pop(0),
+        tmp_path / "iw",
+        extra=ALWAYS_OPEN,
+        clock=clock,
+        poll_seconds=3600,
+        rules=rules,
+    )
+    cadence = Cadence(mail_servers, rd, clock, mail_servers.address(fresh_user))
+    try:
+        cadence.start_with_enquiry()
+        seq = rules / "sequences.toml"
+        text = seq.read_text()
+        block = text[text.index('  [[sequence.default.step]]\n  name = "followup-day1"') :]
+        block = block[: block.index("\n\n") + 2]
+        seq.write_text(text.replace(block, ""))  # the day-1 follow-up is dropped
+        cadence.go_to_day(1.01)
+        assert len(cadence.emails()) == 1
+        # A broken edit is logged and ignored: the last good rules stay in force.
+        seq.write_text(seq.read_text() + "\n[sequence.default\n")
+        cadence.go_to_day(3.01)
+        cadence.daemon.wait_until(lambda: len(cadence.emails()) == 2, what="day-3 nudge")
+        assert parse(cadence.emails()[1])["Subject"] == "Re: Quote for a new roof"
+        lead = cadence.daemon.lead(cadence.lead)
+        assert lead is not None and "followup-day1" not in lead.steps_done
+        assert "nudge-day3" in lead.steps_done
+    finally:
+        rd.stop()

@@ -1,0 +1,153 @@
+"""The lead commands (leads, show, stop, resume, unsuppress) and time-lapse refusals."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from inboxwatch.cli import main
+from inboxwatch.lead import Automation, Ended, Lead
+from inboxwatch.store import Store
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def write_config(tmp_path: Path, host: str = "127.0.0.1") -> Path:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        f"""timezone = "Europe/Berlin"
+[imap]
+host = "{host}"
+port = 1
+tls = "{"none" if host == "127.0.0.1" else "ssl"}"
+username = "shop@shop.test"
+password_env = "IW_TEST_PASSWORD"
+timeout = 2
+[smtp]
+host = "{host}"
+port = 1
+tls = "{"none" if host == "127.0.0.1" else "starttls"}"
+[identity]
+address = "hello@shop.test"
+name = "Shop"
+[owner]
+address = "owner@shop.test"
+[state]
+path = "state/iw.json"
+[paths]
+rules = "{REPO / "rules"}"
+templates = "{REPO / "templates"}"
+"""
+    )
+    return cfg
+
+
+def add_lead(tmp_path: Path, address: str, **kw: object) -> Lead:
+    arrived = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    lead = Lead(
+        address=address,
+        name="Jane Doe",
+        source="website-form",
+        rule="website-form",
+        sequence="default",
+        arrived=arrived,
+        first_response=arrived + timedelta(seconds=0.6),
+        steps_done={"ack": arrived.isoformat()},
+        last_email_at=arrived,
+        **kw,  # type: ignore[arg-type]
+    ).log(arrived, "enquiry", "website-form")
+    store = Store.open(tmp_path / "state" / "iw.json")
+    with store.transaction():
+        store.put_lead(lead)
+    return lead
+
+
+def test_leads_lists_first_response_and_next_step(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = write_config(tmp_path)
+    add_lead(tmp_path, "jane@customer.test")
+    assert main(["leads", "--config", str(cfg), "--json"]) == 0
+    row = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert row["address"] == "jane@customer.test"
+    assert row["first_response_seconds"] == pytest.approx(0.6, abs=0.01)
+    assert row["next_step"] == "call-day0"  # the day-0 call task is still open
+    assert row["automation"] == "active" and row["source"] == "website-form"
+    assert main(["leads", "--config", str(cfg)]) == 0
+    line = capsys.readouterr().out
+    assert "jane@customer.test" in line and "0.6s" in line
+
+
+def test_stop_resume_and_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = write_config(tmp_path)
+    add_lead(tmp_path, "jane@customer.test")
+    assert main(["stop", "--config", str(cfg), "Jane@Customer.test"]) == 0
+    assert main(["stop", "--config", str(cfg), "jane@customer.test"]) == 1  # already ended
+    with Store.open(tmp_path / "state" / "iw.json", readonly=True) as s, s.transaction():
+        lead = s.lead("jane@customer.test")
+    assert lead is not None and lead.ended is Ended.STOPPED
+    assert main(["resume", "--config", str(cfg), "jane@customer.test"]) == 0
+    with Store.open(tmp_path / "state" / "iw.json", readonly=True) as s, s.transaction():
+        lead = s.lead("jane@customer.test")
+    assert lead is not None and lead.automation is Automation.ACTIVE and lead.ended is None
+    capsys.readouterr()
+    assert main(["show", "--config", str(cfg), "jane@customer.test"]) == 0
+    out = capsys.readouterr().out
+    assert "automation ended: stopped" in out and "resumed" in out
+    assert main(["show", "--config", str(cfg), "nobody@customer.test"]) == 1
+
+
+def test_resume_refuses_an_opted_out_or_bounced_lead(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = write_config(tmp_path)
+    add_lead(tmp_path, "out@customer.test", automation=Automation.ENDED, ended=Ended.OPTED_OUT)
+    add_lead(tmp_path, "gone@customer.test", automation=Automation.ENDED, ended=Ended.BOUNCED)
+    assert main(["resume", "--config", str(cfg), "out@customer.test"]) == 1
+    assert "unsuppress" in capsys.readouterr().err
+    assert main(["resume", "--config", str(cfg), "gone@customer.test"]) == 1
+
+
+def test_unsuppress(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = write_config(tmp_path)
+    store = Store.open(tmp_path / "state" / "iw.json")
+    with store.transaction():
+        store.suppress("out@customer.test", "opted out", datetime.now(UTC))
+    assert main(["unsuppress", "--config", str(cfg), "OUT@customer.test"]) == 0
+    with store.transaction():
+        assert store.suppressed() == frozenset()
+    assert main(["unsuppress", "--config", str(cfg), "out@customer.test"]) == 1
+    assert "not on the suppression list" in capsys.readouterr().err
+
+
+def test_time_lapse_refuses_remote_servers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = write_config(tmp_path, host="imap.example.com")
+    assert main(["run", "--config", str(cfg), "--time-scale", "86400"]) == 2
+    assert "non-loopback" in capsys.readouterr().err
+
+
+def test_time_lapse_refuses_a_real_state_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = write_config(tmp_path)
+    add_lead(tmp_path, "jane@customer.test")  # a state written without --time-scale
+    monkeypatch.setenv("IW_TEST_PASSWORD", "x")
+    assert main(["run", "--config", str(cfg), "--time-scale", "86400", "--once"]) == 2
+    assert "real state file" in capsys.readouterr().err
+
+
+def test_time_lapse_marks_its_state_as_simulated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = write_config(tmp_path)
+    monkeypatch.setenv("IW_TEST_PASSWORD", "x")
+    # Nothing listens on port 1: the one cycle fails, but the state was created first.
+    assert main(["run", "--config", str(cfg), "--time-scale", "86400", "--once"]) == 1
+    with Store.open(tmp_path / "state" / "iw.json", readonly=True) as store:
+        with store.transaction():
+            assert store.simulated
