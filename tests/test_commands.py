@@ -148,6 +148,6 @@ def test_time_lapse_marks_its_state_as_simulated(
     monkeypatch.setenv("IW_TEST_PASSWORD", "x")
     # Nothing listens on port 1: the one cycle fails, but the state was created first.
     assert main(["run", "--config", str(cfg), "--time-scale", "86400", "--once"]) == 1
-    with Store.open(tmp_path / "state" / "iw.json", readonly=True) as store:
-        with store.transaction():
-            assert store.simulated
+    store = Store.open(tmp_path / "state" / "iw.json", readonly=True)
+    with store.transaction():
+        assert store.simulated
