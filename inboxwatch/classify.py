@@ -213,6 +213,22 @@ def classify(msg: Message, book: RuleBook, ctx: Context, received: datetime) -> 
             opt_out=is_opt_out(text),
         )
 
+    if (
+        not found
+        and msg.from_
+        and not autodetect.is_noreply_address(sender)
+        and any(_is_our_message_id(m, ctx) for m in msg.thread_ids)
+    ):
+        # Answers a message inboxwatch wrote, but no live lead matches (closed and
+        # archived, or another instance's state): still a person answering us.
+        return Classification(
+            Kind.REPLY,
+            ("answers a message inboxwatch sent",),
+            lead=msg.from_,
+            new_text=text,
+            opt_out=is_opt_out(text),
+        )
+
     robot_reasons: tuple[str, ...] = ()
     if found and found.kind == "list":
         robot_reasons = found.reasons
@@ -293,6 +309,14 @@ def _robot_notification(
             new_text=text,
         )
     return None
+
+
+def _is_our_message_id(mid: str, ctx: Context) -> bool:
+    """Message-IDs inboxwatch makes look like <iw.HEX@our-domain> (compose.new_message_id)."""
+    if not mid.startswith("<iw."):
+        return False
+    domain = mid[1:-1].rpartition("@")[2].lower()
+    return domain in {a.rpartition("@")[2] for a in ctx.own}
 
 
 def _unanswerable(addr: Address | None, ctx: Context) -> str:

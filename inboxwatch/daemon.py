@@ -28,6 +28,7 @@ from inboxwatch.engine import (
     next_wake,
     on_enquiry,
     on_message,
+    on_orphan_reply,
     plan,
 )
 from inboxwatch.errors import ConfigError, MessageError, TransientError
@@ -376,6 +377,12 @@ class Daemon:
                         inbound=(msg.message_id,) if msg.message_id else (),
                     ),
                 )
+        elif lead is None and c.kind is Kind.REPLY and c.lead is not None:
+            existing = self.store.lead(c.lead.addr)
+            if existing is None:
+                decision = on_orphan_reply(inc, self.book, self.settings, now, self.ids)
+            else:
+                decision = on_message(inc, existing, self.book, self.settings, now, self.ids)
         elif lead is not None:
             decision = on_message(inc, lead, self.book, self.settings, now, self.ids)
             if decision.lead is not None and msg.message_id:

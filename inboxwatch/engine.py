@@ -241,6 +241,39 @@ def on_message(
     return Decision(None, (), f"{c.kind.value}: nothing to do")
 
 
+def on_orphan_reply(
+    inc: Incoming, book: RuleBook, st: Settings, now: datetime, ids: Ids
+) -> Decision:
+    """A person answers a message of ours but no live lead matches (e.g. closed long ago).
+
+    Never acknowledged again (that would read as if we forgot them); the owner is told,
+    and the person is kept as a lead whose conversation waits for us.
+    """
+    c, msg = inc.c, inc.msg
+    assert c.lead is not None
+    lead = Lead(
+        address=c.lead.addr,
+        name=c.lead.name,
+        source="reply",
+        rule="",
+        sequence="",
+        arrived=inc.arrived,
+        enquiry_id=msg.message_id,
+        subject=msg.subject,
+        thread_subject=msg.subject,
+        thread=msg.thread_ids[::-1],
+        enquiry_uid=inc.uid,
+        automation=Automation.ENDED,
+        ended=Ended.REPLIED,
+        conversation=Conversation.WAITING_US,
+    ).log(now, "reply", excerpt(c.new_text, 300))
+    if c.opt_out:
+        lead = dataclasses.replace(lead, ended=Ended.OPTED_OUT, conversation=Conversation.CLOSED)
+        return Decision(lead, (), f"opt-out from {lead.address}", suppress=lead.address)
+    sends = _owner_mail("owner-reply", lead, book, st, now, ids, excerpt=excerpt(c.new_text))
+    return Decision(lead, sends, f"reply from {lead.address} to an earlier message of ours")
+
+
 def handed_over(lead: Lead, now: datetime, why: str) -> Decision:
     """A person took over (wrote to the lead, flagged the enquiry): automation stops."""
     lead = dataclasses.replace(lead, conversation=Conversation.WAITING_THEM)

@@ -90,10 +90,19 @@ def find_lead(rule: Rule, msg: Message, body: str) -> LeadFound:
                     if value and key not in groups:
                         groups[key] = value.strip() if key == "message" else " ".join(value.split())
         addr = groups.pop("email", "").strip("<>.,;").lower()
-        if "@" not in addr:
-            return LeadFound(None, groups, "no email address found by the rule's lead_pattern")
         name = groups.pop("name", "")
-        return LeadFound(Address(addr, name), groups, "lead from the body")
+        if "@" in addr:
+            return LeadFound(Address(addr, name), groups, "lead from the body")
+        # Many form tools put the submitter in Reply-To and not in the text.
+        sender = msg.from_.addr if msg.from_ else ""
+        if msg.reply_to and msg.reply_to[0].addr != sender:
+            found = msg.reply_to[0]
+            return LeadFound(
+                Address(found.addr, found.name or name),
+                groups,
+                "lead from Reply-To (no email in the body)",
+            )
+        return LeadFound(None, groups, "no email address found by the rule's lead_pattern")
     return LeadFound(msg.from_, {}, "lead is the sender")
 
 

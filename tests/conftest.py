@@ -7,7 +7,10 @@ keep out of each other's way by taking their own lead mailbox from ``fresh_user`
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -47,7 +50,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def mail_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailServers]:
+def mail_servers() -> Iterator[MailServers]:
     """Dovecot (IMAP, IMAPS, LMTP) and the SMTP stand-in, with TLS, for the session.
 
     Skipped when Dovecot is missing on a developer machine; under CI that is a failure.
@@ -57,12 +60,16 @@ def mail_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailServe
         if _in_ci():
             pytest.fail(f"CI must run the server tests, but {missing}", pytrace=False)
         pytest.skip(missing)
-    servers = MailServers(tmp_path_factory.mktemp("mailservers"), USERS, tls=True)
+    # Not under pytest's basetemp: a second pytest run on the same machine prunes old
+    # basetemp folders, and Dovecot must not lose its homes under a running session.
+    workdir = Path(tempfile.mkdtemp(prefix="inboxwatch-mail-"))
+    servers = MailServers(workdir, USERS, tls=True)
     servers.start()
     try:
         yield servers
     finally:
         servers.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
