@@ -16,12 +16,13 @@ from enum import StrEnum
 from typing import Any
 
 from inboxwatch import autodetect
+from inboxwatch.compose import MARK_HEADER
 from inboxwatch.message import Address, Message, is_valid_address
 from inboxwatch.optout import is_opt_out
 from inboxwatch.quotes import new_text
 from inboxwatch.returndate import find_return_date
 from inboxwatch.rulebook import RuleBook
-from inboxwatch.rules import find_lead
+from inboxwatch.rules import LeadFound, Rule, find_lead
 
 PUBLIC_MAIL_DOMAINS = frozenset(
     [
@@ -194,9 +195,16 @@ def classify(msg: Message, book: RuleBook, ctx: Context, received: datetime) -> 
             return_date=back,
             new_text=text,
         )
-    if sender in ctx.own or any(mid in known.ours for mid in msg.thread_ids[:1]):
-        why = "sent from our own address" if sender in ctx.own else "answers our own alert"
-        return Classification(Kind.OWN, (why,), lead_key=_concerns(msg, known), new_text=text)
+    if sender in ctx.own and (
+        msg.has_header(MARK_HEADER) or _is_our_message_id(msg.message_id, ctx)
+    ):
+        return Classification(
+            Kind.OWN, ("written by inboxwatch",), lead_key=_concerns(msg, known), new_text=text
+        )
+    if any(mid in known.ours for mid in msg.thread_ids[:1]):
+        return Classification(
+            Kind.OWN, ("answers our own alert",), lead_key=_concerns(msg, known), new_text=text
+        )
     if sender in ctx.team:
         return Classification(
             Kind.OWN, ("sent by the team",), lead_key=_concerns(msg, known), new_text=text
@@ -216,6 +224,7 @@ def classify(msg: Message, book: RuleBook, ctx: Context, received: datetime) -> 
     if (
         not found
         and msg.from_
+        and sender not in ctx.own
         and not autodetect.is_noreply_address(sender)
         and any(_is_our_message_id(m, ctx) for m in msg.thread_ids)
     ):
@@ -234,6 +243,9 @@ def classify(msg: Message, book: RuleBook, ctx: Context, received: datetime) -> 
         robot_reasons = found.reasons
     elif sender and autodetect.is_noreply_address(sender):
         robot_reasons = (f"no-reply sender {sender}",)
+    elif sender in ctx.own:
+        # Form plugins often send from the site's own address (Gravity Forms' admin_email).
+        robot_reasons = (f"sent from our own address {sender}",)
     elif msg.from_ and msg.from_.domain in ctx.own_domains:
         robot_reasons = (f"sent from our own domain {msg.from_.domain}",)
 
@@ -258,21 +270,10 @@ def classify(msg: Message, book: RuleBook, ctx: Context, received: datetime) -> 
         problem = _unanswerable(lead.address, ctx)
         if problem:
             return Classification(Kind.IGNORE, (*reasons, problem), rule=rule.name, new_text=text)
-        tpl = book.ack_template(rule)
-        return Classification(
-            Kind.ENQUIRY,
-            reasons,
-            rule=rule.name,
-            source=rule.source,
-            lead=lead.address,
-            fields=lead.fields,
-            sequence=rule.sequence,
-            template=tpl.name if tpl else "",
-            new_text=text,
-        )
+        return _enquiry(rule, lead, reasons, book, text)
     if found and found.kind == "list":
         return Classification(Kind.LIST, (*found.reasons, *notes), new_text=text)
-    if robot_reasons and robot_reasons[0].startswith("sent from our own domain"):
+    if robot_reasons and robot_reasons[0].startswith("sent from our own"):
         return Classification(Kind.OWN, (*robot_reasons, *notes), new_text=text)
     return Classification(Kind.IGNORE, (*robot_reasons, *notes, "no rule matched"), new_text=text)
 
@@ -284,31 +285,46 @@ def _robot_notification(
 
     Such a message is an enquiry only when a rule accepts robots *and* finds the lead
     somewhere other than the sender (body or Reply-To): we then write to that person,
-    never back to the robot, so RFC 3834's loop protection still holds.
+    never back to the robot, so RFC 3834's loop protection still holds. Rules keep their
+    order: an ``ignore`` rule that accepts robots and matches first wins.
     """
     body = msg.body_text
     sender = msg.from_.addr if msg.from_ else ""
     for rule in book.rules:
-        if not (rule.accept_robots and rule.kind == "enquiry" and rule.lead_from != "sender"):
+        if not rule.accept_robots or not rule.matches(msg, body):
             continue
-        if not rule.matches(msg, body):
+        if rule.kind == "ignore":
+            return Classification(
+                Kind.IGNORE,
+                (*reasons, f"matched rule {rule.name!r}"),
+                rule=rule.name,
+                new_text=text,
+            )
+        if rule.lead_from == "sender":
             continue
         lead = find_lead(rule, msg, body)
         if lead.address is None or lead.address.addr == sender or _unanswerable(lead.address, ctx):
             continue
-        tpl = book.ack_template(rule)
-        return Classification(
-            Kind.ENQUIRY,
-            (*reasons, f"matched rule {rule.name!r} (accepts robots)", lead.reason),
-            rule=rule.name,
-            source=rule.source,
-            lead=lead.address,
-            fields=lead.fields,
-            sequence=rule.sequence,
-            template=tpl.name if tpl else "",
-            new_text=text,
-        )
+        why = (*reasons, f"matched rule {rule.name!r} (accepts robots)", lead.reason)
+        return _enquiry(rule, lead, why, book, text)
     return None
+
+
+def _enquiry(
+    rule: Rule, lead: LeadFound, reasons: tuple[str, ...], book: RuleBook, text: str
+) -> Classification:
+    tpl = book.ack_template(rule)
+    return Classification(
+        Kind.ENQUIRY,
+        reasons,
+        rule=rule.name,
+        source=rule.source,
+        lead=lead.address,
+        fields=lead.fields,
+        sequence=rule.sequence,
+        template=tpl.name if tpl else "",
+        new_text=text,
+    )
 
 
 def _is_our_message_id(mid: str, ctx: Context) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -77,15 +78,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _dispatch(args)
     except ConfigError as exc:
+        if args.debug:
+            traceback.print_exc()
         for problem in exc.problems:
             print(f"inboxwatch: {problem}", file=sys.stderr)
-        if args.debug:
-            raise
         return EXIT_USAGE
     except (InboxwatchError, OSError) as exc:
-        print(f"inboxwatch: {exc}", file=sys.stderr)
         if args.debug:
-            raise
+            traceback.print_exc()
+        print(f"inboxwatch: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130

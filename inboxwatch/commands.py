@@ -82,7 +82,9 @@ def cmd_classify(args: argparse.Namespace) -> int:
             if received.tzinfo is None:
                 received = received.replace(tzinfo=UTC)
             result = classify(msg, book, ctx, received)
-        except (MessageError, OSError) as exc:
+        except Exception as exc:  # one bad file must not stop the others
+            if args.debug and not isinstance(exc, (MessageError, OSError)):
+                log.exception("%s: unexpected error", path)
             failures += 1
             err = f"{exc.strerror}: {path}" if isinstance(exc, OSError) and exc.strerror else exc
             bad = Classification(Kind.IGNORE, ("cannot read or parse",))

@@ -190,6 +190,10 @@ def _server(sec: Section, default_port: dict[str, int], default_tls: str) -> Ser
         command=sources["password_command"],
     )
     cafile = sec.get("cafile", str, "")
+    timeout = sec.get("timeout", float, 30.0)
+    if not 0 < timeout <= 600:  # also rejects nan
+        sec.file.problem(sec.key("timeout"), "must be more than 0 and at most 600 seconds")
+        timeout = 30.0
     return ServerConfig(
         host=host,
         port=port,
@@ -198,7 +202,7 @@ def _server(sec: Section, default_port: dict[str, int], default_tls: str) -> Ser
         password=secret,
         cafile=str(_resolve(sec.file.path, cafile)) if cafile else "",
         tls_insecure_skip_verify=sec.get("tls_insecure_skip_verify", bool, False),
-        timeout=sec.get("timeout", float, 30.0),
+        timeout=timeout,
     )
 
 

@@ -328,6 +328,11 @@ class Daemon:
             except MessageError as exc:
                 log.warning("%s uid=%s: malformed message skipped: %s", folder, f.uid, exc)
                 self.store.reject(folder, uidvalidity, f.uid, str(exc), now)
+            except Exception as exc:
+                # A message that trips a bug must not block every message behind it: it is
+                # logged with the traceback, recorded, and left untouched in the mailbox.
+                log.exception("%s uid=%s: could not be processed; skipped", folder, f.uid)
+                self.store.reject(folder, uidvalidity, f.uid, f"{type(exc).__name__}: {exc}", now)
             self._set_position(folder, f.uid)
             done.append(f.uid)
         return done

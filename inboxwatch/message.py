@@ -39,7 +39,11 @@ class Address:
         return self.addr.rpartition("@")[0]
 
     def __str__(self) -> str:
-        return email.utils.formataddr((self.name, self.addr)) if self.name else self.addr
+        """For people and rule matching: unicode as is (headers are encoded by compose.py)."""
+        if not self.name:
+            return self.addr
+        name = f'"{self.name}"' if any(c in self.name for c in ',;:<>@"()[]') else self.name
+        return f"{name} <{self.addr}>"
 
 
 @dataclass(frozen=True)
@@ -102,18 +106,30 @@ def is_valid_address(addr: str) -> bool:
     return len(addr) <= 254 and bool(_ADDR.match(addr))
 
 
+def _undo_8bit(value: str) -> str:
+    """Raw 8-bit header bytes (RFC 6532 UTF-8, or a legacy charset) parsed as surrogates."""
+    if not any("\udc80" <= c <= "\udcff" for c in value):
+        return value
+    raw = value.encode("utf-8", "surrogateescape")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("windows-1252", "replace")
+
+
 def decode_header_value(value: str) -> str:
     """Decode RFC 2047 words and unfold; tolerant of broken encodings."""
+    value = _undo_8bit(value)
     try:
         decoded = str(email.header.make_header(email.header.decode_header(value)))
-    except (UnicodeError, LookupError, ValueError, email.errors.HeaderParseError):
+    except (UnicodeError, LookupError, ValueError, email.errors.MessageError):
         decoded = value
     return _WS.sub(" ", decoded.replace("\r", " ").replace("\n", " ")).strip()
 
 
 def parse_addresses(values: tuple[str, ...] | list[str]) -> tuple[Address, ...]:
     out: list[Address] = []
-    for name, addr in email.utils.getaddresses(list(values)):
+    for name, addr in email.utils.getaddresses([_undo_8bit(v) for v in values]):
         addr = addr.strip().strip("<>").lower()
         if "@" not in addr:
             continue
@@ -165,13 +181,15 @@ def html_to_text(html: str) -> str:
 
 def _std_headers(msg: StdMessage) -> dict[str, tuple[str, ...]]:
     out: dict[str, list[str]] = {}
-    for key, value in msg.items():
+    for key, value in msg.raw_items():
         out.setdefault(key.lower(), []).append(decode_header_value(str(value)))
     return {k: tuple(v) for k, v in out.items()}
 
 
 def _raw_header_all(msg: StdMessage, name: str) -> tuple[str, ...]:
-    return tuple(str(v) for v in (msg.get_all(name) or ()))
+    """Values as they were in the message (compat32 turns 8-bit ones into lossy Headers)."""
+    name = name.lower()
+    return tuple(str(v) for k, v in msg.raw_items() if k.lower() == name)
 
 
 def _date(msg: StdMessage) -> datetime | None:
@@ -220,7 +238,7 @@ def parse_message(raw: bytes) -> Message:
     html = "\n".join(t for t in parsed.text_html if isinstance(t, str))
     defects = tuple(str(d) for d in (parsed.defects or ()))
     return Message(
-        message_id=(parse_msgids(str(std.get("Message-ID", ""))) or ("",))[0],
+        message_id=(parse_msgids(" ".join(_raw_header_all(std, "Message-ID"))) or ("",))[0],
         subject=headers.get("subject", ("",))[0],
         from_=from_[0] if from_ else None,
         reply_to=parse_addresses(_raw_header_all(std, "Reply-To")),

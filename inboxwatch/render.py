@@ -46,11 +46,13 @@ def first_name(name: str) -> str:
     name = clean_header(name, 100).strip("\"' ")
     if "@" in name or not name:
         return ""
-    if "," in name:
+    surname_first = "," in name
+    if surname_first:
         name = name.split(",", 1)[1]
-    words = [w for w in name.replace(".", ". ").split() if w.strip(".").lower() not in _TITLES]
-    if not words:
-        return ""
+    all_words = name.replace(".", ". ").split()
+    words = [w for w in all_words if w.strip(".").lower() not in _TITLES]
+    if not words or (len(words) == 1 and len(all_words) > 1 and not surname_first):
+        return ""  # "Mr Smith", "Frau Dr. Meier": only a surname is left
     word = words[0].strip(".")
     return word.title() if word.islower() or word.isupper() else word
 

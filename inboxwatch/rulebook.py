@@ -36,6 +36,7 @@ def load_rulebook(rules_dir: Path, templates_dir: Path) -> RuleBook:
     problems: list[Problem] = []
     rules: list[Rule] = []
     sequences: dict[str, Sequence] = {}
+    tomls: dict[str, TomlFile] = {}
     files = sorted(rules_dir.glob("*.toml")) if rules_dir.is_dir() else []
     if not rules_dir.is_dir():
         problems.append(Problem(str(rules_dir), "", "rules folder not found"))
@@ -43,6 +44,7 @@ def load_rulebook(rules_dir: Path, templates_dir: Path) -> RuleBook:
         toml = TomlFile.load(path, problems)
         if toml is None:
             continue
+        tomls[str(path)] = toml
         root = Section(toml, toml.data, "")
         for i, raw in enumerate(root.get("rule", list, [])):
             if isinstance(raw, dict):
@@ -56,40 +58,42 @@ def load_rulebook(rules_dir: Path, templates_dir: Path) -> RuleBook:
         root.finish()
     templates = load_templates(templates_dir, problems)
     book = RuleBook(tuple(rules), sequences, templates)
-    _cross_check(book, problems, rules_dir)
+    _cross_check(book, problems, rules_dir, tomls)
     if problems:
         raise ConfigError(problems)
     return book
 
 
-def _cross_check(book: RuleBook, problems: list[Problem], rules_dir: Path) -> None:
+def _cross_check(
+    book: RuleBook, problems: list[Problem], rules_dir: Path, tomls: dict[str, TomlFile]
+) -> None:
+    def problem(file: str, key: str, message: str) -> None:
+        toml = tomls.get(file)
+        problems.append(Problem(file, key, message, toml.line_of(key) if toml else None))
+
     if not book.rules and not problems:
         problems.append(Problem(str(rules_dir), "", "no [[rule]] found in any *.toml file"))
     names: dict[str, str] = {}
     all_fields = frozenset().union(*(r.provides for r in book.rules)) if book.rules else frozenset()
     known = BUILTIN_VARIABLES | all_fields
-    for i, rule in enumerate(book.rules):
+    for rule in book.rules:
         if rule.name in names:
-            problems.append(Problem(rule.file, f"rule.{i}.name", f"duplicate rule {rule.name!r}"))
+            problem(rule.file, f"{rule.key}.name", f"duplicate rule {rule.name!r}")
         names[rule.name] = rule.file
         if rule.kind != "enquiry":
             continue
         if rule.sequence not in book.sequences:
-            problems.append(
-                Problem(rule.file, f"rule {rule.name!r}.sequence", f"no sequence {rule.sequence!r}")
-            )
+            problem(rule.file, f"{rule.key}.sequence", f"no sequence {rule.sequence!r}")
         if rule.template and rule.template not in book.templates:
-            problems.append(
-                Problem(rule.file, f"rule {rule.name!r}.template", f"no template {rule.template!r}")
-            )
+            problem(rule.file, f"{rule.key}.template", f"no template {rule.template!r}")
+            continue
         tpl = book.ack_template(rule)
         if tpl is None and rule.sequence in book.sequences:
-            problems.append(
-                Problem(
-                    rule.file,
-                    f"rule {rule.name!r}",
-                    "no acknowledgement: give template, or a day-0 email step in its sequence",
-                )
+            problem(
+                rule.file,
+                rule.key,
+                f"rule {rule.name!r} has no acknowledgement: give template, or a day-0 email "
+                "step in its sequence",
             )
         elif tpl is not None and rule.lead_from != "sender" and not tpl.subject.strip():
             problems.append(
@@ -101,14 +105,12 @@ def _cross_check(book: RuleBook, problems: list[Problem], rules_dir: Path) -> No
                 )
             )
     for seq in book.sequences.values():
-        for step in seq.steps:
+        for i, step in enumerate(seq.steps):
             if step.template and step.template not in book.templates:
-                problems.append(
-                    Problem(
-                        seq.file,
-                        f"sequence.{seq.name}.step {step.name!r}.template",
-                        f"no template {step.template!r} in the templates folder",
-                    )
+                problem(
+                    seq.file,
+                    f"sequence.{seq.name}.step.{i}.template",
+                    f"no template {step.template!r} in the templates folder",
                 )
     for tpl in book.templates.values():
         check_variables(tpl, known, problems, used_by=f"template {tpl.name!r}")

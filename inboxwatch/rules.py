@@ -43,6 +43,7 @@ class Condition:
 class Rule:
     name: str
     file: str
+    key: str  # "rule.N" in its file, for messages that point at the line
     kind: str
     source: str
     sequence: str
@@ -88,7 +89,9 @@ def find_lead(rule: Rule, msg: Message, body: str) -> LeadFound:
             if m := pattern.search(body):
                 for key, value in m.groupdict().items():
                     if value and key not in groups:
-                        groups[key] = value.strip() if key == "message" else " ".join(value.split())
+                        groups[key] = (
+                            _message(value) if key == "message" else " ".join(value.split())
+                        )
         addr = groups.pop("email", "").strip("<>.,;").lower()
         name = groups.pop("name", "")
         if "@" in addr:
@@ -103,11 +106,24 @@ def find_lead(rule: Rule, msg: Message, body: str) -> LeadFound:
                 "lead from Reply-To (no email in the body)",
             )
         return LeadFound(None, groups, "no email address found by the rule's lead_pattern")
+    if msg.from_ is None:
+        return LeadFound(None, {}, "no usable From address")
     return LeadFound(msg.from_, {}, "lead is the sender")
+
+
+_SIGNATURE = re.compile(r"^--\s*$", re.M)
+
+
+def _message(value: str) -> str:
+    """A form's message field ends where the form tool's footer ("-- ") begins."""
+    m = _SIGNATURE.search(value)
+    return (value[: m.start()] if m else value).strip()
 
 
 def _compile(sec: Section, key: str, raw: object, regex: bool, flags: int) -> list[re.Pattern[str]]:
     values = raw if isinstance(raw, list) else [raw]
+    if not values:
+        sec.file.problem(sec.key(key), "an empty list never matches; remove the key instead")
     out: list[re.Pattern[str]] = []
     for value in values:
         if not isinstance(value, str):
@@ -172,6 +188,7 @@ def parse_rule(sec: Section, index: int) -> Rule:
     rule = Rule(
         name=name,
         file=str(sec.file.path),
+        key=sec.path,
         kind=kind,
         source=sec.get("source", str, "direct-email" if kind == "enquiry" else ""),
         sequence=sec.get("sequence", str, "default"),

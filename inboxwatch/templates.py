@@ -121,12 +121,21 @@ def check_variables(
     template: Template, known: frozenset[str], problems: list[Problem], used_by: str
 ) -> None:
     """A placeholder no rule can fill is almost always a typo: report it at check time."""
-    for var in sorted(template.variables - known):
-        if _NAME.match(var):
-            problems.append(
-                Problem(
-                    template.file,
-                    var,
-                    f"unknown variable (used by {used_by}); known: {', '.join(sorted(known))}",
-                )
+    unknown = sorted(v for v in template.variables - known if _NAME.match(v))
+    if not unknown:
+        return
+    try:
+        lines = Path(template.file).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        lines = []
+    for var in unknown:
+        pattern = re.compile(r"\{\{\s*" + re.escape(var) + r"\s*[|}]")
+        line = next((i for i, text in enumerate(lines, 1) if pattern.search(text)), None)
+        problems.append(
+            Problem(
+                template.file,
+                var,
+                f"unknown variable (used by {used_by}); known: {', '.join(sorted(known))}",
+                line,
             )
+        )

@@ -33,6 +33,7 @@ class TomlFile:
     data: dict[str, Any]
     text: str = ""
     problems: list[Problem] = field(default_factory=list)
+    _line_map: dict[str, int] | None = field(default=None, repr=False)
 
     @classmethod
     def load(cls, path: Path, problems: list[Problem]) -> TomlFile | None:
@@ -57,25 +58,42 @@ class TomlFile:
         return cls(path, data, text, problems)
 
     def line_of(self, keypath: str) -> int | None:
-        """Best-effort line of ``a.b.c``: the key line inside its table, else the table header."""
+        """Line of ``a.b.N.c`` (N counts ``[[a.b]]`` tables): the key, else its nearest table."""
+        lines = self._lines()
         parts = keypath.split(".")
+        for n in range(len(parts), 0, -1):
+            if (line := lines.get(".".join(parts[:n]))) is not None:
+                return line
+        return None
+
+    def _lines(self) -> dict[str, int]:
+        """Map every key and table path (with array indices) to its line; built once."""
+        if self._line_map is not None:
+            return self._line_map
+        found: dict[str, int] = {}
+        counts: dict[str, int] = {}
         table: list[str] = []
-        header_line: int | None = None
-        wanted_table = ".".join(p for p in parts[:-1] if not p.isdigit())
         for lineno, line in enumerate(self.text.splitlines(), 1):
             if m := _TABLE.match(line):
-                table = _norm(m.group(1)).split(".")
-                if ".".join(table) == ".".join(p for p in parts if not p.isdigit()):
-                    header_line = header_line or lineno
+                is_array = line.lstrip().startswith("[[")
+                names = _norm(m.group(1)).split(".")
+                table = []
+                for i, part in enumerate(names):
+                    table.append(part)
+                    here = ".".join(table)
+                    last = i == len(names) - 1
+                    if here in counts and not (is_array and last):
+                        table.append(str(counts[here] - 1))  # inside the latest [[here]]
+                if is_array:
+                    here = ".".join(table)
+                    counts[here] = counts.get(here, 0) + 1
+                    table.append(str(counts[here] - 1))
+                found.setdefault(".".join(table), lineno)
                 continue
-            if (m := _KEY.match(line)) is None:
-                continue
-            full = ".".join([*table, *_norm(m.group(1)).split(".")])
-            if full == ".".join(p for p in parts if not p.isdigit()):
-                return lineno
-            if not wanted_table and full.endswith(parts[-1]) and not table:
-                return lineno
-        return header_line
+            if m := _KEY.match(line):
+                found.setdefault(".".join([*table, *_norm(m.group(1)).split(".")]), lineno)
+        self._line_map = found
+        return found
 
     def problem(self, keypath: str, message: str) -> None:
         self.problems.append(Problem(str(self.path), keypath, message, self.line_of(keypath)))
