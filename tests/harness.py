@@ -132,7 +132,7 @@ class RunningDaemon:
         self.stop()
 
     @staticmethod
-    def wait_until(cond: Callable[[], Any], timeout: float = 5.0, what: str = "condition") -> Any:
+    def wait_until(cond: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if value := cond():
