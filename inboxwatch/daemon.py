@@ -32,7 +32,7 @@ from inboxwatch.engine import (
     plan,
 )
 from inboxwatch.errors import ConfigError, MessageError, TransientError
-from inboxwatch.lead import Lead
+from inboxwatch.lead import Ended, Lead
 from inboxwatch.mailbox import Fetched, LoginFailed, Mailbox
 from inboxwatch.message import Message, parse_message
 from inboxwatch.rulebook import RuleBook, load_rulebook
@@ -56,6 +56,15 @@ def rules_fingerprint(cfg: Config) -> tuple[tuple[str, int, int], ...]:
                 continue
             out.append((str(path), st.st_size, st.st_mtime_ns))
     return tuple(out)
+
+
+def _obsolete(item: outbox.Item, lead: Lead | None) -> bool:
+    """A queued message to a lead that must no longer go out (the lead's state moved on)."""
+    if item.purpose == "followup":
+        return lead is None or not lead.is_active
+    if item.purpose == "ack" and lead is not None:
+        return lead.ended in (Ended.OPTED_OUT, Ended.BOUNCED, Ended.HANDLED, Ended.STOPPED)
+    return False
 
 
 class Backoff:
@@ -513,9 +522,14 @@ class Daemon:
             ready = []
             for item in items:
                 lead = self.store.lead(item.lead) if item.lead else None
-                if item.purpose == "followup" and (lead is None or not lead.is_active):
+                if _obsolete(item, lead):
                     outbox.mark(self.store, item.id, "cancelled", now)
-                    log.info("follow-up %s to %s cancelled: automation ended", item.step, item.lead)
+                    log.info(
+                        "%s %s to %s cancelled: automation ended",
+                        item.purpose,
+                        item.step,
+                        item.lead,
+                    )
                     continue
                 outbox.mark(self.store, item.id, "sending", now, attempts=item.attempts)
                 ready.append(item)
