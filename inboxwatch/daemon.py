@@ -43,6 +43,7 @@ from inboxwatch.timing import Clock, SystemClock
 log = logging.getLogger("inboxwatch")
 MAX_BACKOFF = 300.0
 MAX_PRESEND_ROUNDS = 3
+CHUNK = 100
 
 
 def rules_fingerprint(cfg: Config) -> tuple[tuple[str, int, int], ...]:
@@ -172,7 +173,7 @@ class Daemon:
     def _recover_interrupted_sends(self) -> None:
         """Rows left "sending" by a crash: if the server kept a copy in Sent, it went out."""
         with self.store.transaction():
-            rows = [r for r in self.store.outbox().all() if r["status"] == "sending"]
+            rows = [r for r in self.store.outbox_rows() if r["status"] == "sending"]
         if not rows:
             return
         found = set()
@@ -250,7 +251,7 @@ class Daemon:
             ]
             times += [
                 datetime.fromisoformat(r["next_try"])
-                for r in self.store.outbox().all()
+                for r in self.store.outbox_rows()
                 if r["status"] in ("pending", "sending") and r.get("next_try")
             ]
         if not times:
@@ -266,9 +267,18 @@ class Daemon:
         sent = self._read_folder(self.sent_folder) if self.sent_folder else []
         self.mailbox.select(self.cfg.imap.inbox)
         flagged = self.mailbox.flagged()
+        processed: list[int] = []
+        # A backlog goes in chunks, and the acknowledgements of each chunk go out before the
+        # next is read: the first lead in a pile of 1,000 does not wait for the last.
+        for start in range(0, len(inbox), CHUNK):
+            with self.store.transaction():
+                chunk = inbox[start : start + CHUNK]
+                processed += self._process_inbox(chunk, self.store.known(), self.clock.now())
+            if start + CHUNK < len(inbox):
+                self._send(self.clock.now(), only=("ack",))
         now = self.clock.now()
         with self.store.transaction():
-            processed = self._process_inbox(inbox, self.store.known(), now)
+            self._known = self.store.known()
             self._process_sent(sent, self._known, now)
             self._process_flagged(flagged, now)
             self._plan(now)
@@ -444,11 +454,14 @@ class Daemon:
         for f in fetched:
             if self.sent_folder:
                 self._set_position(self.sent_folder, f.uid)
+            head = f.raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0].lower()
+            if b"\n" + MARK_HEADER.lower().encode() + b":" in head:
+                continue  # our own copy: no need to parse it
             try:
                 msg = parse_message(f.raw)
             except MessageError:
                 continue
-            if msg.has_header(MARK_HEADER) or self._is_ours(msg, known):
+            if self._is_ours(msg, known):
                 continue
             for addr in self._leads_addressed(msg, known):
                 lead = self.store.lead(addr)
@@ -502,7 +515,7 @@ class Daemon:
         with self.store.transaction():
             waiting = any(
                 r["purpose"] == "followup"
-                for r in self.store.outbox().all()
+                for r in self.store.outbox_rows()
                 if r["status"] in ("pending", "sending")
             )
         for _ in range(MAX_PRESEND_ROUNDS if waiting else 0):
@@ -515,10 +528,12 @@ class Daemon:
                 self._process_inbox(fetched, self.store.known(), now)
 
     # -- sending --------------------------------------------------------------------------
-    def _send(self, now: datetime) -> None:
+    def _send(self, now: datetime, only: tuple[str, ...] = ()) -> None:
         caps = outbox.Caps(self.cfg.sending.max_per_hour, self.cfg.sending.max_per_day)
         with self.store.transaction():
             items = outbox.due(self.store, now, caps)
+            if only:
+                items = [i for i in items if i.purpose in only]
             ready = []
             for item in items:
                 lead = self.store.lead(item.lead) if item.lead else None

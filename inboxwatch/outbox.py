@@ -13,14 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from tinydb import Query
-
 from inboxwatch.compose import to_bytes
 from inboxwatch.engine import Send
 from inboxwatch.lead import iso
 from inboxwatch.store import Store
 
-Q = Query()
 #: Lower sorts first: a lead's acknowledgement goes before alerts and follow-ups.
 PRIORITY = {"ack": 0, "owner-alert": 1, "owner-reply": 1, "followup": 2, "owner-task": 3}
 MAX_ATTEMPTS = 12
@@ -64,7 +61,7 @@ class Item:
 def enqueue(store: Store, send: Send, now: datetime) -> None:
     out = send.out
     to_lead = out.purpose in ("ack", "followup")
-    store.outbox().insert(
+    store.put_outbox(
         {
             "id": out.message_id,
             "purpose": out.purpose,
@@ -86,7 +83,7 @@ def enqueue(store: Store, send: Send, now: datetime) -> None:
 
 def due(store: Store, now: datetime, caps: Caps) -> list[Item]:
     """Rows to send now, in priority order, within the caps."""
-    rows = store.outbox().all()
+    rows = store.outbox_rows()
     hour, day = iso(now - timedelta(hours=1)) or "", iso(now - timedelta(days=1)) or ""
     sent_day = [r for r in rows if r["status"] == "sent" and r.get("sent_at", "") >= day]
     sent_hour = sum(1 for r in sent_day if r["sent_at"] >= hour)
@@ -101,7 +98,7 @@ def due(store: Store, now: datetime, caps: Caps) -> list[Item]:
 
 
 def backlog(store: Store) -> int:
-    return int(store.outbox().count(Q.status.one_of(["pending", "sending"])))
+    return sum(1 for r in store.outbox_rows() if r["status"] in ("pending", "sending"))
 
 
 def mark(store: Store, item_id: str, status: str, now: datetime, **extra: Any) -> None:
@@ -109,7 +106,9 @@ def mark(store: Store, item_id: str, status: str, now: datetime, **extra: Any) -
     if status == "sent":
         fields["sent_at"] = iso(now)
         fields["raw"] = ""  # the copy is in Sent (or the provider's); keep the file small
-    store.outbox().update(fields, Q.id == item_id)
+    row = store.outbox_row(item_id)
+    if row is not None:
+        store.put_outbox({**row, **fields})
 
 
 def retry_later(store: Store, item: Item, now: datetime, error: str) -> bool:
