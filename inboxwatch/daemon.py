@@ -109,6 +109,7 @@ class Daemon:
         self.rules_stamp = rules_fingerprint(cfg)
         self.cycles_done = 0
         self._known = Known()
+        self._copies: list[outbox.Item] = []
 
     # -- the loop -------------------------------------------------------------------------
     def install_signal_handlers(self) -> None:
@@ -288,6 +289,7 @@ class Daemon:
             self.mailbox.add_keyword(processed, self.cfg.imap.processed_keyword)
         self._presend_check()
         self._send(self.clock.now())
+        self._copy_to_sent()
         self.cycles_done += 1
 
     def _read_inbox(self) -> list[Fetched]:
@@ -572,7 +574,7 @@ class Daemon:
         for item in ready:
             res = results.get(item.id)
             if res is not None and res.ok and item.save_sent and self.cfg.imap.save_sent:
-                self._copy_to_sent(item)
+                self._copies.append(item)
 
     def _after_sent(self, item: outbox.Item, at: datetime) -> None:
         lead = self.store.lead(item.lead) if item.lead else None
@@ -589,10 +591,13 @@ class Daemon:
         if lead is not None:
             self.store.put_lead(lead.log(at, what, detail))
 
-    def _copy_to_sent(self, item: outbox.Item) -> None:
+    def _copy_to_sent(self) -> None:
+        """Copies for Sent go last in a cycle: they matter to people, not to the first reply."""
+        copies, self._copies = self._copies, []
         if not self.sent_folder:
             return
-        try:
-            self.mailbox.append(self.sent_folder, item.raw, self.clock.now())
-        except TransientError as exc:
-            log.warning("could not save a copy of %s in %s: %s", item.id, self.sent_folder, exc)
+        for item in copies:
+            try:
+                self.mailbox.append(self.sent_folder, item.raw, self.clock.now())
+            except TransientError as exc:
+                log.warning("could not save a copy of %s in %s: %s", item.id, self.sent_folder, exc)
