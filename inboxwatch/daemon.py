@@ -172,9 +172,10 @@ class Daemon:
         self._recover_interrupted_sends()
 
     def _recover_interrupted_sends(self) -> None:
-        """Rows left "sending" by a crash: if the server kept a copy in Sent, it went out."""
+        """Rows still queued after a restart may have gone out just before a crash: where the
+        server keeps a copy of SMTP mail in Sent (Gmail, Microsoft 365), that copy says so."""
         with self.store.transaction():
-            rows = [r for r in self.store.outbox_rows() if r["status"] == "sending"]
+            rows = [r for r in self.store.outbox_rows() if r["status"] in ("pending", "sending")]
         if not rows:
             return
         found = set()
@@ -191,13 +192,8 @@ class Daemon:
                     log.info(
                         "%s to %s was sent before a crash (found in Sent)", item.purpose, item.rcpt
                     )
-                else:
+                elif row["status"] == "sending":  # written by an earlier version
                     outbox.mark(self.store, item.id, "pending", now)
-                    log.warning(
-                        "%s to %s was interrupted by a crash; sending it again",
-                        item.purpose,
-                        item.rcpt,
-                    )
 
     def _reload_rules_if_changed(self) -> None:
         """Edits to rules, sequences and templates apply without a restart, if they are valid."""
@@ -275,8 +271,7 @@ class Daemon:
             with self.store.transaction():
                 chunk = inbox[start : start + CHUNK]
                 processed += self._process_inbox(chunk, self.store.known(), self.clock.now())
-            if start + CHUNK < len(inbox):
-                self._send(self.clock.now(), only=("ack",))
+            self._send(self.clock.now(), only=("ack",))
         now = self.clock.now()
         with self.store.transaction():
             self._known = self.store.known()
@@ -548,7 +543,8 @@ class Daemon:
                         item.lead,
                     )
                     continue
-                outbox.mark(self.store, item.id, "sending", now, attempts=item.attempts)
+                # No "sending" mark (it would cost a whole state write before every send):
+                # a row still pending after a crash is looked up in Sent before resending.
                 ready.append(item)
         if not ready:
             return

@@ -1,10 +1,10 @@
 """Intent first: every message is written to the state (with its Message-ID) before it is sent.
 
-A row goes pending → sending → sent (or failed). A crash before "sending" is flushed just
-resends; a row left in "sending" after a crash is checked against the Sent folder first
-and only then sent again, so a completed send is not repeated where the server can tell
-us, and a step is never lost. Caps are counted over the rows sent in the last hour/day;
-the excess waits, it is never dropped.
+A row goes pending → sent (or failed, or cancelled when the lead's state moved on). After
+a restart, queued rows are looked up by Message-ID in the Sent folder first, so a send
+that completed just before a crash is not repeated where the server keeps a copy; a step
+is never lost. Caps are counted over the rows sent in the last hour/day; the excess
+waits, it is never dropped.
 """
 
 from __future__ import annotations
