@@ -246,11 +246,9 @@ class Daemon:
             times = [
                 t for lead in self.store.leads() if (t := next_wake(lead, self.book, self.settings))
             ]
-            times += [
-                datetime.fromisoformat(r["next_try"])
-                for r in self.store.outbox_rows()
-                if r["status"] in ("pending", "sending") and r.get("next_try")
-            ]
+            caps = outbox.Caps(self.cfg.sending.max_per_hour, self.cfg.sending.max_per_day)
+            if (send_at := outbox.next_send_time(self.store, now, caps)) is not None:
+                times.append(send_at)
         if not times:
             return float("inf")
         sim = max(0.0, (min(times) - now).total_seconds())
@@ -366,6 +364,17 @@ class Daemon:
         known = ctx.known
         if msg.message_id and msg.message_id in known.by_message_id:
             log.info("uid=%s %s: already processed", f.uid, msg.message_id)
+            lead = self.store.lead(known.by_message_id[msg.message_id])
+            if lead is not None and lead.enquiry_id == msg.message_id:
+                # Re-read after a renumbering: keep the enquiry's new UID for \Flagged.
+                self._apply(
+                    Decision(
+                        dataclasses.replace(
+                            lead, enquiry_uid=f.uid, enquiry_uidvalidity=uidvalidity
+                        )
+                    ),
+                    now,
+                )
             return
         # First response is measured from arrival in the mailbox (INTERNALDATE); a
         # simulated clock (time-lapse, tests) lives in its own time line.
@@ -565,8 +574,17 @@ class Daemon:
                     self._lead_event(item.lead, done, f"{item.purpose} not delivered", res.error)
                 else:
                     err = res.error if res else "not attempted"
-                    outbox.retry_later(self.store, item, done, err)
-                    log.warning("%s to %s will be retried: %s", item.purpose, item.rcpt, err)
+                    if outbox.retry_later(self.store, item, done, err):
+                        log.warning("%s to %s will be retried: %s", item.purpose, item.rcpt, err)
+                    else:
+                        log.error(
+                            "%s to %s given up after %d attempts: %s",
+                            item.purpose,
+                            item.rcpt,
+                            outbox.MAX_ATTEMPTS,
+                            err,
+                        )
+                        self._lead_event(item.lead, done, f"{item.purpose} not delivered", err)
         for item in ready:
             res = results.get(item.id)
             if res is not None and res.ok and item.save_sent and self.cfg.imap.save_sent:

@@ -15,7 +15,7 @@ from inboxwatch.classify import Classification, Kind
 from inboxwatch.compose import Outgoing
 from inboxwatch.config import Config
 from inboxwatch.lead import Automation, Conversation, Ended, Lead, iso
-from inboxwatch.message import Address, Message
+from inboxwatch.message import SYNTHETIC_ID_DOMAIN, Address, Message
 from inboxwatch.render import LeadView, Thread, excerpt, lead_values, to_lead, to_owner
 from inboxwatch.rulebook import RuleBook
 from inboxwatch.sequences import Sequence, Step
@@ -141,6 +141,8 @@ def on_enquiry(
     c, msg = inc.c, inc.msg
     assert c.lead is not None  # classify() guarantees a lead for an enquiry
     own = bool(msg.from_) and c.lead.addr == msg.from_.addr if msg.from_ else False
+    # A stand-in ID (the message had none) identifies it for us but means nothing to the lead.
+    thread_id = "" if msg.message_id.endswith(f"@{SYNTHETIC_ID_DOMAIN}>") else msg.message_id
     fields = dict(c.fields)
     lead = Lead(
         address=c.lead.addr,
@@ -152,7 +154,7 @@ def on_enquiry(
         enquiry_id=msg.message_id,
         subject=msg.subject if own else "",
         thread_subject=msg.subject if own else "",
-        thread=(msg.message_id,) if own and msg.message_id else (),
+        thread=(thread_id,) if own and thread_id else (),
         answers_own_message=own,
         phone=fields.pop("phone", ""),
         fields=fields,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email.header
 import email.utils
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -221,6 +222,16 @@ def _report_text(msg: StdMessage) -> str:
     return "\n".join(chunks)
 
 
+#: Domain of the stand-in Message-ID given to a message that has none (never written out).
+SYNTHETIC_ID_DOMAIN = "no-message-id.invalid"
+
+
+def _stand_in_id(std: StdMessage) -> str:
+    """A stable ID for a message without Message-ID, so it is recognised when seen again."""
+    head = "\n".join(f"{k}:{v}" for k, v in std.raw_items()).encode("utf-8", "surrogateescape")
+    return f"<{hashlib.sha256(head).hexdigest()[:32]}@{SYNTHETIC_ID_DOMAIN}>"
+
+
 def parse_message(raw: bytes) -> Message:
     """Parse raw RFC 5322 bytes. Raises :class:`MessageError` if nothing usable is found."""
     if not raw or not raw.strip():
@@ -238,7 +249,9 @@ def parse_message(raw: bytes) -> Message:
     html = "\n".join(t for t in parsed.text_html if isinstance(t, str))
     defects = tuple(str(d) for d in (parsed.defects or ()))
     return Message(
-        message_id=(parse_msgids(" ".join(_raw_header_all(std, "Message-ID"))) or ("",))[0],
+        message_id=(
+            parse_msgids(" ".join(_raw_header_all(std, "Message-ID"))) or (_stand_in_id(std),)
+        )[0],
         subject=headers.get("subject", ("",))[0],
         from_=from_[0] if from_ else None,
         reply_to=parse_addresses(_raw_header_all(std, "Reply-To")),

@@ -97,6 +97,31 @@ def due(store: Store, now: datetime, caps: Caps) -> list[Item]:
     return [Item.from_row(r) for r in ready[:room]]
 
 
+def next_send_time(store: Store, now: datetime, caps: Caps) -> datetime | None:
+    """When the next queued row may go: its retry time, or when a full cap has room again.
+
+    Without this a capped queue would look due at once and the daemon would spin.
+    """
+    rows = store.outbox_rows()
+    queued = [r for r in rows if r["status"] in ("pending", "sending")]
+    if not queued:
+        return None
+    earliest = min(datetime.fromisoformat(r["next_try"]) for r in queued)
+    sent = sorted(
+        datetime.fromisoformat(r["sent_at"])
+        for r in rows
+        if r["status"] == "sent" and r.get("sent_at")
+    )
+    for per, span in ((caps.per_hour, timedelta(hours=1)), (caps.per_day, timedelta(days=1))):
+        recent = [t for t in sent if t > now - span]
+        if per <= 0:
+            return None  # sending switched off: nothing will ever be due
+        if len(recent) >= per:
+            # Room again when enough of the recent sends have aged out of the window.
+            earliest = max(earliest, recent[len(recent) - per] + span)
+    return earliest
+
+
 def backlog(store: Store) -> int:
     return sum(1 for r in store.outbox_rows() if r["status"] in ("pending", "sending"))
 

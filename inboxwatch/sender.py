@@ -17,6 +17,7 @@ import aiosmtplib
 from inboxwatch.config import ServerConfig
 
 log = logging.getLogger("inboxwatch.smtp")
+_WARNED: set[tuple[str, int]] = set()  # warn once per server, not on every connection
 
 
 @dataclass(frozen=True)
@@ -38,11 +39,14 @@ def tls_context(cfg: ServerConfig) -> ssl.SSLContext:
     """Verification on by default; skipping it must be asked for by name, and is logged."""
     ctx = ssl.create_default_context(cafile=cfg.cafile or None)
     if cfg.tls_insecure_skip_verify:
-        log.warning(
-            "TLS certificate verification is OFF for %s (tls_insecure_skip_verify): anyone "
-            "on the network path can read the password and the mail",
-            cfg.host,
-        )
+        if (cfg.host, cfg.port) not in _WARNED:
+            _WARNED.add((cfg.host, cfg.port))
+            logging.getLogger("inboxwatch").warning(
+                "TLS certificate verification is OFF for %s:%s (tls_insecure_skip_verify): "
+                "anyone on the network path can read the password and the mail",
+                cfg.host,
+                cfg.port,
+            )
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
     return ctx

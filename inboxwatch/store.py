@@ -55,7 +55,8 @@ class Keyed:
         for doc in table.all():
             self.rows[doc[key]] = dict(doc)
             self.ids[doc[key]] = doc.doc_id
-        self.changed: set[str] = set()
+        # Ordered: rows inserted in one transaction keep the order they were queued in.
+        self.changed: dict[str, None] = {}
         self.removed: set[str] = set()
 
     def get(self, key: str) -> dict[str, Any] | None:
@@ -67,14 +68,14 @@ class Keyed:
     def put(self, row: dict[str, Any]) -> None:
         key = row[self.key]
         self.rows[key] = row
-        self.changed.add(key)
+        self.changed[key] = None
         self.removed.discard(key)
 
     def remove(self, key: str) -> bool:
         if self.rows.pop(key, None) is None:
             return False
         self.removed.add(key)
-        self.changed.discard(key)
+        self.changed.pop(key, None)
         return True
 
     def write(self) -> None:
