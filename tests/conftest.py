@@ -31,13 +31,14 @@ def _in_ci() -> bool:
 class LeadPool:
     """Hands out each lead mailbox once per session, so no test sees another's mail."""
 
-    def __init__(self, leads: tuple[str, ...]) -> None:
-        self._free = list(leads)
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self._free = list(names)
+        self._size = len(names)
 
     def take(self) -> str:
         if not self._free:
             raise RuntimeError(
-                f"all {len(LEADS)} lead mailboxes are taken: add more to LEADS in tests/conftest.py"
+                f"all {self._size} mailboxes of this pool are taken: add more in tests/conftest.py"
             )
         return self._free.pop(0)
 
@@ -75,6 +76,17 @@ def mail_servers() -> Iterator[MailServers]:
 @pytest.fixture(scope="session")
 def lead_pool() -> LeadPool:
     return LeadPool(LEADS)
+
+
+@pytest.fixture(scope="session")
+def shop_pool() -> LeadPool:
+    return LeadPool(SHOPS)
+
+
+@pytest.fixture
+def shop(mail_servers: MailServers, shop_pool: LeadPool) -> str:
+    """A business mailbox (local part) no other test's daemon has watched."""
+    return shop_pool.take()
 
 
 @pytest.fixture

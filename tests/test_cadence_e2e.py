@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from harness import RunningDaemon, mail, parse, reply_to, smtp_send
@@ -72,24 +73,22 @@ class Cadence:
         return raw
 
 
-@pytest.fixture
-def cadence(
-    mail_servers: MailServers, tmp_path: Path, fresh_user: str, request: pytest.FixtureRequest
-) -> Iterator[Cadence]:
-    pool: list[str] = request.config.__dict__.setdefault(
-        "_shops", [f"shop{i}" for i in range(1, 31)]
-    )
+def make_cadence(servers: MailServers, shop: str, folder: Path, lead: str, **kw: Any) -> Cadence:
+    """A daemon on a fixed clock (every hour a sending hour) and one lead."""
     clock = FixedClock(datetime.now(UTC))
     rd = RunningDaemon(
-        mail_servers,
-        pool.pop(0),
-        tmp_path / "iw",
-        extra=ALWAYS_OPEN,
-        clock=clock,
-        poll_seconds=3600,
+        servers, shop, folder, extra=ALWAYS_OPEN, clock=clock, poll_seconds=3600, **kw
     )
-    yield Cadence(mail_servers, rd, clock, mail_servers.address(fresh_user))
-    rd.stop()
+    return Cadence(servers, rd, clock, servers.address(lead))
+
+
+@pytest.fixture
+def cadence(
+    mail_servers: MailServers, tmp_path: Path, fresh_user: str, shop: str
+) -> Iterator[Cadence]:
+    made = make_cadence(mail_servers, shop, tmp_path / "iw", fresh_user)
+    yield made
+    made.daemon.stop()
 
 
 def test_day1_follow_up_is_threaded_and_a_reply_stops_the_sequence(cadence: Cadence) -> None:
@@ -281,7 +280,7 @@ def test_a_reply_racing_a_due_step_wins(cadence: Cadence, monkeypatch: pytest.Mo
 
 
 def test_live_edit_of_a_sequence_applies_to_leads_already_in_it(
-    mail_servers: MailServers, tmp_path: Path, fresh_user: str, request: pytest.FixtureRequest
+    mail_servers: MailServers, tmp_path: Path, fresh_user: str, shop: str
 ) -> None:
     import shutil
 
@@ -289,20 +288,8 @@ def test_live_edit_of_a_sequence_applies_to_leads_already_in_it(
 
     rules = tmp_path / "rules"
     shutil.copytree(REPO / "rules", rules)
-    pool: list[str] = request.config.__dict__.setdefault(
-        "_shops", [f"shop{i}" for i in range(1, 31)]
-    )
-    clock = FixedClock(datetime.now(UTC))
-    rd = RunningDaemon(
-        mail_servers,
-        pool.pop(0),
-        tmp_path / "iw",
-        extra=ALWAYS_OPEN,
-        clock=clock,
-        poll_seconds=3600,
-        rules=rules,
-    )
-    cadence = Cadence(mail_servers, rd, clock, mail_servers.address(fresh_user))
+    cadence = make_cadence(mail_servers, shop, tmp_path / "iw", fresh_user, rules=rules)
+    rd = cadence.daemon
     try:
         cadence.start_with_enquiry()
         seq = rules / "sequences.toml"

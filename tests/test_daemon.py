@@ -15,15 +15,6 @@ pytestmark = pytest.mark.servers
 
 
 @pytest.fixture
-def shop(mail_servers: MailServers, request: pytest.FixtureRequest) -> str:
-    """A business mailbox nobody else uses."""
-    pool: list[str] = request.config.__dict__.setdefault(
-        "_shops", [f"shop{i}" for i in range(1, 31)]
-    )
-    return pool.pop(0)
-
-
-@pytest.fixture
 def daemon(mail_servers: MailServers, shop: str, tmp_path: Path) -> Iterator[RunningDaemon]:
     rd = RunningDaemon(mail_servers, shop, tmp_path / "iw", poll_seconds=3600)
     yield rd

@@ -67,20 +67,6 @@ def _logging_restored() -> Iterator[None]:
 
 
 @pytest.fixture
-def shop(mail_servers: MailServers, request: pytest.FixtureRequest) -> str:
-    """A business mailbox nobody else uses (the pool shared with the other daemon tests)."""
-    shared = request.config.__dict__
-    pool: list[str] = shared.setdefault("_shops", [f"shop{i}" for i in range(1, 31)])
-    if not shared.get("_shops_beyond_30"):
-        shared["_shops_beyond_30"] = True
-        extra = [u for u in mail_servers.users if re.fullmatch(r"shop\d+", u) and int(u[4:]) > 30]
-        pool.extend(u for u in extra if u not in pool)
-    if not pool:
-        raise RuntimeError("no business mailbox left: add more to SHOPS in tests/conftest.py")
-    return pool.pop(0)
-
-
-@pytest.fixture
 def daemons() -> Iterator[list[RunningDaemon]]:
     """Daemons a test made; all stopped at the end, pass or fail."""
     made: list[RunningDaemon] = []
