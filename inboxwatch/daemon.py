@@ -244,7 +244,9 @@ class Daemon:
         now = self.clock.now()
         with self.store.transaction():
             times = [
-                t for lead in self.store.leads() if (t := next_wake(lead, self.book, self.settings))
+                t
+                for lead in self.store.leads()
+                if (t := next_wake(lead, self.book, self.settings, now))
             ]
             caps = outbox.Caps(self.cfg.sending.max_per_hour, self.cfg.sending.max_per_day)
             if (send_at := outbox.next_send_time(self.store, now, caps)) is not None:

@@ -323,8 +323,10 @@ def next_step(lead: Lead, book: RuleBook, st: Settings) -> tuple[Step, datetime]
     return (steps[0], step_due(lead, steps[0], st)) if steps else None
 
 
-def next_wake(lead: Lead, book: RuleBook, st: Settings) -> datetime | None:
-    """When time alone will next change something for this lead."""
+def next_wake(
+    lead: Lead, book: RuleBook, st: Settings, now: datetime | None = None
+) -> datetime | None:
+    """When time alone will next change something for this lead (as of ``now``, if given)."""
     if not lead.is_active:
         return None
     seq = book.sequences.get(lead.sequence)
@@ -333,7 +335,10 @@ def next_wake(lead: Lead, book: RuleBook, st: Settings) -> datetime | None:
     if lead.automation is Automation.HELD and lead.hold_until is not None:
         return lead.hold_until  # the hold ending is itself a change
     if (nxt := next_step(lead, book, st)) is not None:
-        return nxt[1]
+        step, due = nxt
+        if now is not None and due <= now and step.is_email and not st.window.is_open(now):
+            return st.window.next_open(now)  # overdue, but it waits for sending hours
+        return due
     return close_due(lead, seq, st)
 
 
@@ -362,6 +367,8 @@ def plan(lead: Lead, book: RuleBook, st: Settings, now: datetime, ids: Ids) -> D
     for step in pending_steps(lead, seq):
         if step_due(lead, step, st) > now:
             break
+        if step.is_email and not st.window.is_open(now):
+            break  # overdue (we were down, or woke late) but outside sending hours: wait
         if step.is_email:
             if step.template not in book.templates:
                 lead = lead.log(now, f"{step.name}: skipped", f"no template {step.template!r}")

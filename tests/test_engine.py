@@ -271,7 +271,7 @@ class Sim:
         """Call plan now and at every next_wake up to ``until`` (bounded)."""
         for _ in range(MAX_WAKES):
             d = self.plan()
-            wake = next_wake(self.lead, self.book, self.st)
+            wake = next_wake(self.lead, self.book, self.st, self.now)
             if wake is None or wake > until:
                 self.now = max(self.now, until)
                 return
@@ -978,3 +978,17 @@ def test_whole_sequence_invariants_for_any_arrival(arrived: datetime) -> None:
     assert sim.lead.conversation is Conversation.CLOSED
     closed = next(e.at for e in sim.lead.events if e.what == "automation ended: no_response")
     assert closed == day_offset(mails[-1].at, DEFAULT.close_after_days, BERLIN)
+
+
+def test_an_overdue_follow_up_waits_for_sending_hours() -> None:
+    """Down overnight: the day-1 step fell due at 10:00 yesterday; at 03:00 it must wait."""
+    sim = Sim.enquiry(direct_enquiry(WED))
+    sim.plan()  # the day-0 call task
+    sim.now = berlin(2026, 3, 6, 3, 0)  # Friday 03:00, the daemon comes back
+    d = sim.plan()
+    assert [s for s in d.sends if s.purpose == "followup"] == []
+    wake = next_wake(sim.lead, BOOK, ST, sim.now)
+    assert wake == berlin(2026, 3, 6, 9, 0)
+    sim.now = wake
+    d = sim.plan()
+    assert [s.step for s in d.sends if s.out.purpose == "followup"] == ["followup-day1"]
