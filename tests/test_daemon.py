@@ -192,3 +192,35 @@ def test_daemon_survives_the_imap_server_restarting(
     mail_servers.restart_imap()
     enquiry(mail_servers, shop, lead)
     daemon.wait_until(lambda: daemon.sent_to(lead, "ack"), timeout=15, what="ack after restart")
+
+
+def test_processed_mail_gets_the_configured_keyword_and_stays_unread(
+    mail_servers: MailServers, shop: str, tmp_path: Path, fresh_user: str
+) -> None:
+    lead = mail_servers.address(fresh_user)
+    rd = RunningDaemon(mail_servers, shop, tmp_path / "iw", poll_seconds=3600)
+    rd.config_path.write_text(
+        rd.config_path.read_text().replace(
+            "poll_seconds = 3600", 'poll_seconds = 3600\nprocessed_keyword = "$Inboxwatch"'
+        )
+    )
+    with rd:
+        enquiry(mail_servers, shop, lead)
+        rd.wait_until(lambda: rd.sent_to(lead, "ack"))
+        client = mail_servers.imap_client(shop)
+        try:
+            client.select_folder("INBOX", readonly=True)
+            flags = rd.wait_until(
+                lambda: (
+                    [
+                        f[b"FLAGS"]
+                        for f in client.fetch(client.search(["ALL"]), ["FLAGS"]).values()
+                        if b"$Inboxwatch" in f[b"FLAGS"]
+                    ]
+                    or (client.noop() and False)
+                ),
+                what="keyword",
+            )
+        finally:
+            client.logout()
+    assert b"\\Seen" not in flags[0]
