@@ -63,7 +63,8 @@ STORE_METHODS = (
 OUTBOX_FUNCS = ("enqueue", "mark", "due", "retry_later")
 DAEMON_METHODS = (
     "_reload_rules_if_changed",
-    "_read_folder",
+    "_new_uids",
+    "_read_sent",
     "_process_inbox",
     "_process_one",
     "_process_sent",

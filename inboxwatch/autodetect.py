@@ -305,6 +305,11 @@ _WEAK_SUBJECT = _rx(
     r"\b(?:ticket|request|case|anfrage)\b.{0,40}\b(?:received|created|opened|eingegangen)\b",
     r"\bwe(?:'ve| have) received your\b",
     r"\bthank(?:s| you) for (?:contacting|your (?:e-?mail|message|enquiry|inquiry|request))\b",
+    # Challenge-response spam filters (RFC 3834 counts them as automatic responders):
+    # cPanel BoxTrapper's "Your email requires verification verify#<id>", and alike.
+    r"\bverify#|\b(?:requires|needs) (?:your )?verification\b|\bsender verification\b",
+    r"\b(?:please )?(?:confirm|verify) your (?:e-?mail|message|sending)\b",
+    r"\ben attente de (?:validation|confirmation)\b|\bconfirmez votre (?:envoi|message)\b",
 )
 _AUTO_BODY = _rx(
     r"\b(?:i am|i'm|i will be|i'll be) (?:currently )?(?:out of (?:the )?office|away|absent"
@@ -318,7 +323,34 @@ _AUTO_BODY = _rx(
     r"\b(?:estou|estarei) (?:fora do escritorio|ausente|de ferias)",
     r"\bthis is an (?:automated|automatic|auto-generated) (?:response|reply|message|e-?mail)",
     r"\bthis (?:e-?mail|message) (?:was|has been|is) (?:automatically generated|sent automatic)",
+    r"\bce (?:message|mail|courriel) (?:est|a ete) (?:envoye|genere) automatiquement",
+    r"\bdiese (?:e-?mail|nachricht) wurde automatisch (?:erstellt|generiert|versendet|versandt)",
+    r"\b(?:este|el presente) (?:mensaje|correo) (?:ha sido|fue|se ha|es) (?:generado|enviado)"
+    r" automaticamente",
+    r"\bquesto messaggio e stato (?:generato|inviato) automaticamente",
+    r"\bdit (?:e-?mail)?bericht is automatisch (?:gegenereerd|verzonden|verstuurd)",
+    # Helpdesk acknowledgements (Freshdesk, Zendesk, osTicket, Zammad default texts).
+    r"\b(?:a|your|the) (?:support |new )?(?:ticket|case) (?:\(?#?\w+\)? )?(?:has been|was)"
+    r" (?:created|opened|logged|raised)",
+    r"\byour (?:request|ticket|case) \(?#?\w+\)? ?(?:has been|was) (?:received|created|logged)",
+    r"\bwe (?:would like to )?acknowledge (?:that we have received|(?:the )?receipt of) your\b",
+    # Challenge-response filters: BoxTrapper, MailInBlack and alike ask to prove humanity.
+    r"\breal live human being\b|\bnot a spam source\b|\bleave the subject line intact\b",
+    r"\bprove (?:that )?you(?:'re| are) (?:a )?(?:human|real person|not a (?:robot|spammer))",
+    r"\bverify that you are a real (?:person|human)",
+    r"\b(?:your|the) (?:message|e-?mail) (?:is|has been) (?:being )?held (?:for|until|pending)"
+    r" (?:verification|approval|confirmation)",
+    r"\bprouv\w* que vous n'etes pas un robot|\bpour que votre message soit (?:delivre|remis)",
 )
+# iTIP replies (RFC 5546 METHOD:REPLY) that calendar clients generate when an attendee
+# clicks accept/decline: Outlook, Google Calendar, Apple Calendar put the answer first in
+# the subject. Only with a text/calendar part, so a person's "Accepted: your offer" is mail.
+_ITIP_REPLY_SUBJECT = _rx(
+    r"^(?:accepted|declined|tentative|tentatively accepted|updated proposed time"
+    r"|zugesagt|abgelehnt|mit vorbehalt|accepte|refuse|provisoire|aceptado|rechazado"
+    r"|provisional|accettato|rifiutato|provvisorio|geaccepteerd|afgewezen|voorlopig)\s*:",
+)
+_CALENDAR_TYPES = frozenset({"text/calendar", "application/ics"})
 _MAILER = re.compile(r"auto.?respon|auto.?reply|vacation", re.I)
 
 
@@ -345,8 +377,12 @@ def detect_auto_reply(msg: Message) -> Detection | None:
     is a response (vacation), ``auto-generated``/``auto-notified`` is a machine notice;
     RFC 3834 §2 says answer neither. A null Return-Path is decisive too (RFC 5321 §4.5.5:
     only notifications are sent from ``<>``). ``X-Auto-Response-Suppress`` is not: Outlook
-    sets it on ordinary mail, so it only corroborates an out-of-office-looking subject;
-    neither is ``X-MS-Exchange-Inbox-Rules-Loop``, which rule *forwards* of real mail carry.
+    sets it on ordinary mail, so it is no evidence at all; neither is
+    ``X-MS-Exchange-Inbox-Rules-Loop``, which rule *forwards* of real mail carry. An
+    absence- or acknowledgement-looking subject counts only with matching wording in the
+    body (out of office, helpdesk ticket, challenge-response filter). A calendar client's
+    accept/decline (text/calendar part and an "Accepted:"-style subject) is an automatic
+    protocol answer, like a read receipt.
     """
     reasons: list[str] = []
     keyword = _auto_submitted(msg)
@@ -376,10 +412,12 @@ def detect_auto_reply(msg: Message) -> Detection | None:
     if not _REPLY_PREFIX.match(subject):
         if _AUTO_SUBJECT.search(subject) or _AUTO_SUBJECT.search(bare):
             reasons.append(f"auto-reply subject: {msg.subject[:60]}")
+        elif _CALENDAR_TYPES.intersection(msg.part_types) and _ITIP_REPLY_SUBJECT.search(bare):
+            reasons.append(f"calendar reply (iTIP, RFC 5546): {msg.subject[:60]}")
         elif _WEAK_SUBJECT.search(subject):
+            # X-Auto-Response-Suppress does not corroborate: Outlook and Exchange-connected
+            # apps stamp it on ordinary mail, and a business subject may hold "absence".
             support = []
-            if msg.has_header("x-auto-response-suppress"):
-                support.append("X-Auto-Response-Suppress")
             if _AUTO_BODY.search(_fold(_unquoted(msg.body_text[:_SCAN]))[:3000]):
                 support.append("out-of-office/automatic wording in body")
             if support or reasons:

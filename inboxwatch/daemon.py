@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from types import FrameType
 
-from inboxwatch import outbox
+from inboxwatch import autodetect, outbox
 from inboxwatch.classify import Context, Kind, Known, classify
 from inboxwatch.compose import MARK_HEADER, new_message_id
 from inboxwatch.config import Config
@@ -260,57 +260,89 @@ class Daemon:
     def cycle(self) -> None:
         self.cycles += 1
         self._reload_rules_if_changed()
-        inbox = self._read_inbox()
-        sent = self._read_folder(self.sent_folder) if self.sent_folder else []
-        self.mailbox.select(self.cfg.imap.inbox)
-        flagged = self.mailbox.flagged()
-        processed: list[int] = []
-        # A backlog goes in chunks, and the acknowledgements of each chunk go out before the
-        # next is read: the first lead in a pile of 1,000 does not wait for the last.
-        for start in range(0, len(inbox), CHUNK):
+        try:
+            processed = self._read_and_process_inbox()
+            sent = self._read_sent()
+            self.mailbox.select(self.cfg.imap.inbox)
+            flagged = self.mailbox.flagged()
+            now = self.clock.now()
             with self.store.transaction():
-                chunk = inbox[start : start + CHUNK]
-                processed += self._process_inbox(chunk, self.store.known(), self.clock.now())
-            self._send(self.clock.now(), only=("ack",))
-        now = self.clock.now()
-        with self.store.transaction():
-            self._known = self.store.known()
-            self._process_sent(sent, self._known, now)
-            self._process_flagged(flagged, now)
-            self._plan(now)
-            self.store.archive_closed(now)
-            self.store.prune(now)
-        if processed and self.cfg.imap.processed_keyword:
-            self.mailbox.add_keyword(processed, self.cfg.imap.processed_keyword)
-        self._presend_check()
-        self._send(self.clock.now())
-        self._copy_to_sent()
+                self._known = self.store.known()
+                self._process_sent(sent, self._known, now)
+                self._process_flagged(flagged, now)
+                self._plan(now)
+                self.store.archive_closed(now)
+                self.store.prune(now)
+            self._mark_processed(processed)
+            self._presend_check()
+            self._send(self.clock.now())
+        finally:
+            self._copy_to_sent()
         self.cycles_done += 1
 
-    def _read_inbox(self) -> list[Fetched]:
-        return self._read_folder(self.cfg.imap.inbox, first_start_lookback=True)
+    def _read_and_process_inbox(self) -> list[int]:
+        """New inbox mail, fetched and committed in chunks; acknowledgements after each.
 
-    def _read_folder(self, folder: str | None, first_start_lookback: bool = False) -> list[Fetched]:
-        """New messages since the stored position; nothing old on the very first start."""
-        if folder is None:
+        A backlog never sits in memory whole, and the first lead in a pile of 1,000 does
+        not wait for the last.
+        """
+        folder = self.cfg.imap.inbox
+        uids, top = self._new_uids(folder, first_start_lookback=True)
+        processed: list[int] = []
+        for start in range(0, len(uids), CHUNK):
+            fetched = list(self.mailbox.fetch(uids[start : start + CHUNK]))
+            with self.store.transaction():
+                processed += self._process_inbox(fetched, self.store.known(), self.clock.now())
+            self._send(self.clock.now(), only=("ack",))
+            self.mailbox.select(folder)
+        with self.store.transaction():
+            # Mail expunged before we saw it leaves a gap: move past it, or _wait would
+            # find "new" mail that is not there and spin.
+            self._set_position(folder, top)
+        return processed
+
+    def _read_sent(self) -> list[Fetched]:
+        """Headers of new messages in Sent: enough to see who a person wrote to."""
+        if not self.sent_folder:
             return []
+        uids, top = self._new_uids(self.sent_folder)
+        fetched = list(self.mailbox.fetch(uids, header_only=True))
+        with self.store.transaction():
+            self._set_position(self.sent_folder, top)
+        return fetched
+
+    def _mark_processed(self, uids: list[int]) -> None:
+        keyword = self.cfg.imap.processed_keyword
+        if not uids or not keyword:
+            return
+        try:
+            self.mailbox.add_keyword(uids, keyword)
+        except TransientError as exc:  # e.g. a server without custom keywords
+            log.warning("could not set the keyword %s on processed mail: %s", keyword, exc)
+
+    def _new_uids(self, folder: str, first_start_lookback: bool = False) -> tuple[list[int], int]:
+        """UIDs of mail since the stored position, and the highest UID that can exist now.
+
+        Nothing old on the very first start (unless ``lookback_days``).
+        """
         state = self.mailbox.select(folder)
+        top = state.uidnext - 1 if state.uidnext else 0
         with self.store.transaction():
             cursor = self.store.cursor(folder)
         if cursor is None:
-            start = (
-                state.uidnext - 1 if state.uidnext else max(self.mailbox.uids_after(0), default=0)
-            )
+            if not top:
+                top = max(self.mailbox.uids_after(0), default=0)
+            days = self.cfg.imap.lookback_days if first_start_lookback else 0
+            uids: list[int] = []
+            if days:
+                since = (self.clock.now() - timedelta(days=days)).date()
+                uids = [u for u in self.mailbox.uids_since(since) if u <= top]
+            # Start just before the look-back, so a crash half-way through resumes it.
+            start = min(uids) - 1 if uids else top
             with self.store.transaction():
                 self.store.set_cursor(folder, state.uidvalidity, start)
-            days = self.cfg.imap.lookback_days if first_start_lookback else 0
             log.info("%s: first start at position %s; look-back %s days", folder, start, days)
-            if not days:
-                return []
-            since = (self.clock.now() - timedelta(days=days)).date()
-            return list(
-                self.mailbox.fetch([u for u in self.mailbox.uids_since(since) if u <= start])
-            )
+            return uids, top
         if cursor["uidvalidity"] != state.uidvalidity:
             # The server renumbered the folder: look at recent mail again; what was already
             # handled is recognised by Message-ID (see _process_one), so nothing is re-answered.
@@ -322,11 +354,10 @@ class Daemon:
             )
             since = (self.clock.now() - timedelta(days=max(2, self.cfg.imap.lookback_days))).date()
             uids = self.mailbox.uids_since(since)
-            top = state.uidnext - 1 if state.uidnext else max(uids, default=0)
             with self.store.transaction():
                 self.store.set_cursor(folder, state.uidvalidity, min(uids, default=top + 1) - 1)
-            return list(self.mailbox.fetch(uids))
-        return list(self.mailbox.fetch(self.mailbox.uids_after(int(cursor["last_uid"]))))
+            return uids, top
+        return self.mailbox.uids_after(int(cursor["last_uid"])), top
 
     def _set_position(self, folder: str, uid: int) -> None:
         cursor = self.store.cursor(folder)
@@ -460,8 +491,6 @@ class Daemon:
     def _process_sent(self, fetched: Iterable[Fetched], known: Known, now: datetime) -> None:
         """A person writing to a lead from this mailbox takes the lead over."""
         for f in fetched:
-            if self.sent_folder:
-                self._set_position(self.sent_folder, f.uid)
             head = f.raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0].lower()
             if b"\n" + MARK_HEADER.lower().encode() + b":" in head:
                 continue  # our own copy: no need to parse it
@@ -471,6 +500,8 @@ class Daemon:
                 continue
             if self._is_ours(msg, known):
                 continue
+            if (found := autodetect.detect(msg)) is not None and found.kind == "auto_reply":
+                continue  # a vacation responder's copy in Sent is not a person taking over
             for addr in self._leads_addressed(msg, known):
                 lead = self.store.lead(addr)
                 if lead is None:
@@ -528,12 +559,8 @@ class Daemon:
             )
         for _ in range(MAX_PRESEND_ROUNDS if waiting else 0):
             self.mailbox.noop()
-            fetched = self._read_inbox()
-            if not fetched:
+            if not self._read_and_process_inbox():
                 return
-            now = self.clock.now()
-            with self.store.transaction():
-                self._process_inbox(fetched, self.store.known(), now)
 
     # -- sending --------------------------------------------------------------------------
     def _send(self, now: datetime, only: tuple[str, ...] = ()) -> None:

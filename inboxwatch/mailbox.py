@@ -154,17 +154,20 @@ class Mailbox:
         with _translate("search flagged"):
             return set(self.c.search(["FLAGGED"]))
 
-    def fetch(self, uids: Sequence[int]) -> Iterator[Fetched]:
-        """Whole messages in batches (one FETCH per batch, not per message)."""
+    def fetch(self, uids: Sequence[int], header_only: bool = False) -> Iterator[Fetched]:
+        """Messages in batches (one FETCH per batch, not per message); never marks them read."""
+        part, key = (
+            ("BODY.PEEK[HEADER]", b"BODY[HEADER]") if header_only else ("BODY.PEEK[]", b"BODY[]")
+        )
         for start in range(0, len(uids), FETCH_BATCH):
             chunk = list(uids[start : start + FETCH_BATCH])
             with _translate("fetch"):
-                data = self.c.fetch(chunk, ["BODY.PEEK[]", "INTERNALDATE", "FLAGS"])
+                data = self.c.fetch(chunk, [part, "INTERNALDATE", "FLAGS"])
             for uid in chunk:
                 item = data.get(uid)
                 if item is None:  # expunged meanwhile
                     continue
-                raw = item.get(b"BODY[]") or b""
+                raw = item.get(key) or b""
                 flags = tuple(
                     f.decode() if isinstance(f, bytes) else str(f) for f in item.get(b"FLAGS", ())
                 )

@@ -145,12 +145,13 @@ def _kinds(lines: list[str]) -> list[str]:
 
 
 def _tidy(lines: list[str]) -> str:
-    """Join, dropping outer blank lines, trailing spaces and repeated blank lines."""
+    """Join, dropping outer blank lines, trailing spaces and repeated blank lines, and
+    the leading space some clients put before the first word (Yahoo's plain part)."""
     out: list[str] = []
     for line in (line.rstrip() for line in lines):
         if line or (out and out[-1]):
             out.append(line)
-    return "\n".join(out).strip("\n")
+    return "\n".join(out).strip()
 
 
 def _new_plain(text: str) -> str:
