@@ -351,6 +351,9 @@ _ITIP_REPLY_SUBJECT = _rx(
     r"|provisional|accettato|rifiutato|provvisorio|geaccepteerd|afgewezen|voorlopig)\s*:",
 )
 _CALENDAR_TYPES = frozenset({"text/calendar", "application/ics"})
+# DMARC aggregate reports: RFC 7489 §7.2.1.1 prescribes this subject. Reporters such as
+# dmarcreport@microsoft.com send from addresses that do not look like robots.
+_DMARC_SUBJECT = re.compile(r"^\s*report domain:\s*\S+\s+submitter:\s*\S+.*\breport-id:", re.I)
 _MAILER = re.compile(r"auto.?respon|auto.?reply|vacation", re.I)
 
 
@@ -406,6 +409,8 @@ def detect_auto_reply(msg: Message) -> Detection | None:
         reasons.append(f"multipart/report; report-type={_report_type(msg) or '?'}")
     if any(t == "message/disposition-notification" for t in msg.part_types):
         reasons.append("read receipt (message/disposition-notification)")
+    if _DMARC_SUBJECT.match(msg.subject):
+        reasons.append("DMARC aggregate report (RFC 7489)")
 
     subject = _fold(msg.subject).strip()
     bare = _TAG.sub("", subject)  # "[EXTERNAL] Automatic reply: ..."

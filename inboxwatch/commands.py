@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -161,11 +162,7 @@ def as_received(raw: bytes) -> str:
 
 # -- the daemon and the lead commands -------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
-    from inboxwatch.daemon import Daemon
-    from inboxwatch.mailbox import Mailbox
-    from inboxwatch.sender import SmtpSender
     from inboxwatch.store import Store
-    from inboxwatch.timing import Clock, ScaledClock, SystemClock
 
     cfg, book = load_all(args.config)
     scale = float(args.time_scale)
@@ -199,6 +196,19 @@ def cmd_run(args: argparse.Namespace) -> int:
                     )
     imap_password = cfg.imap.password.resolve()
     smtp_password = cfg.smtp.password.resolve()
+    with single_instance(cfg.state_path):
+        return _run(cfg, book, args, scale, imap_password, smtp_password)
+
+
+def _run(
+    cfg: Config, book: RuleBook, args: argparse.Namespace, scale: float, imap_pw: str, smtp_pw: str
+) -> int:
+    from inboxwatch.daemon import Daemon
+    from inboxwatch.mailbox import Mailbox
+    from inboxwatch.sender import SmtpSender
+    from inboxwatch.store import Store
+    from inboxwatch.timing import Clock, ScaledClock, SystemClock
+
     store = Store.open(cfg.state_path, simulated=scale != 1)
     clock: Clock = ScaledClock(scale) if scale != 1 else SystemClock()
     daemon = Daemon(
@@ -206,8 +216,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         book,
         store,
         clock,
-        Mailbox(cfg.imap, imap_password),
-        SmtpSender(cfg.smtp, smtp_password),
+        Mailbox(cfg.imap, imap_pw),
+        SmtpSender(cfg.smtp, smtp_pw),
         time_scale=scale,
     )
     daemon.install_signal_handlers()
@@ -219,6 +229,36 @@ def cmd_run(args: argparse.Namespace) -> int:
         f" (time-lapse x{scale:g}: simulated state)" if scale != 1 else "",
     )
     return daemon.run(once=args.once)
+
+
+@contextlib.contextmanager
+def single_instance(state_path: Path) -> Iterator[None]:
+    """Two daemons on one state would both send every queued message: refuse the second."""
+    import fcntl
+    import os
+
+    state_path.parent.mkdir(parents=True, exist_ok=True)
+    path = state_path.with_name(state_path.name + ".run.lock")
+    with open(path, "a+", encoding="ascii") as fh:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            other = fh.read().strip() or "?"
+            raise ConfigError(
+                [
+                    Problem(
+                        str(state_path),
+                        "state.path",
+                        f"another inboxwatch (pid {other}) is already running on this state",
+                    )
+                ]
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        yield
 
 
 def _fmt_seconds(s: float | None) -> str:
@@ -342,17 +382,21 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
+    from inboxwatch.store import Store
+
+    cfg = load_config(args.config)
+    suppressed: frozenset[str] = frozenset()
+    if cfg.state_path.exists():
+        with Store.open(cfg.state_path, readonly=True) as store, store.transaction():
+            suppressed = store.suppressed()
+
     def resume(lead: Lead, now: datetime) -> Lead:
         if lead.is_active:
             raise InboxwatchError(f"{lead.address}: automation is not stopped ({_state(lead)})")
-        if lead.ended in (Ended.OPTED_OUT, Ended.BOUNCED):
+        if lead.address in suppressed:
             raise InboxwatchError(
-                f"{lead.address}: {lead.ended.value}; will not write to them again"
-                + (
-                    " (run `inboxwatch unsuppress` first if that was a mistake)"
-                    if lead.ended is Ended.OPTED_OUT
-                    else ""
-                )
+                f"{lead.address} is on the suppression list; run `inboxwatch unsuppress` "
+                "first if that was a mistake"
             )
         return dataclasses.replace(lead, automation=Automation.ACTIVE, ended=None).log(
             now, "resumed", "inboxwatch resume"

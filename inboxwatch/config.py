@@ -12,6 +12,7 @@ from datetime import time
 from pathlib import Path
 
 from inboxwatch.errors import ConfigError, Problem
+from inboxwatch.message import is_valid_address
 from inboxwatch.tomlfile import Section, TomlFile
 
 TLS_MODES = ("ssl", "starttls", "none")
@@ -94,6 +95,7 @@ class ImapConfig(ServerConfig):
     idle_renew_seconds: int = 600
     poll_seconds: int = 60
     lookback_days: int = 0
+    max_age_days: int = 7
     processed_keyword: str = ""
 
 
@@ -152,8 +154,8 @@ def is_loopback_host(host: str) -> bool:
 
 
 def _valid_address(addr: str) -> bool:
-    local, _, domain = addr.rpartition("@")
-    return bool(local) and ("." in domain or domain == "localhost")
+    """The same test compose.py applies before writing an address into a header."""
+    return is_valid_address(addr)
 
 
 def _server(sec: Section, default_port: dict[str, int], default_tls: str) -> ServerConfig:
@@ -286,6 +288,7 @@ def load_config(path: Path | str) -> Config:
         idle_renew_seconds=imap_sec.get("idle_renew_seconds", int, 600),
         poll_seconds=imap_sec.get("poll_seconds", int, 60),
         lookback_days=imap_sec.get("lookback_days", int, 0),
+        max_age_days=imap_sec.get("max_age_days", int, 7),
         processed_keyword=imap_sec.get("processed_keyword", str, ""),
     )
     if not 30 <= imap.idle_renew_seconds <= 1740:
@@ -294,6 +297,8 @@ def load_config(path: Path | str) -> Config:
         toml.problem("imap.poll_seconds", "must be at least 1")
     if imap.lookback_days < 0:
         toml.problem("imap.lookback_days", "must not be negative")
+    if imap.max_age_days < 1:
+        toml.problem("imap.max_age_days", "must be at least 1")
     if imap.processed_keyword and not imap.processed_keyword.replace("$", "").isalnum():
         toml.problem(
             "imap.processed_keyword", "must be letters and digits (optionally a leading $)"
@@ -317,10 +322,15 @@ def load_config(path: Path | str) -> Config:
 
     team_sec = root.sub("team")
     team = frozenset(a.strip().lower() for a in team_sec.str_list("addresses"))
+    for addr in sorted(team):
+        if not _valid_address(addr):
+            toml.problem("team.addresses", f"not an email address: {addr!r}")
     team_sec.finish()
 
     owner_sec = root.sub("owner")
     owner = owner_sec.require("address", str, "").strip().lower()
+    if owner and not _valid_address(owner):
+        toml.problem("owner.address", f"not a plain email address: {owner!r} (no name, no <>)")
     owner_alerts = owner_sec.get("alerts", bool, True)
     owner_sec.finish()
 

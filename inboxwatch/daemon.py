@@ -7,12 +7,13 @@ what is due (intent already stored) → record the result. Signal handlers only 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from types import FrameType
 
@@ -32,7 +33,7 @@ from inboxwatch.engine import (
     plan,
 )
 from inboxwatch.errors import ConfigError, MessageError, TransientError
-from inboxwatch.lead import Ended, Lead
+from inboxwatch.lead import Conversation, Ended, Lead
 from inboxwatch.mailbox import Fetched, LoginFailed, Mailbox
 from inboxwatch.message import Message, parse_message
 from inboxwatch.rulebook import RuleBook, load_rulebook
@@ -421,7 +422,15 @@ class Daemon:
                 lead = existing
                 c = dataclasses.replace(c, kind=Kind.REPLY, lead_key=existing.address)
                 inc = dataclasses.replace(inc, c=c)
-        if c.kind is Kind.ENQUIRY and c.lead is not None:
+        too_old = now - arrived > timedelta(days=self.cfg.imap.max_age_days)
+        if c.kind is Kind.ENQUIRY and c.lead is not None and too_old:
+            # Old mail moved back into the inbox, or a very long outage: an "instant"
+            # acknowledgement weeks late would read as a bug. A person decides.
+            decision = Decision(
+                note=f"enquiry from {c.lead.addr} is older than "
+                f"{self.cfg.imap.max_age_days} days: not acknowledged"
+            )
+        elif c.kind is Kind.ENQUIRY and c.lead is not None:
             decision = on_enquiry(
                 inc,
                 self.book,
@@ -436,6 +445,7 @@ class Daemon:
                     decision,
                     lead=dataclasses.replace(
                         decision.lead,
+                        enquiry_flagged="\\Flagged" in f.flags,
                         enquiry_uidvalidity=uidvalidity,
                         inbound=(msg.message_id,) if msg.message_id else (),
                     ),
@@ -465,6 +475,8 @@ class Daemon:
         log.info("uid=%s from=%s %s: %s", f.uid, sender, c.kind.value, decision.note)
 
     def _apply(self, decision: Decision, now: datetime) -> None:
+        # Build every message first: one that cannot be built must not leave half a change.
+        rows = [outbox.row_for(send, now) for send in decision.sends]
         if decision.lead is not None:
             self.store.put_lead(decision.lead)
             self._remember(decision.lead)
@@ -473,10 +485,10 @@ class Daemon:
             self._known = dataclasses.replace(
                 self._known, suppressed=self._known.suppressed | {decision.suppress}
             )
-        for send in decision.sends:
-            outbox.enqueue(self.store, send, now)
-            if send.out.purpose == "ack":
-                self.store.record_ack(send.out.to.addr, now)
+        for row in rows:
+            outbox.enqueue_row(self.store, row, now)
+            if row["purpose"] == "ack":
+                self.store.record_ack(row["rcpt"], now)
 
     def _remember(self, lead: Lead) -> None:
         """Keep the lookup tables current within a batch without re-reading every lead."""
@@ -503,17 +515,21 @@ class Daemon:
             if (found := autodetect.detect(msg)) is not None and found.kind == "auto_reply":
                 continue  # a vacation responder's copy in Sent is not a person taking over
             for addr in self._leads_addressed(msg, known):
-                lead = self.store.lead(addr)
-                if lead is None:
-                    continue
-                decision = handed_over(lead, now, "a person wrote to the lead (Sent)")
-                if decision.lead and decision.lead.first_response is None:
-                    decision = dataclasses.replace(
-                        decision,
-                        lead=dataclasses.replace(decision.lead, first_response=f.internaldate),
-                    )
-                self._apply(decision, now)
-                log.info("Sent uid=%s: %s", f.uid, decision.note)
+                self._hand_over_from_sent(addr, f, now)
+
+    def _hand_over_from_sent(self, addr: str, f: Fetched, now: datetime) -> None:
+        with self._guard(f"Sent uid={f.uid}"):
+            lead = self.store.lead(addr)
+            if lead is None:
+                return
+            decision = handed_over(lead, now, "a person wrote to the lead (Sent)")
+            if decision.lead and decision.lead.first_response is None:
+                decision = dataclasses.replace(
+                    decision,
+                    lead=dataclasses.replace(decision.lead, first_response=f.internaldate),
+                )
+            self._apply(decision, now)
+            log.info("Sent uid=%s: %s", f.uid, decision.note)
 
     @staticmethod
     def _is_ours(msg: Message, known: Known) -> bool:
@@ -535,19 +551,31 @@ class Daemon:
         for lead in self.store.leads():
             if (
                 lead.is_active
+                and not lead.enquiry_flagged  # flagged on arrival (a server rule): not a person
                 and lead.enquiry_uid in flagged
                 and lead.enquiry_uidvalidity == uidvalidity
             ):
-                self._apply(handed_over(lead, now, "the enquiry was flagged in the mailbox"), now)
-                log.info("%s: enquiry flagged: handed to a person", lead.address)
+                with self._guard(f"flag of {lead.address}"):
+                    decision = handed_over(lead, now, "the enquiry was flagged in the mailbox")
+                    self._apply(decision, now)
+                    log.info("%s: enquiry flagged: handed to a person", lead.address)
 
     def _plan(self, now: datetime) -> None:
         for lead in self.store.leads():
-            decision = plan(lead, self.book, self.settings, now, self.ids)
-            if decision.lead is not None or decision.sends:
-                self._apply(decision, now)
-                if decision.note:
-                    log.info("%s", decision.note)
+            with self._guard(f"planning for {lead.address}"):
+                decision = plan(lead, self.book, self.settings, now, self.ids)
+                if decision.lead is not None or decision.sends:
+                    self._apply(decision, now)
+                    if decision.note:
+                        log.info("%s", decision.note)
+
+    @contextlib.contextmanager
+    def _guard(self, what: str) -> Iterator[None]:
+        """One lead or message that trips a bug must not stop the work for all the others."""
+        try:
+            yield
+        except Exception:
+            log.exception("%s failed; skipped this time", what)
 
     def _presend_check(self) -> None:
         """A reply that reached the mailbox before a follow-up's send time always wins."""
@@ -601,9 +629,12 @@ class Daemon:
                         "%s to %s failed permanently: %s", item.purpose, item.rcpt, res.error
                     )
                     self._lead_event(item.lead, done, f"{item.purpose} not delivered", res.error)
+                    if item.purpose in ("ack", "followup"):
+                        self._refused(item.lead, done, res.error)
                 else:
                     err = res.error if res else "not attempted"
-                    if outbox.retry_later(self.store, item, done, err):
+                    counts = not (res is not None and res.connection)
+                    if outbox.retry_later(self.store, item, done, err, count=counts):
                         log.warning("%s to %s will be retried: %s", item.purpose, item.rcpt, err)
                     else:
                         log.error(
@@ -628,6 +659,17 @@ class Daemon:
         if lead.first_response is None:
             lead = dataclasses.replace(lead, first_response=at)
         self.store.put_lead(lead.log(at, f"{item.step or item.purpose}: sent", item.id))
+
+    def _refused(self, address: str, at: datetime, error: str) -> None:
+        """The server refused the lead's address for good: as good as a hard bounce."""
+        lead = self.store.lead(address) if address else None
+        if lead is None:
+            return
+        lead = dataclasses.replace(lead, undeliverable=True, conversation=Conversation.CLOSED)
+        if lead.is_active:
+            lead = lead.end(at, Ended.BOUNCED, error)
+        self.store.put_lead(lead)
+        self.store.suppress(address, "refused by the SMTP server", at)
 
     def _lead_event(self, address: str, at: datetime, what: str, detail: str) -> None:
         lead = self.store.lead(address) if address else None

@@ -212,7 +212,12 @@ def on_message(
             )
             return Decision(lead, sends, note, suppress=lead.address)
         if not was_active:
-            return Decision(lead, (), f"reply from {lead.address} (automation already ended)")
+            note = f"reply from {lead.address} (automation already ended)"
+            if lead.ended in (Ended.REPLIED, Ended.HANDLED):
+                return Decision(lead, (), note)  # a person is already on this conversation
+            excerpt_text = excerpt(c.new_text)
+            sends = _owner_mail("owner-reply", lead, book, st, now, ids, excerpt=excerpt_text)
+            return Decision(lead, sends, note + "; owner alerted")
         lead = lead.end(now, Ended.REPLIED)
         sends = _owner_mail("owner-reply", lead, book, st, now, ids, excerpt=excerpt(c.new_text))
         return Decision(lead, sends, f"reply from {lead.address}: sequence stopped")

@@ -76,6 +76,8 @@ class Lead:
     fields: Mapping[str, str] = field(default_factory=dict)
     enquiry_uid: int = 0
     enquiry_uidvalidity: int = 0
+    #: The enquiry was already \Flagged when it arrived (a server rule): not a hand-over.
+    enquiry_flagged: bool = False
     #: Message-IDs of incoming mail already handled for this lead (dedupe after re-syncs).
     inbound: tuple[str, ...] = ()
     automation: Automation = Automation.ACTIVE

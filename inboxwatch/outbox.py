@@ -58,27 +58,33 @@ class Item:
         )
 
 
-def enqueue(store: Store, send: Send, now: datetime) -> None:
+def row_for(send: Send, now: datetime) -> dict[str, Any]:
+    """The outbox row for a message; building it may raise (an address we cannot write)."""
     out = send.out
-    to_lead = out.purpose in ("ack", "followup")
-    store.put_outbox(
-        {
-            "id": out.message_id,
-            "purpose": out.purpose,
-            "lead": out.lead,
-            "step": send.step,
-            "mail_from": out.from_.addr,
-            "rcpt": out.to.addr,
-            "raw": to_bytes(out).decode("utf-8"),
-            "status": "pending",
-            "created": iso(now),
-            "next_try": iso(now),
-            "attempts": 0,
-            "save_sent": to_lead,
-        }
-    )
-    if not to_lead:
-        store.add_ours(out.message_id, now)
+    return {
+        "id": out.message_id,
+        "purpose": out.purpose,
+        "lead": out.lead,
+        "step": send.step,
+        "mail_from": out.from_.addr,
+        "rcpt": out.to.addr,
+        "raw": to_bytes(out).decode("utf-8"),
+        "status": "pending",
+        "created": iso(now),
+        "next_try": iso(now),
+        "attempts": 0,
+        "save_sent": out.purpose in ("ack", "followup"),
+    }
+
+
+def enqueue(store: Store, send: Send, now: datetime) -> None:
+    enqueue_row(store, row_for(send, now), now)
+
+
+def enqueue_row(store: Store, row: dict[str, Any], now: datetime) -> None:
+    store.put_outbox(row)
+    if not row["save_sent"]:
+        store.add_ours(row["id"], now)
 
 
 def due(store: Store, now: datetime, caps: Caps) -> list[Item]:
@@ -136,12 +142,16 @@ def mark(store: Store, item_id: str, status: str, now: datetime, **extra: Any) -
         store.put_outbox({**row, **fields})
 
 
-def retry_later(store: Store, item: Item, now: datetime, error: str) -> bool:
-    """Back off exponentially (30 s doubling, at most an hour); give up after MAX_ATTEMPTS."""
-    attempts = item.attempts + 1
+def retry_later(store: Store, item: Item, now: datetime, error: str, count: bool = True) -> bool:
+    """Back off exponentially (30 s doubling, at most an hour); give up after MAX_ATTEMPTS.
+
+    ``count=False`` (the server was not reached at all) retries without using up the
+    message's attempts: an outage of a day must not lose the queue.
+    """
+    attempts = item.attempts + (1 if count else 0)
     if attempts >= MAX_ATTEMPTS:
         mark(store, item.id, "failed", now, attempts=attempts, error=error)
         return False
-    delay = timedelta(seconds=min(3600, 30 * 2 ** (attempts - 1)))
+    delay = timedelta(seconds=min(3600, 30 * 2 ** max(0, attempts - 1)))
     mark(store, item.id, "pending", now, attempts=attempts, error=error, next_try=iso(now + delay))
     return True

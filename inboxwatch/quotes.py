@@ -214,15 +214,30 @@ _INDENT = re.compile(r"border\s*:\s*none", re.I)
 
 def _quote_kind(tag: str, attrs: str) -> str:
     """Whether a candidate tag opens a quote element ("block"), starts the quoted rest
-    of the mail ("rest"), or neither ("")."""
+    of the mail ("rest"), is a blockquote with no quote marking ("bare"), or neither ("")."""
     attrs = attrs.lower()
     if any(mark in attrs for mark in _REST_MARKS):
         return "rest"
     if any(mark in attrs for mark in _BLOCK_MARKS):
         return "block"
     if tag.lower() == "blockquote" and not _INDENT.search(attrs):
-        return "block"
+        return "block" if _CITE.search(attrs) or "quote" in attrs else "bare"
     return ""
+
+
+# Mail clients mark the blockquote of a reply (type="cite": Apple Mail, Thunderbird,
+# Roundcube, iOS; a "...quote" class: Gmail, Proton, Tutanota) or put an attribution
+# right before it. A bare <blockquote> with neither is content: a marketplace or shop
+# notification quoting the customer's message, or a person quoting a passage.
+_CITE = re.compile(r"\btype\s*=\s*[\"']?cite\b|\bcite\s*=")
+_BARE_CONTEXT = 600  # characters before a bare blockquote searched for an attribution
+
+
+def _after_attribution(html: str, start: int, pos: int) -> bool:
+    """Whether the text just before ``start`` (not before ``pos``) ends in an attribution."""
+    text = _html_text(html[max(pos, start - _BARE_CONTEXT) : start])
+    lines = [line for line in text.splitlines() if line.strip()][-_ATTR_MAX_LINES:]
+    return any(_is_attribution(" ".join(lines[i:])) for i in range(len(lines)))
 
 
 _TAG_START = re.compile(r"<(/?)([a-zA-Z][\w:-]*)")
@@ -257,6 +272,8 @@ def _html_as_plain(html: str) -> str:
     for m in _HTML_CANDIDATE.finditer(html):
         kind = _quote_kind(m.group(1), m.group(2))
         if m.start() < pos or not kind:
+            continue
+        if kind == "bare" and not _after_attribution(html, m.start(), pos):
             continue
         end = len(html) if kind == "rest" else _element_end(html, m.start())
         parts.append(_html_text(html[pos : m.start()]))

@@ -25,6 +25,9 @@ class Result:
     ok: bool
     permanent: bool = False
     error: str = ""
+    #: The server was not reached (or refused us): says nothing about this message, so it
+    #: does not count as one of the message's attempts.
+    connection: bool = False
 
 
 @dataclass(frozen=True)
@@ -80,10 +83,10 @@ class SmtpSender:
                 await client.login(cfg.username, self._password)
         except aiosmtplib.SMTPAuthenticationError as exc:
             err = f"SMTP login failed for {cfg.username!r}: {exc.code} {exc.message}"
-            return {e.id: Result(False, False, err) for e in batch}
+            return {e.id: Result(False, False, err, connection=True) for e in batch}
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             err = f"cannot connect to SMTP {cfg.host}:{cfg.port}: {exc}"
-            return {e.id: Result(False, False, err) for e in batch}
+            return {e.id: Result(False, False, err, connection=True) for e in batch}
         try:
             for env in batch:
                 results[env.id] = await self._one(client, env)
@@ -101,7 +104,10 @@ class SmtpSender:
             codes = [r.code for r in exc.recipients]
             return Result(False, all(c >= 500 for c in codes), f"recipient refused: {exc}")
         except aiosmtplib.SMTPResponseException as exc:
-            return Result(False, exc.code >= 500, f"SMTP {exc.code} {exc.message}")
+            # 5.4.5 / 5.2.2 are quotas (Gmail's daily limit, a full mailbox): they pass.
+            quota = any(code in exc.message for code in ("5.4.5", "5.2.2", "4.4.5"))
+            permanent = exc.code >= 500 and not quota
+            return Result(False, permanent, f"SMTP {exc.code} {exc.message}")
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             return Result(False, False, f"SMTP error: {exc}")
         return Result(True)

@@ -148,7 +148,11 @@ class StateFile:
             finally:
                 self._depth = 0
             if self.storage.dirty and not self.readonly:
-                write_json_atomic(self.path, self.storage.data)
+                try:
+                    write_json_atomic(self.path, self.storage.data)
+                except BaseException:
+                    self._loaded = False  # not on disk: forget it, re-read the file next time
+                    raise
                 self.storage.dirty = False
                 self._seen = _fingerprint(self.path)
         finally:

@@ -312,7 +312,12 @@ def test_weak_subject_needs_corroboration() -> None:
     body = "I am currently out of the office with limited access to email.\n"
     assert detect_auto_reply(mk("Out of office", "Please call me.")) is None
     assert detect_auto_reply(mk("Out of office", body)) is not None
-    assert detect_auto_reply(mk("Out of office", "Hi", X_Auto_Response_Suppress="All")) is not None
+    # X-Auto-Response-Suppress is no corroboration: Outlook stamps it on ordinary mail
+    assert detect_auto_reply(mk("Out of office", "Hi", X_Auto_Response_Suppress="All")) is None
+    assert (
+        detect_auto_reply(mk("Absence room furniture", "Quote?", X_Auto_Response_Suppress="All"))
+        is None
+    )
     # ...but out-of-office words in a person's body alone are not enough
     assert detect_auto_reply(mk("Quote", "I'm out of the office next week, send it now.")) is None
 
@@ -368,3 +373,65 @@ def test_noreply_addresses(addr: str) -> None:
 )  # fmt: skip
 def test_person_and_role_addresses_are_not_noreply(addr: str) -> None:
     assert not is_noreply_address(addr)
+
+
+# ---- machine answers found by subject *and* body (real-world sweep) ------------------
+
+
+@pytest.mark.parametrize(
+    ("subject", "body"),
+    [
+        # cPanel BoxTrapper and French anti-spam challenge-response filters
+        ("Your email requires verification verify#67f3a2b1",
+         "The message you sent requires that you verify that you are a real live human being "
+         "and not a spam source."),
+        ("Votre message est en attente de validation",
+         "Pour que votre message soit délivré, prouvez que vous n'êtes pas un robot."),
+        # Freshdesk / Zendesk default acknowledgements
+        ("Ticket Received - Quote",
+         "We would like to acknowledge that we have received your request and a ticket has "
+         "been created."),
+        ("Request received: Quote", "Your request (48213) has been received and is being "
+         "reviewed by our support staff."),
+        # "sent automatically" in other languages
+        ("Abwesenheit", "Diese E-Mail wurde automatisch erstellt."),
+        ("Absent", "Ce message est envoyé automatiquement, merci de ne pas répondre."),
+    ],
+)  # fmt: skip
+def test_weak_subject_with_machine_wording(subject: str, body: str) -> None:
+    found = detect_auto_reply(mk(subject, body))
+    assert found is not None and found.kind == "auto_reply"
+
+
+@pytest.mark.parametrize(
+    ("subject", "body"),
+    [
+        ("Please confirm your email address is right", "Is jane@example.org the one to use?"),
+        ("Ticket request received?", "We still wait for your quote on ticket 12."),
+        ("Accepted: your offer for 40 chairs", "Please go ahead and send the invoice."),
+        ("Report domain names for our websites", "Could you quote for 3 domains?"),
+    ],
+)
+def test_person_subjects_that_look_machine_made(subject: str, body: str) -> None:
+    assert detect_auto_reply(mk(subject, body)) is None
+
+
+def test_a_calendar_reply_needs_a_calendar_part() -> None:
+    plain = mk("Accepted: Showroom visit", "")
+    assert detect_auto_reply(plain) is None
+    raw = (
+        "From: Anna <anna@customer.example.org>\r\nTo: sales@shop.example.com\r\n"
+        "Subject: Accepted: Showroom visit\r\nMessage-ID: <c1@customer.example.org>\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n"
+        "--b\r\nContent-Type: text/plain\r\n\r\n\r\n"
+        "--b\r\nContent-Type: text/calendar; method=REPLY\r\n\r\n"
+        "BEGIN:VCALENDAR\r\nMETHOD:REPLY\r\nEND:VCALENDAR\r\n--b--\r\n"
+    )
+    found = detect_auto_reply(parse_message(raw.encode()))
+    assert found is not None and any("iTIP" in r for r in found.reasons)
+
+
+def test_dmarc_aggregate_report_subject() -> None:
+    subject = "Report Domain: shop.example Submitter: google.com Report-ID: <1234567890>"
+    found = detect_auto_reply(mk(subject, "", frm="dmarcreport@microsoft.com"))
+    assert found is not None and "DMARC aggregate report (RFC 7489)" in found.reasons

@@ -100,15 +100,34 @@ def test_stop_resume_and_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert main(["show", "--config", str(cfg), "nobody@customer.test"]) == 1
 
 
-def test_resume_refuses_an_opted_out_or_bounced_lead(
+def test_resume_refuses_a_suppressed_lead_until_unsuppressed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cfg = write_config(tmp_path)
     add_lead(tmp_path, "out@customer.test", automation=Automation.ENDED, ended=Ended.OPTED_OUT)
     add_lead(tmp_path, "gone@customer.test", automation=Automation.ENDED, ended=Ended.BOUNCED)
+    store = Store.open(tmp_path / "state" / "iw.json")
+    with store.transaction():  # as the daemon does on an opt-out or a hard bounce
+        store.suppress("out@customer.test", "opted out", datetime.now(UTC))
+        store.suppress("gone@customer.test", "hard bounce", datetime.now(UTC))
     assert main(["resume", "--config", str(cfg), "out@customer.test"]) == 1
     assert "unsuppress" in capsys.readouterr().err
     assert main(["resume", "--config", str(cfg), "gone@customer.test"]) == 1
+    # The mistake undone, the lead can be resumed.
+    assert main(["unsuppress", "--config", str(cfg), "out@customer.test"]) == 0
+    assert main(["resume", "--config", str(cfg), "out@customer.test"]) == 0
+
+
+def test_a_second_daemon_on_the_same_state_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from inboxwatch.commands import single_instance
+
+    cfg = write_config(tmp_path)
+    monkeypatch.setenv("IW_TEST_PASSWORD", "x")
+    with single_instance(tmp_path / "state" / "iw.json"):
+        assert main(["run", "--config", str(cfg), "--once"]) == 2
+    assert "already running" in capsys.readouterr().err
 
 
 def test_unsuppress(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -945,10 +945,13 @@ def test_no_lead_mail_after_a_reply(
     replied_at = arrived + reply_after
     sim.run_until(replied_at)
     was_active = sim.lead.is_active
+    ended_before = sim.lead.ended
     d = sim.message(reply(sim.lead, "Thanks, yes.", opt_out=opt_out), replied_at)
     assert not sim.lead.is_active
     assert all(s.out.to.addr == OWNER for s in d.sends)
-    assert len(d.sends) == (1 if was_active else 0)
+    # The owner hears of a reply that stops the cadence, and of a closed lead writing again.
+    expected = 1 if was_active else int(not opt_out and ended_before is Ended.NO_RESPONSE)
+    assert len(d.sends) == expected
     sim.run_until(arrived + timedelta(days=400))
     assert [s for s in sim.sent_after(replied_at) if s.purpose in LEAD_MAIL] == []
     assert [s for s in sim.sent if s.at > replied_at] == []
@@ -992,3 +995,12 @@ def test_an_overdue_follow_up_waits_for_sending_hours() -> None:
     sim.now = wake
     d = sim.plan()
     assert [s.step for s in d.sends if s.out.purpose == "followup"] == ["followup-day1"]
+
+
+def test_a_closed_lead_who_writes_again_is_brought_to_the_owner() -> None:
+    sim = Sim.enquiry(direct_enquiry(WED))
+    sim.run_until(berlin(2026, 7, 1))
+    assert sim.lead.ended is Ended.NO_RESPONSE
+    d = sim.message(reply(sim.lead, "Sorry for the silence, still interested!"), berlin(2026, 7, 2))
+    assert [s.out.purpose for s in d.sends] == ["owner-reply"]
+    assert sim.lead.conversation is Conversation.WAITING_US

@@ -639,7 +639,8 @@ def test_html_everything_quoted_is_empty() -> None:
 
 def test_hostile_html_does_not_hang() -> None:
     # Unclosed tags and comments: the scans here stay linear (the timeout guards it).
-    assert new_text("", "<blockquote>" * 2000 + "x") == ""
+    assert new_text("", '<blockquote type="cite">' * 2000 + "x") == ""
+    assert new_text("", "<blockquote>" * 2000 + "x") == "x"  # bare: content, see below
     assert new_text("", "<!--" * 2000 + "x") == ""
 
 
@@ -668,3 +669,35 @@ def test_new_text_of_parsed_plain_message() -> None:
     msg["Subject"] = "Re: Roof repair enquiry"
     msg.set_content("Yes, Tuesday.\n\nOn 3/3/25 10:00, Bob Smith wrote:\n> Would Tuesday suit?\n")
     assert new_text_of(parse_message(msg.as_bytes())) == "Yes, Tuesday."
+
+
+# --- bare <blockquote> ---------------------------------------------------------------------
+
+
+def test_bare_blockquote_in_a_notification_is_content() -> None:
+    # Marketplaces and shops quote the customer's message in a plain <blockquote>.
+    html = (
+        "<p>Emily R. sent you a message about <b>Bookcase</b>:</p>"
+        "<blockquote style='border-left:3px solid #ccc'>Could you build an alcove bookcase?"
+        "</blockquote><p>Reply to this email to respond.</p>"
+    )
+    assert new_text("", html) == (
+        "Emily R. sent you a message about Bookcase:\n\n"
+        "Could you build an alcove bookcase?\n\nReply to this email to respond."
+    )
+
+
+def test_bare_blockquote_after_an_attribution_is_a_quote() -> None:
+    html = (
+        "<div>Tuesday works.</div><div>On Mon, 3 Mar 2025 at 10:00, Bob Smith "
+        "&lt;bob@acme-roofing.com&gt; wrote:</div><blockquote>Would Tuesday suit?</blockquote>"
+    )
+    assert new_text("", html) == "Tuesday works."
+
+
+@pytest.mark.parametrize(
+    "attrs", ['type="cite"', "type=cite", 'class="tutanota_quote"', 'cite="mid:x@y"']
+)
+def test_marked_blockquote_is_a_quote_without_attribution(attrs: str) -> None:
+    html = f"<div>Tuesday works.</div><blockquote {attrs}>Would Tuesday suit?</blockquote>"
+    assert new_text("", html) == "Tuesday works."

@@ -518,13 +518,15 @@ def test_smtp_down_keeps_the_ack_pending_with_back_off_then_sends_it_once(
 
         def pending_ack() -> dict[str, Any] | None:
             for r in rows(path, "outbox"):
-                if r["purpose"] == "ack" and r["rcpt"] == lead and r["attempts"] >= 1:
+                if r["purpose"] == "ack" and r["rcpt"] == lead and r.get("error"):
                     return r
             return None
 
         row = rd.wait_until(pending_ack, timeout=WAIT, what="a failed ack attempt")
         assert row["status"] == "pending"
-        assert row["attempts"] == 1
+        # The server was never reached: that says nothing about the message, so it does
+        # not use up one of its attempts (an outage of a day must not lose the queue).
+        assert row["attempts"] == 0
         assert datetime.fromisoformat(row["next_try"]) > clock.now()
         assert "cannot connect" in row["error"]
         assert rd.lead(lead) is not None
@@ -533,7 +535,7 @@ def test_smtp_down_keeps_the_ack_pending_with_back_off_then_sends_it_once(
         # Nothing is tried again before next_try.
         wake_and_wait(rd)
         again = pending_ack()
-        assert again is not None and again["attempts"] == 1
+        assert again is not None and again["attempts"] == 0
 
         assert rd.daemon is not None
         rd.daemon.sender = good[0]
@@ -555,17 +557,26 @@ def test_giving_up_after_the_last_retry_is_logged_as_such_and_recorded_on_the_le
     daemons: list[RunningDaemon],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """SMTP stays down through every retry: the ack is given up. That must not be logged as
-    "will be retried", and the lead must say it was not delivered (as for a 5xx)."""
+    """The server answers "try later" for the lead through every retry: the ack is given up.
+    That must not be logged as "will be retried", and the lead must say it was not
+    delivered (as for a 5xx)."""
+    from aiosmtpd.controller import Controller
+
     caplog.set_level(logging.INFO)
     clock = FixedClock(datetime.now(UTC))
     rd = new_daemon(daemons, mail_servers, shop, tmp_path / "iw", clock=clock)
     make = rd.make
-    with closed_port() as port:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    controller = Controller(_AlwaysBusy(), hostname="127.0.0.1", port=port, ready_timeout=5)
+    controller.start()
+    try:
 
         def make_with_broken_smtp() -> Daemon:
             d = make()
-            d.sender = SmtpSender(dataclasses.replace(d.cfg.smtp, port=port), "pw")
+            busy = dataclasses.replace(d.cfg.smtp, port=port, username="")  # no AUTH there
+            d.sender = SmtpSender(busy, "")
             return d
 
         rd.make = make_with_broken_smtp  # type: ignore[method-assign]
@@ -595,6 +606,8 @@ def test_giving_up_after_the_last_retry_is_logged_as_such_and_recorded_on_the_le
         row = ack_row()
         assert row is not None and row["status"] == "failed"
         assert row["attempts"] == outbox.MAX_ATTEMPTS
+    finally:
+        controller.stop()
     last = [r.getMessage() for r in caplog.records[mark:] if lead in r.getMessage()]
     assert last, "the final attempt was not logged"
     assert not any("will be retried" in m for m in last), last
@@ -603,6 +616,15 @@ def test_giving_up_after_the_last_retry_is_logged_as_such_and_recorded_on_the_le
     assert any(e.what == "ack not delivered" for e in stored.events), [
         e.what for e in stored.events
     ]
+
+
+class _AlwaysBusy:
+    """aiosmtpd handler: every recipient is "busy, try later" (a per-message 4xx)."""
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
+    ) -> str:
+        return "450 4.2.1 mailbox busy, try later"
 
 
 class _Refusing:
