@@ -8,6 +8,7 @@ address that is not a robot, not us, not the team and not suppressed (RFC 3834 Â
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from typing import Any
 
 from inboxwatch import autodetect
 from inboxwatch.compose import MARK_HEADER
-from inboxwatch.message import Address, Message, is_valid_address
+from inboxwatch.message import Address, Message, is_valid_address, parse_addresses
 from inboxwatch.optout import is_opt_out
 from inboxwatch.quotes import new_text
 from inboxwatch.returndate import find_return_date
@@ -166,6 +167,16 @@ def _concerns(msg: Message, known: Known, extra: tuple[str, ...] = ()) -> str:
 
 def classify(msg: Message, book: RuleBook, ctx: Context, received: datetime) -> Classification:
     """Classify ``msg`` (which reached the mailbox at ``received``)."""
+    msg, via_group = _unwrap_own_group(msg, ctx)
+    result = _classify(msg, book, ctx, received)
+    if via_group:
+        result = dataclasses.replace(
+            result, reasons=("came through our own group", *result.reasons)
+        )
+    return result
+
+
+def _classify(msg: Message, book: RuleBook, ctx: Context, received: datetime) -> Classification:
     text = new_text(msg.text, msg.html)
     sender = msg.from_.addr if msg.from_ else ""
     known = ctx.known
@@ -206,6 +217,10 @@ def classify(msg: Message, book: RuleBook, ctx: Context, received: datetime) -> 
             Kind.OWN, ("answers our own alert",), lead_key=_concerns(msg, known), new_text=text
         )
     if sender in ctx.team:
+        # Form plugins often send from the site's admin address, which is the owner's.
+        team_why = (f"sent from a team address {sender}",)
+        if (rescued := _robot_notification(msg, book, ctx, team_why, text)) is not None:
+            return rescued
         return Classification(
             Kind.OWN, ("sent by the team",), lead_key=_concerns(msg, known), new_text=text
         )
@@ -325,6 +340,37 @@ def _enquiry(
         template=tpl.name if tpl else "",
         new_text=text,
     )
+
+
+_LIST_HEADERS = (
+    "list-id",
+    "list-post",
+    "list-unsubscribe",
+    "list-unsubscribe-post",
+    "list-help",
+    "list-archive",
+    "list-subscribe",
+    "list-owner",
+    "mailing-list",
+    "precedence",
+    "x-google-group-id",
+)
+
+
+def _unwrap_own_group(msg: Message, ctx: Context) -> tuple[Message, bool]:
+    """A business inbox that is itself a group (Google Workspace collaborative inbox).
+
+    Every message then carries list headers and, for DMARC, a From rewritten to
+    "'Name' via Group <our address>". The list is us: judge the message as the person's
+    own mail (X-Original-From, else Reply-To), without the list headers.
+    """
+    posts = " ".join((msg.header("list-post"), msg.header("mailing-list"))).lower()
+    if not posts or not any(f"mailto:{a}" in posts or f"list {a}" in posts for a in ctx.own):
+        return msg, False
+    original = parse_addresses(msg.header_all("x-original-from")) or msg.reply_to
+    headers = {k: v for k, v in msg.headers.items() if k not in _LIST_HEADERS}
+    from_ = original[0] if original and msg.from_ and msg.from_.addr in ctx.own else msg.from_
+    return dataclasses.replace(msg, from_=from_, headers=headers), True
 
 
 def _is_our_message_id(mid: str, ctx: Context) -> bool:

@@ -147,6 +147,7 @@ _TAG = re.compile(r"<[^<>]*>")  # [^<>]: stays linear on hostile, unclosed tags
 MAX_TEXT = 512 * 1024
 _DROP_OPEN = re.compile(r"<(script|style|head)\b", re.I)
 _BREAK = re.compile(r"<\s*(br|/p|/div|/tr|/li|/h\d|/blockquote)\b[^<>]*>", re.I)
+_CELL = re.compile(r"<\s*/t[dh]\s*>", re.I)  # table cells must not glue: "NameJane"
 _BLOCK_OPEN = re.compile(r"<\s*(p|div|tr|li|blockquote|h\d)\b[^<>]*>", re.I)
 
 
@@ -172,6 +173,7 @@ def html_to_text(html: str) -> str:
 
     s = _drop_invisible(html[:MAX_TEXT])
     s = _BREAK.sub("\n", s)
+    s = _CELL.sub("\t", s)
     s = _BLOCK_OPEN.sub("\n", s)
     s = _TAG.sub("", s)
     s = htmllib.unescape(s).replace("\xa0", " ")
@@ -222,6 +224,22 @@ def _report_text(msg: StdMessage) -> str:
     return "\n".join(chunks)
 
 
+def _decode_text_parts(std: StdMessage, subtype: str) -> str:
+    out: list[str] = []
+    for part in std.walk():
+        if part.get_content_type() != f"text/{subtype}" or part.get_filename():
+            continue
+        payload = part.get_payload(decode=True)
+        if not isinstance(payload, bytes):
+            continue
+        charset = part.get_content_charset() or "utf-8"
+        try:
+            out.append(payload.decode(charset, "replace"))
+        except LookupError:
+            out.append(payload.decode("utf-8", "replace"))
+    return "\n".join(out)
+
+
 #: Domain of the stand-in Message-ID given to a message that has none (never written out).
 SYNTHETIC_ID_DOMAIN = "no-message-id.invalid"
 
@@ -247,6 +265,9 @@ def parse_message(raw: bytes) -> Message:
     from_ = parse_addresses(_raw_header_all(std, "From"))
     text = "\n".join(t for t in parsed.text_plain if isinstance(t, str))
     html = "\n".join(t for t in parsed.text_html if isinstance(t, str))
+    if "\x1b" in text or "\x1b" in html:
+        # mail-parser leaves 7-bit ISO-2022-* (Japanese, Korean) text undecoded.
+        text, html = _decode_text_parts(std, "plain"), _decode_text_parts(std, "html")
     defects = tuple(str(d) for d in (parsed.defects or ()))
     return Message(
         message_id=(

@@ -42,10 +42,6 @@ class Want:
 QUOTE = ("Thanks for your enquiry", "a person will get back")
 E, R, A, B, L, OWN, IGN = "enquiry", "reply", "auto_reply", "bounce", "list", "own", "ignore"
 D, F = "direct-email", "website-form"
-CLASSIFY_TEAM_FORMS = (
-    "classify.py: mail from a team address goes to OWN before any rule runs, so a form "
-    "plugin sending from the WordPress admin email (the owner's) loses the lead"
-)
 
 EXPECTED: dict[str, Want] = {
     # ---- enquiries from people --------------------------------------------------------
@@ -83,7 +79,6 @@ EXPECTED: dict[str, Want] = {
         "taro.yamada@example.co.jp",
         "山田太郎",
         ("オークの椅子",),
-        why_xfail="message.py: mail-parser leaves 7-bit ISO-2022-JP bodies undecoded",
     ),
     "enquiry_gmail_attachments.eml": Want(
         E, D, "amir.haddad.design@gmail.com", "Amir Haddad", ("reception desk",), ("%PDF",)
@@ -96,7 +91,6 @@ EXPECTED: dict[str, Want] = {
         E,
         D,
         "kenji.sato@yahoo.co.jp",
-        why_xfail="classify.py: a list whose address is our own inbox is not a list for us",
     ),
     # A calendar invitation from a person is a person asking to talk (see also the reply).
     "calendar_invite_google.eml": Want(E, D, "amir.haddad.design@gmail.com", "Amir Haddad"),
@@ -184,9 +178,7 @@ EXPECTED: dict[str, Want] = {
     "form_cf7_current.eml": Want(E, F, "daniel.obi@example.com", "Daniel Obi"),
     "form_wpforms.eml": Want(E, F, "fatima.zahra@example.org", "Fatima Zahra"),
     "form_gravity_site_domain.eml": Want(E, F, "anika.patel@example.in", "Anika Patel"),
-    "form_gravity_owner_admin_email.eml": Want(
-        E, F, "oscar.lindgren@example.se", "Oscar Lindgren", why_xfail=CLASSIFY_TEAM_FORMS
-    ),
+    "form_gravity_owner_admin_email.eml": Want(E, F, "oscar.lindgren@example.se", "Oscar Lindgren"),
     "form_elementor.eml": Want(E, F, "lucas.moreau@example.fr", "Lucas Moreau"),
     "form_formspree.eml": Want(E, F, "megan.clarke@example.co.uk", "Megan Clarke"),
     "form_netlify.eml": Want(E, F, "ravi.shah@example.com", "Ravi Shah"),
