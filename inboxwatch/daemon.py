@@ -10,11 +10,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import os
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from types import FrameType
 
 from inboxwatch import autodetect, outbox
@@ -45,6 +47,7 @@ log = logging.getLogger("inboxwatch")
 MAX_BACKOFF = 300.0
 MAX_PRESEND_ROUNDS = 3
 CHUNK = 100
+RECOVERY_SEARCH_LIMIT = 200
 
 
 def rules_fingerprint(cfg: Config) -> tuple[tuple[str, int, int], ...]:
@@ -58,6 +61,35 @@ def rules_fingerprint(cfg: Config) -> tuple[tuple[str, int, int], ...]:
                 continue
             out.append((str(path), st.st_size, st.st_mtime_ns))
     return tuple(out)
+
+
+class SendJournal:
+    """Message-IDs the SMTP server accepted, one line each, fsynced at once.
+
+    Writing the whole state after every message would be slow; this file is what makes a
+    crash in the middle of a batch repeat nothing that was accepted.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def record(self, message_id: str) -> None:
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, (message_id + "\n").encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def read(self) -> set[str]:
+        try:
+            return {line.strip() for line in self.path.read_text().splitlines() if line.strip()}
+        except FileNotFoundError:
+            return set()
+
+    def clear(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
 
 
 def _obsolete(item: outbox.Item, lead: Lead | None) -> bool:
@@ -111,6 +143,8 @@ class Daemon:
         self.cycles_done = 0
         self._known = Known()
         self._copies: list[outbox.Item] = []
+        self.journal = SendJournal(store.path.with_name(store.path.name + ".sent"))
+        self.recovered = False
 
     # -- the loop -------------------------------------------------------------------------
     def install_signal_handlers(self) -> None:
@@ -173,16 +207,27 @@ class Daemon:
         self._recover_interrupted_sends()
 
     def _recover_interrupted_sends(self) -> None:
-        """Rows still queued after a restart may have gone out just before a crash: where the
-        server keeps a copy of SMTP mail in Sent (Gmail, Microsoft 365), that copy says so."""
+        """After a crash: what the SMTP server accepted but the state did not record yet.
+
+        Each acceptance is journalled (fsync) the moment it happens; rows named there are
+        marked sent, not sent again. A copy in Sent (ours, or the provider's own copy of
+        SMTP mail: Gmail, Microsoft 365) is a second witness. Runs once per start.
+        """
+        if self.recovered:
+            return
+        self.recovered = True
+        accepted = self.journal.read()
         with self.store.transaction():
             rows = [r for r in self.store.outbox_rows() if r["status"] in ("pending", "sending")]
         if not rows:
+            self.journal.clear()
             return
-        found = set()
+        found = {r["id"] for r in rows if r["id"] in accepted}
         if self.sent_folder:
             self.mailbox.select(self.sent_folder)
-            found = {r["id"] for r in rows if self.mailbox.has_message_id(r["id"])}
+            for row in rows[:RECOVERY_SEARCH_LIMIT]:
+                if row["id"] not in found and self.mailbox.has_message_id(row["id"]):
+                    found.add(row["id"])
         now = self.clock.now()
         with self.store.transaction():
             for row in rows:
@@ -191,10 +236,13 @@ class Daemon:
                     outbox.mark(self.store, item.id, "sent", now)
                     self._after_sent(item, now)
                     log.info(
-                        "%s to %s was sent before a crash (found in Sent)", item.purpose, item.rcpt
+                        "%s to %s was accepted before a crash: not sent again",
+                        item.purpose,
+                        item.rcpt,
                     )
                 elif row["status"] == "sending":  # written by an earlier version
                     outbox.mark(self.store, item.id, "pending", now)
+        self.journal.clear()
 
     def _reload_rules_if_changed(self) -> None:
         """Edits to rules, sequences and templates apply without a restart, if they are valid."""
@@ -614,7 +662,8 @@ class Daemon:
                 ready.append(item)
         if not ready:
             return
-        results = self.sender.send([Envelope(i.id, i.mail_from, i.rcpt, i.raw) for i in ready])
+        envelopes = [Envelope(i.id, i.mail_from, i.rcpt, i.raw) for i in ready]
+        results = self.sender.send(envelopes, on_sent=self.journal.record)
         done = self.clock.now()
         with self.store.transaction():
             for item in ready:
@@ -645,6 +694,7 @@ class Daemon:
                             err,
                         )
                         self._lead_event(item.lead, done, f"{item.purpose} not delivered", err)
+        self.journal.clear()  # the results are in the state now
         for item in ready:
             res = results.get(item.id)
             if res is not None and res.ok and item.save_sent and self.cfg.imap.save_sent:

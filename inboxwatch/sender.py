@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import aiosmtplib
@@ -60,13 +60,21 @@ class SmtpSender:
         self.cfg = cfg
         self._password = password
 
-    def send(self, batch: Sequence[Envelope]) -> dict[str, Result]:
-        """Send every envelope; a result per id. Never raises for a network fault."""
+    def send(
+        self, batch: Sequence[Envelope], on_sent: Callable[[str], None] | None = None
+    ) -> dict[str, Result]:
+        """Send every envelope; a result per id. Never raises for a network fault.
+
+        ``on_sent(id)`` runs right after the server accepted each message, so the caller
+        can record it before the next one (a crash mid-batch then repeats nothing).
+        """
         if not batch:
             return {}
-        return asyncio.run(self._send(batch))
+        return asyncio.run(self._send(batch, on_sent))
 
-    async def _send(self, batch: Sequence[Envelope]) -> dict[str, Result]:
+    async def _send(
+        self, batch: Sequence[Envelope], on_sent: Callable[[str], None] | None
+    ) -> dict[str, Result]:
         cfg = self.cfg
         client = aiosmtplib.SMTP(
             hostname=cfg.host,
@@ -89,7 +97,9 @@ class SmtpSender:
             return {e.id: Result(False, False, err, connection=True) for e in batch}
         try:
             for env in batch:
-                results[env.id] = await self._one(client, env)
+                results[env.id] = result = await self._one(client, env)
+                if result.ok and on_sent is not None:
+                    on_sent(env.id)
         finally:
             try:
                 await client.quit()

@@ -734,6 +734,45 @@ def test_rows_left_sending_by_a_crash_are_checked_against_sent(
     assert any(e.detail == went.out.message_id for e in stored.events)
 
 
+def test_a_message_the_server_accepted_before_a_crash_is_not_sent_again(
+    mail_servers: MailServers,
+    shop: str,
+    tmp_path: Path,
+    daemons: list[RunningDaemon],
+) -> None:
+    """Killed between the SMTP server's 250 and the state write: the send journal says."""
+    rd = new_daemon(daemons, mail_servers, shop, tmp_path / "iw")
+    lead = new_lead("journal")
+    rd.start()
+    enquiry(mail_servers, shop, lead)
+    rd.wait_until(lambda: rd.sent_to(lead, "ack"), timeout=WAIT, what="ack")
+    rd.stop()
+    now = datetime.now(UTC)
+    out = Outgoing(
+        purpose="followup",
+        from_=Address(rd.address, "Example Shop"),
+        to=Address(lead, "Lea"),
+        subject="Re: Need a quote",
+        body="Following up.",
+        message_id=new_message_id(rd.address),
+        date=now,
+        lead=lead,
+    )
+    path = state_path(rd)
+    store = Store.open(path)
+    with store.transaction():
+        outbox.enqueue(store, Send(out, "followup-day1"), now)
+    # As SmtpSender's on_sent callback writes it the moment the server says 250.
+    journal = path.with_name(path.name + ".sent")
+    journal.write_text(out.message_id + "\n")
+    rd.start()
+    wake_and_wait(rd, 2)
+    assert [m for m in rd.sent_to(lead) if parse(m.data)["Message-ID"] == out.message_id] == []
+    status = {r["id"]: r["status"] for r in rows(path, "outbox")}
+    assert status[out.message_id] == "sent"
+    assert not journal.exists()
+
+
 # -- 8. UIDVALIDITY changes -------------------------------------------------------------------
 def test_uidvalidity_change_answers_nothing_twice_and_new_mail_after_it(
     mail_servers: MailServers,
