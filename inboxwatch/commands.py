@@ -166,8 +166,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     cfg, book = load_all(args.config)
     scale = float(args.time_scale)
-    if scale < 1:
-        raise ConfigError([Problem("command line", "--time-scale", "must be 1 or more")])
+    if not 1 <= scale <= 10_000_000:  # also refuses nan
+        raise ConfigError(
+            [Problem("command line", "--time-scale", "must be between 1 and 10000000")]
+        )
     if scale != 1 and not args.force:
         far = [s.host for s in (cfg.imap, cfg.smtp) if not s.is_loopback]
         if far:

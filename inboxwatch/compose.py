@@ -65,6 +65,11 @@ class Outgoing:
     lead: str = ""
 
 
+def _safe_id(mid: str) -> bool:
+    """Message-IDs from other systems go into our headers only if short, plain ASCII."""
+    return 2 < len(mid) <= 250 and mid.isascii() and mid.isprintable() and " " not in mid
+
+
 def _header_address(addr: Address) -> str:
     """``Name <addr>``, the name RFC 2047-encoded when it is not plain ASCII."""
     if not is_valid_address(addr.addr):
@@ -105,10 +110,10 @@ def build(out: Outgoing) -> Message:
     msg["Subject"] = _text_header(clean_header(out.subject, 250), "Subject")  # type: ignore[assignment]
     msg["Date"] = email.utils.format_datetime(out.date)
     msg["Message-ID"] = out.message_id
-    if out.in_reply_to:
+    if _safe_id(out.in_reply_to):
         msg["In-Reply-To"] = out.in_reply_to
-    if out.references:
-        msg["References"] = " ".join(out.references)
+    if refs := [r for r in out.references if _safe_id(r)]:
+        msg["References"] = " ".join(refs)
     msg["Auto-Submitted"] = out.auto_submitted
     if out.purpose.startswith("owner") or out.purpose == "digest":
         # Ask Exchange and others not to answer our internal mail with out-of-office notes.

@@ -216,10 +216,16 @@ def _resolve(config_file: Path, value: str) -> Path:
 def _hhmm(sec: Section, name: str, default: time) -> time:
     value = sec.get(name, str, default.strftime("%H:%M"))
     try:
-        return time.fromisoformat(value)
+        parsed = time.fromisoformat(value)
     except ValueError:
-        sec.file.problem(sec.key(name), f'expected a time as "HH:MM", got {value!r}')
+        parsed = None
+    if parsed is None or parsed.tzinfo is not None:
+        sec.file.problem(
+            sec.key(name),
+            f'expected a local time as "HH:MM" (the zone is `timezone`), got {value!r}',
+        )
         return default
+    return parsed
 
 
 def _sending(sec: Section) -> SendingConfig:

@@ -298,7 +298,8 @@ class Daemon:
                 if (t := next_wake(lead, self.book, self.settings, now))
             ]
             caps = outbox.Caps(self.cfg.sending.max_per_hour, self.cfg.sending.max_per_day)
-            if (send_at := outbox.next_send_time(self.store, now, caps)) is not None:
+            window = self.settings.window
+            if (send_at := outbox.next_send_time(self.store, now, caps, window)) is not None:
                 times.append(send_at)
         if not times:
             return float("inf")
@@ -642,7 +643,7 @@ class Daemon:
     def _send(self, now: datetime, only: tuple[str, ...] = ()) -> None:
         caps = outbox.Caps(self.cfg.sending.max_per_hour, self.cfg.sending.max_per_day)
         with self.store.transaction():
-            items = outbox.due(self.store, now, caps)
+            items = outbox.due(self.store, now, caps, self.settings.window)
             if only:
                 items = [i for i in items if i.purpose in only]
             ready = []

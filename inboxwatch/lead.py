@@ -13,6 +13,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+#: Events kept per lead: enough for any cadence, bounded for a customer who writes weekly.
+MAX_EVENTS = 200
+
 
 class Automation(StrEnum):
     ACTIVE = "active"
@@ -104,7 +107,11 @@ class Lead:
         return max(0.0, (self.first_response - self.arrived).total_seconds())
 
     def log(self, at: datetime, what: str, detail: str = "") -> Lead:
-        return dataclasses.replace(self, events=(*self.events, Event(at, what, detail)))
+        """Add to the timeline; a long conversation keeps its first and latest events."""
+        events = (*self.events, Event(at, what, detail))
+        if len(events) > MAX_EVENTS:
+            events = (*events[:20], *events[-(MAX_EVENTS - 20) :])
+        return dataclasses.replace(self, events=events)
 
     def end(self, at: datetime, why: Ended, detail: str = "") -> Lead:
         lead = dataclasses.replace(self, automation=Automation.ENDED, ended=why, hold_until=None)

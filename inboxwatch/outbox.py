@@ -17,6 +17,7 @@ from inboxwatch.compose import to_bytes
 from inboxwatch.engine import Send
 from inboxwatch.lead import iso
 from inboxwatch.store import Store
+from inboxwatch.timing import SendingWindow
 
 #: Lower sorts first: a lead's acknowledgement goes before alerts and follow-ups.
 PRIORITY = {"ack": 0, "owner-alert": 1, "owner-reply": 1, "followup": 2, "owner-task": 3}
@@ -87,23 +88,32 @@ def enqueue_row(store: Store, row: dict[str, Any], now: datetime) -> None:
         store.add_ours(row["id"], now)
 
 
-def due(store: Store, now: datetime, caps: Caps) -> list[Item]:
-    """Rows to send now, in priority order, within the caps."""
+def due(store: Store, now: datetime, caps: Caps, window: SendingWindow | None = None) -> list[Item]:
+    """Rows to send now, in priority order, within the caps.
+
+    A follow-up held back (caps, retries) waits for the sending window again: it must not
+    go out at 3 a.m. because it was due at 4 p.m.
+    """
     rows = store.outbox_rows()
     hour, day = iso(now - timedelta(hours=1)) or "", iso(now - timedelta(days=1)) or ""
     sent_day = [r for r in rows if r["status"] == "sent" and r.get("sent_at", "") >= day]
     sent_hour = sum(1 for r in sent_day if r["sent_at"] >= hour)
     room = max(0, min(caps.per_hour - sent_hour, caps.per_day - len(sent_day)))
+    closed = window is not None and not window.is_open(now)
     ready = [
         r
         for r in rows
-        if r["status"] in ("pending", "sending") and r.get("next_try", "") <= (iso(now) or "")
+        if r["status"] in ("pending", "sending")
+        and r.get("next_try", "") <= (iso(now) or "")
+        and not (closed and r["purpose"] == "followup")
     ]
     ready.sort(key=lambda r: (PRIORITY.get(r["purpose"], 5), r["created"]))
     return [Item.from_row(r) for r in ready[:room]]
 
 
-def next_send_time(store: Store, now: datetime, caps: Caps) -> datetime | None:
+def next_send_time(
+    store: Store, now: datetime, caps: Caps, window: SendingWindow | None = None
+) -> datetime | None:
     """When the next queued row may go: its retry time, or when a full cap has room again.
 
     Without this a capped queue would look due at once and the daemon would spin.
@@ -112,7 +122,14 @@ def next_send_time(store: Store, now: datetime, caps: Caps) -> datetime | None:
     queued = [r for r in rows if r["status"] in ("pending", "sending")]
     if not queued:
         return None
-    earliest = min(datetime.fromisoformat(r["next_try"]) for r in queued)
+
+    def ready_at(row: dict[str, Any]) -> datetime:
+        at = datetime.fromisoformat(row["next_try"])
+        if window is not None and row["purpose"] == "followup":
+            at = window.next_open(max(at, now))
+        return at
+
+    earliest = min(ready_at(r) for r in queued)
     sent = sorted(
         datetime.fromisoformat(r["sent_at"])
         for r in rows

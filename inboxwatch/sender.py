@@ -90,9 +90,11 @@ class SmtpSender:
             if cfg.username:
                 await client.login(cfg.username, self._password)
         except aiosmtplib.SMTPAuthenticationError as exc:
+            client.close()
             err = f"SMTP login failed for {cfg.username!r}: {exc.code} {exc.message}"
             return {e.id: Result(False, False, err, connection=True) for e in batch}
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            client.close()  # a failed TLS handshake leaves a transport open otherwise
             err = f"cannot connect to SMTP {cfg.host}:{cfg.port}: {exc}"
             return {e.id: Result(False, False, err, connection=True) for e in batch}
         try:
