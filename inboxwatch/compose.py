@@ -122,6 +122,16 @@ def build(out: Outgoing) -> Message:
     return msg
 
 
+_DATE_LINE = re.compile(rb"^Date:[^\r\n]*(?:\r?\n[ \t][^\r\n]*)*", re.M | re.I)
+
+
+def restamp(raw: bytes, when: datetime) -> bytes:
+    """The Date header set to the moment of sending (a queued message may wait for hours)."""
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    new = b"Date: " + email.utils.format_datetime(when).encode("ascii")
+    return _DATE_LINE.sub(lambda _: new, head, count=1) + sep + body
+
+
 def to_bytes(out: Outgoing) -> bytes:
     """RFC 5322 bytes with CRLF line ends, headers folded at 78 characters."""
     buf = io.BytesIO()

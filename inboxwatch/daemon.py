@@ -21,7 +21,7 @@ from types import FrameType
 
 from inboxwatch import autodetect, outbox
 from inboxwatch.classify import Context, Kind, Known, classify
-from inboxwatch.compose import MARK_HEADER, new_message_id
+from inboxwatch.compose import MARK_HEADER, new_message_id, restamp
 from inboxwatch.config import Config
 from inboxwatch.engine import (
     Decision,
@@ -663,6 +663,8 @@ class Daemon:
                 ready.append(item)
         if not ready:
             return
+        stamp = now.astimezone(self.settings.window.tz)
+        ready = [dataclasses.replace(i, raw=restamp(i.raw, stamp)) for i in ready]
         envelopes = [Envelope(i.id, i.mail_from, i.rcpt, i.raw) for i in ready]
         results = self.sender.send(envelopes, on_sent=self.journal.record)
         done = self.clock.now()

@@ -7,6 +7,7 @@ A 5xx reply for a message is permanent (the row fails, the lead is told); anythi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 from collections.abc import Callable, Sequence
@@ -55,6 +56,14 @@ def tls_context(cfg: ServerConfig) -> ssl.SSLContext:
     return ctx
 
 
+async def _close(client: aiosmtplib.SMTP) -> None:
+    """Close, then let the loop run so the transport is really closed before asyncio.run
+    ends (a transport left "closing" would leak its socket)."""
+    client.close()
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+
 class SmtpSender:
     def __init__(self, cfg: ServerConfig, password: str) -> None:
         self.cfg = cfg
@@ -90,11 +99,11 @@ class SmtpSender:
             if cfg.username:
                 await client.login(cfg.username, self._password)
         except aiosmtplib.SMTPAuthenticationError as exc:
-            client.close()
+            await _close(client)
             err = f"SMTP login failed for {cfg.username!r}: {exc.code} {exc.message}"
             return {e.id: Result(False, False, err, connection=True) for e in batch}
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            client.close()  # a failed TLS handshake leaves a transport open otherwise
+            await _close(client)  # a failed TLS handshake leaves a transport open otherwise
             err = f"cannot connect to SMTP {cfg.host}:{cfg.port}: {exc}"
             return {e.id: Result(False, False, err, connection=True) for e in batch}
         try:
@@ -103,10 +112,9 @@ class SmtpSender:
                 if result.ok and on_sent is not None:
                     on_sent(env.id)
         finally:
-            try:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
                 await client.quit()
-            except (aiosmtplib.SMTPException, OSError, TimeoutError):
-                client.close()
+            await _close(client)
         return results
 
     async def _one(self, client: aiosmtplib.SMTP, env: Envelope) -> Result:

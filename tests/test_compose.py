@@ -378,3 +378,22 @@ def test_excerpt() -> None:
     long = "word " * 400
     cut = excerpt(long, 100)
     assert len(cut) <= 106 and cut.endswith(" [...]") and cut.startswith("word word")
+
+
+def test_restamp_sets_the_date_of_sending_and_leaves_the_body_alone() -> None:
+    from datetime import UTC, datetime
+
+    from inboxwatch.compose import restamp
+
+    raw = to_bytes(outgoing(body="Date: this line is part of the body\n"))
+    later = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+    out = restamp(raw, later)
+    msg = parsed(out)
+    assert msg["Date"].datetime == later
+    assert len(msg.get_all("Date")) == 1
+    assert b"Date: this line is part of the body" in out.split(b"\r\n\r\n", 1)[1]
+    folded = (
+        b"From: a@b.example\r\nDate: Mon, 1 Jan 2026\r\n 00:00:00 +0000\r\nSubject: x\r\n\r\nhi\r\n"
+    )
+    assert restamp(folded, later).count(b"Date:") == 1
+    assert b" 00:00:00 +0000" not in restamp(folded, later)
