@@ -10,13 +10,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import os
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from types import FrameType
 
 from inboxwatch import autodetect, outbox
@@ -61,35 +59,6 @@ def rules_fingerprint(cfg: Config) -> tuple[tuple[str, int, int], ...]:
                 continue
             out.append((str(path), st.st_size, st.st_mtime_ns))
     return tuple(out)
-
-
-class SendJournal:
-    """Message-IDs the SMTP server accepted, one line each, fsynced at once.
-
-    Writing the whole state after every message would be slow; this file is what makes a
-    crash in the middle of a batch repeat nothing that was accepted.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def record(self, message_id: str) -> None:
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        try:
-            os.write(fd, (message_id + "\n").encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-    def read(self) -> set[str]:
-        try:
-            return {line.strip() for line in self.path.read_text().splitlines() if line.strip()}
-        except FileNotFoundError:
-            return set()
-
-    def clear(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
 
 
 def _obsolete(item: outbox.Item, lead: Lead | None) -> bool:
@@ -143,7 +112,7 @@ class Daemon:
         self.cycles_done = 0
         self._known = Known()
         self._copies: list[outbox.Item] = []
-        self.journal = SendJournal(store.path.with_name(store.path.name + ".sent"))
+        self.journal = outbox.SendJournal(store.path.with_name(store.path.name + ".sent"))
         self.recovered = False
 
     # -- the loop -------------------------------------------------------------------------

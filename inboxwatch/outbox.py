@@ -9,8 +9,11 @@ waits, it is never dropped.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from inboxwatch.compose import to_bytes
@@ -172,3 +175,32 @@ def retry_later(store: Store, item: Item, now: datetime, error: str, count: bool
     delay = timedelta(seconds=min(3600, 30 * 2 ** max(0, attempts - 1)))
     mark(store, item.id, "pending", now, attempts=attempts, error=error, next_try=iso(now + delay))
     return True
+
+
+class SendJournal:
+    """Message-IDs the SMTP server accepted, one line each, fsynced at once.
+
+    Writing the whole state after every message would be slow; this file is what makes a
+    crash in the middle of a batch repeat nothing that was accepted.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def record(self, message_id: str) -> None:
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, (message_id + "\n").encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def read(self) -> set[str]:
+        try:
+            return {line.strip() for line in self.path.read_text().splitlines() if line.strip()}
+        except FileNotFoundError:
+            return set()
+
+    def clear(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
