@@ -77,6 +77,10 @@ def write_json_atomic(path: Path, data: Data) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, 0o600)
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            # `sudo inboxwatch stop` must not leave a root-owned file the service can't replace.
+            st = path.stat()
+            os.fchown(fd, st.st_uid, st.st_gid)
         # json.dumps uses the C encoder; json.dump(fh) the slow pure-Python one.
         text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -170,3 +171,15 @@ def test_time_lapse_marks_its_state_as_simulated(
     store = Store.open(tmp_path / "state" / "iw.json", readonly=True)
     with store.transaction():
         assert store.simulated
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to change file owners")
+def test_a_write_as_root_keeps_the_state_files_owner(tmp_path: Path) -> None:
+    """`sudo inboxwatch stop` must not hand the service's state file to root."""
+    cfg = write_config(tmp_path)
+    add_lead(tmp_path, "jane@customer.test")
+    state = tmp_path / "state" / "iw.json"
+    os.chown(state, 65534, 65534)
+    assert main(["stop", "--config", str(cfg), "jane@customer.test"]) == 0
+    assert (state.stat().st_uid, state.stat().st_gid) == (65534, 65534)
+    assert state.stat().st_mode & 0o777 == 0o600
