@@ -214,9 +214,9 @@ def instrument(daemon: inboxwatch.daemon.Daemon, rec: Recorder) -> None:
     sender: Any = daemon.sender
     send = rec.wrap("sender.send", sender.send)
 
-    def send_marked(batch: Any) -> Any:
+    def send_marked(batch: Any, on_sent: Any = None) -> Any:
         rec.event("send-start")
-        return send(batch)
+        return send(batch, on_sent=on_sent)
 
     sender.send = send_marked
 
