@@ -197,6 +197,15 @@ def _classify(msg: Message, book: RuleBook, ctx: Context, received: datetime) ->
         rescued = None if key else _robot_notification(msg, book, ctx, found.reasons, text)
         if rescued is not None:
             return rescued
+        if key and sender == key and any(r.startswith("calendar reply") for r in found.reasons):
+            # The lead accepted (or declined) a meeting: a person's answer, made by a client.
+            return Classification(
+                Kind.REPLY,
+                (*found.reasons, "from a known lead: their answer to a meeting request"),
+                lead=msg.from_,
+                lead_key=key,
+                new_text=text,
+            )
         back = find_return_date(msg.body_text or msg.subject, received)
         return Classification(
             Kind.AUTO_REPLY,

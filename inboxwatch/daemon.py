@@ -430,7 +430,11 @@ class Daemon:
             return
         # First response is measured from arrival in the mailbox (INTERNALDATE); a
         # simulated clock (time-lapse, tests) lives in its own time line.
-        arrived = min(f.internaldate, now) if isinstance(self.clock, SystemClock) else now
+        arrived = now
+        if isinstance(self.clock, SystemClock):
+            # INTERNALDATE has whole seconds: the middle of that second is the best guess.
+            exact = f.internaldate.microsecond != 0
+            arrived = min(f.internaldate + timedelta(seconds=0 if exact else 0.5), now)
         c = classify(msg, self.book, ctx, arrived)
         inc = Incoming(msg, f.uid, arrived, c)
         lead = self.store.lead(c.lead_key) if c.lead_key else None

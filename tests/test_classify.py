@@ -711,3 +711,15 @@ def test_form_notifications_with_the_label_on_its_own_line(
     c = run(msg, book)
     assert c.kind is Kind.ENQUIRY and c.rule == "website-form", c.reasons
     assert c.lead is not None and c.lead.addr == "jane.doe@example.com"
+
+
+def test_a_known_leads_meeting_acceptance_is_their_reply() -> None:
+    """A calendar client's accept is automatic mail, but from a live lead it is an answer."""
+    msg = sample(MAIL / "realworld" / "calendar_reply_accepted.eml")
+    assert msg.from_ is not None
+    lead = msg.from_.addr
+    rules = load_rulebook(REPO / "rules", REPO / "templates")
+    assert classify(msg, rules, CTX, NOW).kind is Kind.AUTO_REPLY
+    known = Context(own=OWN, team=TEAM, known=Known(by_address={lead: lead}))
+    c = classify(msg, rules, known, NOW)
+    assert c.kind is Kind.REPLY and c.lead_key == lead
