@@ -20,6 +20,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from inboxwatch.message import Message
+from inboxwatch.quotes import new_text
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,9 @@ _NDR_SUBJECT = _rx(
     r"^undeliver(?:ed|able)\b|^returned mail\b|^failure notice\b|^delayed mail\b",
     r"^delivery (?:status notification|failure|failed|has failed|delayed|notification)",
     r"^(?:mail|message) delivery (?:failed|failure|delayed|error)|^mail system error\b",
+    # Google Workspace ("Message not delivered"), gateway policy rejections (Mimecast,
+    # Proofpoint, Barracuda: "Message blocked", "Message rejected").
+    r"^(?:message|mail|e-?mail) (?:not delivered|blocked|rejected|refused)\b",
     r"^warning: (?:message .* delayed|could not send message|delayed mail)",
     r"^(?:nicht zustellbar|unzustellbar|zustellung verzogert|ubermittlung verzogert)",
     r"^(?:non remis|non distribuable|remise differee|echec de (?:la )?remise)",
@@ -94,6 +98,8 @@ _NDR_BODY = _rx(
     r"il recapito ai seguenti destinatari o gruppi non e riuscito",
     r"bezorging aan deze ontvangers of groepen is mislukt",
     r"falha na entrega para estes destinatarios ou grupos",
+    r"there was a problem delivering your message to",
+    r"your message (?:to \S+ )?(?:was|has been) (?:blocked|rejected) by the recipient'?s?\b",
 )
 # Phrases of a delay/warning notice, which promise further attempts.
 _SOFT_BODY = _rx(
@@ -290,9 +296,11 @@ _AUTO_SUBJECT = _rx(
     rf"^(?:automatic|automated|auto)[ -]?(?:reply|response|answer){_END}|^autoreply{_END}",
     rf"^out of (?:the )?office(?: reply| autoreply)?\s*:|^(?:automatische antwort|abwesenheitsnotiz"
     rf"|automatisch antwoord|reponse automatique|respuesta automatica|risposta automatica"
-    rf"|resposta automatica|autosvar|automaattinen vastaus|automatyczna odpowiedz"
-    rf"|automaticka odpoved){_END}",
-    r"^\W*(?:自动回复|自動回覆|自動回信|自動返信|自動応答|자동 회신)",
+    r"|resposta automatica|autosvar|automaattinen vastaus|automatyczna odpowiedz"
+    r"|automaticka odpoved|automatiskt svar|automatisk svar|automatikus valasz"
+    r"|raspuns automat|otomatik yan[iı]t|автоматическии ответ|автоматична відповідь"
+    rf"|αυτοματη απαντηση){_END}",
+    r"^\W*(?:自动回复|自动答复|自動回覆|自動答覆|自動回信|自動返信|自動応答|자동 회신)",
     r"[\[(](?:auto[- ]?reply|auto[- ]?response|out of office)[\])]",
 )
 # Words of absence or acknowledgement in a subject; need corroboration.
@@ -311,7 +319,11 @@ _WEAK_SUBJECT = _rx(
     r"\b(?:please )?(?:confirm|verify) your (?:e-?mail|message|sending)\b",
     r"\ben attente de (?:validation|confirmation)\b|\bconfirmez votre (?:envoi|message)\b",
 )
-_AUTO_BODY = _rx(
+# Absence wording. A person announcing an absence writes the same words ("I'll be out of
+# the office next week, so ..."), so these corroborate only a message that answers another
+# one (RFC 3834 §3.1.5: responders set In-Reply-To/References) or one whose subject *is*
+# the absence notice ("Out of office", "Abwesend: <original subject>").
+_ABSENCE_BODY = _rx(
     r"\b(?:i am|i'm|i will be|i'll be) (?:currently )?(?:out of (?:the )?office|away|absent"
     r"|on (?:vacation|holiday|leave))\b",
     r"\bwith (?:limited|no) access to (?:my )?e-?mail|\b(?:upon|on|after) my return\b",
@@ -321,6 +333,12 @@ _AUTO_BODY = _rx(
     r"\b(?:sono|saro) (?:fuori (?:sede|ufficio)|assente|in ferie)",
     r"\bik ben (?:.{0,30})?(?:afwezig|niet aanwezig|op vakantie)",
     r"\b(?:estou|estarei) (?:fora do escritorio|ausente|de ferias)",
+    r"\bjestem (?:.{0,30})?(?:poza biurem|nieobecn[ay]|na urlopie)",
+    r"\bjag ar (?:.{0,30})?(?:pa semester|ledig|inte pa kontoret|franvarande)",
+    r"\bя (?:.{0,30})?(?:в отпуске|вне офиса|отсутствую)",
+)
+# Machine wording: generators write it, people do not; corroborates on its own.
+_AUTO_BODY = _rx(
     r"\bthis is an (?:automated|automatic|auto-generated) (?:response|reply|message|e-?mail)",
     r"\bthis (?:e-?mail|message) (?:was|has been|is) (?:automatically generated|sent automatic)",
     r"\bce (?:message|mail|courriel) (?:est|a ete) (?:envoye|genere) automatiquement",
@@ -341,6 +359,15 @@ _AUTO_BODY = _rx(
     r"\b(?:your|the) (?:message|e-?mail) (?:is|has been) (?:being )?held (?:for|until|pending)"
     r" (?:verification|approval|confirmation)",
     r"\bprouv\w* que vous n'etes pas un robot|\bpour que votre message soit (?:delivre|remis)",
+)
+# "Do not reply to this email": a generator's instruction (PayPal, banks, shops). With
+# machine wording ("sent automatically") in the sender's own text it marks a notification.
+_DO_NOT_REPLY = _rx(
+    r"\b(?:please )?(?:do not|don't|dont|never) (?:reply|respond)(?: directly)? to this"
+    r" (?:e-?mail|message|address|notification)\b",
+    r"\bthis (?:mailbox|e-?mail address|address) is (?:not monitored|unattended|unmonitored)\b",
+    r"\bbitte antworten sie nicht auf diese\b|\bmerci de ne pas repondre a ce",
+    r"\bpor favor,? no responda a este\b|\bsi prega di non rispondere a questa\b",
 )
 # iTIP replies (RFC 5546 METHOD:REPLY) that calendar clients generate when an attendee
 # clicks accept/decline: Outlook, Google Calendar, Apple Calendar put the answer first in
@@ -383,7 +410,11 @@ def detect_auto_reply(msg: Message) -> Detection | None:
     sets it on ordinary mail, so it is no evidence at all; neither is
     ``X-MS-Exchange-Inbox-Rules-Loop``, which rule *forwards* of real mail carry. An
     absence- or acknowledgement-looking subject counts only with matching wording in the
-    body (out of office, helpdesk ticket, challenge-response filter). A calendar client's
+    body (out of office, helpdesk ticket, challenge-response filter); absence wording, which
+    people write too, only in a message that answers another one (In-Reply-To/References)
+    or whose subject *is* the notice. Machine wording ("sent automatically") together with
+    "do not reply to this email" in the sender's own text marks a notification even with
+    an ordinary subject (PayPal, banks, shops). A calendar client's
     accept/decline (text/calendar part and an "Accepted:"-style subject) is an automatic
     protocol answer, like a read receipt.
     """
@@ -423,10 +454,20 @@ def detect_auto_reply(msg: Message) -> Detection | None:
             # X-Auto-Response-Suppress does not corroborate: Outlook and Exchange-connected
             # apps stamp it on ordinary mail, and a business subject may hold "absence".
             support = []
-            if _AUTO_BODY.search(_fold(_unquoted(msg.body_text[:_SCAN]))[:3000]):
+            own = _fold(_unquoted(msg.body_text[:_SCAN]))[:3000]
+            head = _WEAK_SUBJECT.match(bare)
+            headed = bool(head and re.match(r"\s*(?:[:\-–(\[]|$)", bare[head.end() :]))
+            answers = msg.has_header("in-reply-to") or msg.has_header("references")
+            if _AUTO_BODY.search(own) or ((answers or headed) and _ABSENCE_BODY.search(own)):
                 support.append("out-of-office/automatic wording in body")
             if support or reasons:
                 reasons += [f"automatic-looking subject: {msg.subject[:60]}", *support]
+        if not reasons:
+            own = _fold(new_text(msg.text, msg.html)[:3000])
+            if _AUTO_BODY.search(own) and _DO_NOT_REPLY.search(own):
+                reasons.append(
+                    "automatic notification wording in body (sent automatically, do not reply)"
+                )
     return Detection("auto_reply", tuple(dict.fromkeys(reasons))) if reasons else None
 
 
@@ -468,8 +509,11 @@ def detect(msg: Message) -> Detection | None:
 _SEP = re.compile(r"[-_.=]+")
 _NOREPLY_RUN = ("noreply", "donotreply", "dontreply", "noresponse", "donotrespond", "noreplies")
 _ROBOT_TOKENS = frozenset({"bounce", "bounces", "postmaster", "mailerdaemon", "maildaemon"})
+# Whole local parts of generators: spam-filter quarantine digests (Barracuda, Sophos,
+# Mimecast "quarantine@"), receipt mailers (Stripe "receipts+acct_…@", Square "receipts@").
 _ROBOT_WHOLE = frozenset(
     {"notification", "notifications", "autoreply", "autoresponder", "autorespond", "daemon"}
+    | {"quarantine", "spamquarantine", "receipts"}
 )
 
 

@@ -206,7 +206,8 @@ def _classify(msg: Message, book: RuleBook, ctx: Context, received: datetime) ->
                 lead_key=key,
                 new_text=text,
             )
-        back = find_return_date(msg.body_text or msg.subject, received)
+        # The responder's own text: a quoted original could carry unrelated dates.
+        back = find_return_date(text or msg.body_text or msg.subject, received)
         return Classification(
             Kind.AUTO_REPLY,
             found.reasons,

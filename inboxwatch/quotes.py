@@ -38,19 +38,28 @@ _SEPARATOR = re.compile(
     r"^\s*-{2,}\s*(?:original message|reply message|forwarded message"
     r"|ursprüngliche nachricht|weitergeleitete nachricht|message d'origine|message transféré"
     r"|mensaje original|mensaje reenviado|messaggio originale|messaggio inoltrato"
-    r"|oorspronkelijk bericht|doorgestuurd bericht|mensagem original|mensagem encaminhada)"
+    r"|oorspronkelijk bericht|doorgestuurd bericht|mensagem original|mensagem encaminhada"
+    # QQ/Foxmail, Outlook ru/uk/pl/cs/tr/sv/da/no/fi (the "-----Original Message-----" ruler)
+    r"|原始邮件|原始郵件|исходное сообщение|пересылаемое сообщение|вихідне повідомлення"
+    r"|oryginalna wiadomość|wiadomość oryginalna|původní zpráva|özgün ileti|orijinal mesaj"
+    r"|ursprungligt meddelande|oprindelig meddelelse|opprinnelig melding|alkuperäinen viesti)"
     r"\s*-{2,}\s*$"
     r"|^\s*(?:begin forwarded message|anfang der weitergeleiteten nachricht"
     r"|début du message réexpédié|inicio del mensaje reenviado)\s*:\s*$",
     re.I,
 )
 _UNDERSCORES = re.compile(r"^\s*_{10,}\s*$")
-# Outlook-style header block keys (en, de, fr, es, pt, nl, it, sv/da), optionally *bold*.
-_HDR_FROM = re.compile(r"^\s*\*?(?:from|von|de|van|da|fra|från)\s*:", re.I)
+# Outlook-style header block keys (en, de, fr, es, pt, nl, it, sv/da, pl, tr, ru, and the
+# zh/ja/ko blocks of Outlook, QQ, 163, Naver), optionally *bold*; CJK clients may use "：".
+_FROM_KEYS = r"from|von|de|van|da|fra|från|od|kimden|от|发件人|寄件者|差出人|보낸\s?사람"
+_HDR_FROM = re.compile(rf"^\s*\*?(?:{_FROM_KEYS})\s*[:：]", re.I)
 _HDR_ANY = re.compile(
-    r"^\s*\*?(?:from|von|de|van|da|fra|från|sent|date|to|cc|subject|gesendet|datum|an"
+    rf"^\s*\*?(?:{_FROM_KEYS}|sent|date|to|cc|subject|gesendet|datum|an"
     r"|betreff|envoyé|à|objet|enviado|enviada|fecha|para|asunto|assunto|data|verzonden"
-    r"|aan|onderwerp|inviato|a|oggetto|sendt|skickat|til|till|emne|ämne)\s*:",
+    r"|aan|onderwerp|inviato|a|oggetto|sendt|skickat|til|till|emne|ämne"
+    r"|wysłano|do|temat|gönderildi|kime|konu|tarih|отправлено|дата|кому|копия|тема"
+    r"|发送时间|日期|收件人|抄送|主题|傳送時間|收件者|副本|主旨|送信日時|宛先|件名"
+    r"|받는\s?사람|날짜|제목)\s*[:：]",
     re.I,
 )
 _HDR_WINDOW = 7  # a block's header lines, allowing a wrapped To: or From: line
@@ -60,10 +69,16 @@ _HDR_MIN = 3  # From plus at least two of Sent/Date/To/Subject
 # is not taken for one.
 _ATTR_VERB_LAST = re.compile(
     r"(?:\bwrote|\ba écrit|\bescribió|\bha scritto|\bscrisse|\bescreveu|\bschreef"
-    r"|\bgeschreven|\bschrieb|\bskrev|\bnapisał|\bkirjoitti)\s*:\s*$",
+    r"|\bgeschreven|\bschrieb|\bskrev|\bnapisał(?:\(a\)|a)?|\bkirjoitti|\byazdı|\bnapsal[a]?"
+    r"|\bírta|\ba scris|\bпишет|\bнаписал[аи]?|写道|寫道|작성)\s*[:：]\s*$",
     re.I,
 )
-_ATTR_INTRO = re.compile(r"^\s*(?:on|am|le|el|il|em|op|den|på|w dniu)\b", re.I)
+# Verbless attributions (Yandex "02.03.2027, 10:00, "Shop" <a@b>:", Mail.ru "… от Shop
+# <a@b>:", Gmail ja/ko "2027年3月2日(火) 10:00 Shop <a@b>:"): a time and an address in
+# angle brackets right before the final colon.
+_ATTR_ADDR_END = re.compile(r"<[^\s<>@]+@[^\s<>@]+\.\w+>\s*[:：]\s*$")
+_ATTR_TIME = re.compile(r"\d{1,2}:\d{2}")
+_ATTR_INTRO = re.compile(r"^\s*(?:on|am|le|el|il|em|op|den|på|w dniu|在)\b", re.I)
 _ATTR_VERB = re.compile(r"\b(?:schrieb|schreef|skrev|wrote|escribió|escreveu)\b", re.I)
 _ATTR_EVIDENCE = re.compile(
     r"\d{1,2}:\d{2}|[^\s<>()@]@[^\s<>()@]+\.\w|\b\d{1,4}[./-]\d{1,2}[./-]\d{2,4}\b"
@@ -77,8 +92,10 @@ _ATTR_MAX_CHARS = 400
 
 def _is_attribution(line: str) -> bool:
     s = line.strip()
-    if len(s) > _ATTR_MAX_CHARS or not s.endswith(":") or not _ATTR_EVIDENCE.search(s):
+    if len(s) > _ATTR_MAX_CHARS or not s.endswith((":", "：")) or not _ATTR_EVIDENCE.search(s):
         return False
+    if _ATTR_ADDR_END.search(s) and _ATTR_TIME.search(s):
+        return True
     return bool(_ATTR_VERB_LAST.search(s) or (_ATTR_INTRO.match(s) and _ATTR_VERB.search(s)))
 
 

@@ -52,6 +52,22 @@ _WEEKDAY_NAMES = {
     5: "saturday samstag sonnabend samedi sabado sabato zaterdag",
     6: "sunday sonntag dimanche domingo domenica zondag",
 }
+# Russian, Polish (nominative and genitive) and Swedish, folded as the text is ("май" -> "маи").
+_MORE_MONTHS = {
+    1: "январь января styczen stycznia",
+    2: "февраль февраля luty lutego",
+    3: "март марта marzec marca",
+    4: "апрель апреля kwiecien kwietnia",
+    5: "маи мая maj maja",
+    6: "июнь июня czerwiec czerwca",
+    7: "июль июля lipiec lipca",
+    8: "август августа sierpien sierpnia augusti",
+    9: "сентябрь сентября wrzesien wrzesnia",
+    10: "октябрь октября pazdziernik pazdziernika",
+    11: "ноябрь ноября listopad listopada",
+    12: "декабрь декабря grudzien grudnia",
+}
+_MONTH_NAMES = {n: f"{ws} {_MORE_MONTHS[n]}" for n, ws in _MONTH_NAMES.items()}
 _MONTHS = {w: n for n, ws in _MONTH_NAMES.items() for w in ws.split()}
 _WEEKDAYS = {w: n for n, ws in _WEEKDAY_NAMES.items() for w in ws.split()}
 _TOMORROW = "tomorrow|morgen|demain|manana|domani|amanha"
@@ -86,6 +102,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 _BACK_WORDS = (
     r"back|return(?:s|ing)?|zuruck|wieder|retour|de regreso|regres\w*|de vuelta|vuelvo|volver\w*"
     r"|rientr\w*|ritorno|torner\w*|terug|weer|volto|voltarei|de volta|regresso|retorno|retornar\w*"
+    r"|tillbaka|wracam|powrot\w*|wroce|вернусь|вернуся|возвращаюсь"
 )
 _KEYWORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("back", re.compile(rf"\b(?:{_BACK_WORDS})\b|\b(?:in|im) (?:the )?(?:office|buro)\b")),
@@ -94,7 +111,7 @@ _KEYWORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
         "until",
         re.compile(
             r"\b(?:until|till|til|through|thru|up to and including|bis|jusqu|hasta|fino|"
-            r"tot(?: en met)?|t/m|ate)\b"
+            r"tot(?: en met)?|t/m|ate|till och med|t\.o\.m|do(?=\s+$)|до)\b"
         ),
     ),
     (

@@ -320,6 +320,35 @@ def test_weak_subject_needs_corroboration() -> None:
     )
     # ...but out-of-office words in a person's body alone are not enough
     assert detect_auto_reply(mk("Quote", "I'm out of the office next week, send it now.")) is None
+    # ...nor with an absence word inside a person's subject, on a message that answers nothing
+    person = "I'll be out of the office next week, so could you deliver after the 15th?"
+    assert detect_auto_reply(mk("Away from the office next week - sofa", person)) is None
+    # an answer to another message (RFC 3834 §3.1.5) with the same words is a responder
+    ooo = mk("Away from the office - Re: sofa", person, In_Reply_To="<iw.1@shop.example>")
+    assert detect_auto_reply(ooo) is not None
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "Автоматический ответ: Заказ", "Automatiskt svar: Offert", "Automatisk svar: Tilbud",
+        "自动答复: 报价", "Otomatik yanıt: Teklif", "Automatikus válasz: Ajánlat",
+        "Răspuns automat: Ofertă", "Αυτόματη απάντηση: Προσφορά",
+    ],
+)  # fmt: skip
+def test_localized_outlook_auto_reply_subjects(subject: str) -> None:
+    assert detect_auto_reply(mk(subject, "Hello")) is not None
+
+
+def test_sent_automatically_and_do_not_reply_is_a_notification() -> None:
+    body = (
+        "You received a payment.\n\n"
+        "This email was sent automatically. Please don't reply to this email.\n"
+    )
+    assert detect_auto_reply(mk("You've got money", body)) is not None
+    # a person forwarding such a notice is a person
+    assert detect_auto_reply(mk("Fwd: You've got money", body)) is None
+    assert detect_auto_reply(mk("Payment", "Please don't reply to this email, call me.")) is None
 
 
 # ---- lists -------------------------------------------------------------------------------
@@ -357,6 +386,7 @@ def test_list_headers(headers: dict[str, str]) -> None:
         "postmaster@example.com", "bounce@example.com", "bounces+1234@example.com",
         "list-bounces@lists.example.org", "bounce-mc.us21_1234@mcdlv.net",
         "notifications@github.example.com", "Notification@example.com", "<>", "",
+        "quarantine@ess.barracudanetworks.com", "receipts+acct_1Hx2Yz@stripe.com",
     ],
 )  # fmt: skip
 def test_noreply_addresses(addr: str) -> None:

@@ -316,6 +316,15 @@ def test_thunderbird_plain_top_post() -> None:
         "Em seg., 3 de mar. de 2025 às 10:00, Bob Smith <bob@acme-roofing.com> escreveu:",
         # Yahoo Mail plain part.
         "On Monday, March 3, 2025 at 10:00:00 AM GMT+1, Bob Smith <bob@acme-roofing.com> wrote:",
+        # Gmail, Polish, Turkish, Chinese, Japanese UI (the last has no verb at all).
+        "pon., 3 mar 2025 o 10:00 Bob Smith <bob@acme-roofing.com> napisał(a):",
+        "Bob Smith <bob@acme-roofing.com>, 3 Mar 2025 Pzt, 10:00 tarihinde şunu yazdı:",
+        "Bob Smith <bob@acme-roofing.com> 于2025年3月3日周一 10:00写道：",
+        "2025年3月3日(月) 10:00 Bob Smith <bob@acme-roofing.com>:",
+        # NetEase 163, Mail.ru, Yandex.
+        '在 2025-03-03 10:00:00，"Bob Smith" <bob@acme-roofing.com> 写道：',
+        "Понедельник, 3 марта 2025, 10:00 +03:00 от Bob Smith <bob@acme-roofing.com>:",
+        '03.03.2025, 10:00, "Bob Smith" <bob@acme-roofing.com>:',
     ],
 )
 def test_attribution_lines_by_language(attribution: str) -> None:
@@ -701,3 +710,29 @@ def test_bare_blockquote_after_an_attribution_is_a_quote() -> None:
 def test_marked_blockquote_is_a_quote_without_attribution(attrs: str) -> None:
     html = f"<div>Tuesday works.</div><blockquote {attrs}>Would Tuesday suit?</blockquote>"
     assert new_text("", html) == "Tuesday works."
+
+
+@pytest.mark.parametrize(
+    "history",
+    [
+        # QQ Mail / Foxmail
+        '------------------ 原始邮件 ------------------\n发件人: "Bob" <bob@acme-roofing.com>;\n'
+        "发送时间: 2025年3月3日(星期一) 上午10:00\n收件人: <anna@example.org>;\n主题: Quote",
+        # Outlook, Russian UI, with and without the ruler
+        "-----Исходное сообщение-----\nОт: Bob <bob@acme-roofing.com>\nОтправлено: 3 марта 2025 г."
+        "\nКому: Anna\nТема: Quote",
+        "От: Bob <bob@acme-roofing.com>\nОтправлено: 3 марта 2025 г. 10:00\nКому: Anna"
+        "\nТема: Quote",
+        # Outlook, Polish and Turkish UI; Naver (Korean) header block
+        "Od: Bob <bob@acme-roofing.com>\nWysłano: 3 marca 2025\nDo: Anna\nTemat: Quote",
+        "Kimden: Bob <bob@acme-roofing.com>\nGönderildi: 3 Mart 2025\nKime: Anna\nKonu: Quote",
+        "보낸사람: Bob <bob@acme-roofing.com>\n받는사람: Anna\n날짜: 2025-03-03\n제목: Quote",
+    ],
+)
+def test_non_latin_and_central_european_history_blocks(history: str) -> None:
+    assert new_text(f"Passt, danke.\n\n{history}\n\n{QUOTE}") == "Passt, danke."
+
+
+def test_a_line_ending_in_an_address_with_no_time_is_prose() -> None:
+    text = "Please write to my colleague <ops@example.org>:\nshe handles quotes."
+    assert new_text(text) == text

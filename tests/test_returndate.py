@@ -62,6 +62,13 @@ D = date
         ("Bis einschließlich 19.3. nicht im Büro. Ab dem 22.3. wieder da.", D(2027, 3, 22)),
         # wrapped lines are one sentence
         ("I am out of the office until\nFriday 12 March with limited access.", D(2027, 3, 13)),
+        # Russian, Polish, Swedish (second real-world sweep)
+        ("Я в отпуске до 15 марта 2027 г. включительно.", D(2027, 3, 16)),
+        ("Я вернусь 10 мая.", D(2027, 5, 10)),
+        ("Jestem poza biurem do 12 marca 2027.", D(2027, 3, 13)),
+        ("Wracam 10 kwietnia.", D(2027, 4, 10)),
+        ("Jag är tillbaka den 16 mars.", D(2027, 3, 16)),
+        ("Jag är ledig till och med 5 april.", D(2027, 4, 6)),
     ],
 )
 def test_return_dates(text: str, expected: date) -> None:
@@ -152,3 +159,7 @@ def test_numeric_dates(text: str, expected: date) -> None:
 def test_sample_messages(name: str, expected: date | None) -> None:
     msg = parse_message((Path(__file__).parent / "mail" / name).read_bytes())
     assert find_return_date(msg.body_text, WED) == expected
+
+
+def test_english_do_is_no_until() -> None:
+    assert find_return_date("If you do need me, 12 March works.", WED) is None
