@@ -14,8 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from inboxwatch.devservers import MailServers, dovecot_missing
+
+# CI explores the same examples every run: a red build must be reproducible.
+settings.register_profile("ci", derandomize=True, deadline=None)
+if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
+    settings.load_profile("ci")
 
 BUSINESS = "shop"  # the mailbox the daemon watches
 #: Leads live in another domain, as customers do (mail from our own domain is never a lead).
