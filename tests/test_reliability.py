@@ -684,6 +684,21 @@ def test_smtp_550_is_permanent_450_is_transient_and_the_batch_goes_on() -> None:
 
 
 # -- 7. a crash between intent and send -------------------------------------------------------
+def queued_followup(rd: RunningDaemon, lead: str, step: str, now: datetime) -> Send:
+    """A follow-up as the engine would queue it for ``lead`` (built here to stage a crash)."""
+    out = Outgoing(
+        purpose="followup",
+        from_=Address(rd.address, "Example Shop"),
+        to=Address(lead, "Lea"),
+        subject="Re: Need a quote",
+        body=f"Following up ({step}).",
+        message_id=new_message_id(rd.address),
+        date=now,
+        lead=lead,
+    )
+    return Send(out, step)
+
+
 def test_rows_left_sending_by_a_crash_are_checked_against_sent(
     mail_servers: MailServers,
     shop: str,
@@ -697,23 +712,9 @@ def test_rows_left_sending_by_a_crash_are_checked_against_sent(
     rd.wait_until(lambda: rd.sent_to(lead, "ack"), timeout=WAIT, what="ack")
     rd.stop()
 
-    me = Address(rd.address, "Example Shop")
     now = datetime.now(UTC)
-
-    def followup(step: str) -> Send:
-        out = Outgoing(
-            purpose="followup",
-            from_=me,
-            to=Address(lead, "Lea"),
-            subject="Re: Need a quote",
-            body=f"Following up ({step}).",
-            message_id=new_message_id(rd.address),
-            date=now,
-            lead=lead,
-        )
-        return Send(out, step)
-
-    went, lost = followup("followup-day1"), followup("nudge-day3")
+    went = queued_followup(rd, lead, "followup-day1", now)
+    lost = queued_followup(rd, lead, "nudge-day3", now)
     path = state_path(rd)
     store = Store.open(path)
     with store.transaction():
@@ -755,16 +756,7 @@ def test_a_message_the_server_accepted_before_a_crash_is_not_sent_again(
     rd.wait_until(lambda: rd.sent_to(lead, "ack"), timeout=WAIT, what="ack")
     rd.stop()
     now = datetime.now(UTC)
-    out = Outgoing(
-        purpose="followup",
-        from_=Address(rd.address, "Example Shop"),
-        to=Address(lead, "Lea"),
-        subject="Re: Need a quote",
-        body="Following up.",
-        message_id=new_message_id(rd.address),
-        date=now,
-        lead=lead,
-    )
+    out = queued_followup(rd, lead, "followup-day1", now).out
     path = state_path(rd)
     store = Store.open(path)
     with store.transaction():
