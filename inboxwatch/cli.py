@@ -10,11 +10,10 @@ import logging
 import sys
 import traceback
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
 from inboxwatch import __version__
-from inboxwatch.errors import ConfigError, InboxwatchError, MessageError
+from inboxwatch.errors import ConfigError, InboxwatchError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 log = logging.getLogger("inboxwatch")
@@ -117,10 +116,3 @@ def _dispatch(args: argparse.Namespace) -> int:
     handler = getattr(commands, f"cmd_{args.command}")
     result: int = handler(args)
     return result
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
-
-
-__all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_USAGE", "MessageError", "main", "parseargs"]

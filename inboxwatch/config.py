@@ -153,11 +153,6 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
-def _valid_address(addr: str) -> bool:
-    """The same test compose.py applies before writing an address into a header."""
-    return is_valid_address(addr)
-
-
 def _server(sec: Section, default_port: dict[str, int], default_tls: str) -> ServerConfig:
     host = sec.require("host", str, "")
     tls = sec.choice("tls", TLS_MODES, default_tls)
@@ -322,20 +317,20 @@ def load_config(path: Path | str) -> Config:
         aliases=tuple(a.strip().lower() for a in id_sec.str_list("aliases")),
     )
     for key, addr in [("address", identity.address)] + [("aliases", a) for a in identity.aliases]:
-        if addr and not _valid_address(addr):
+        if addr and not is_valid_address(addr):
             toml.problem(f"identity.{key}", f"not an email address: {addr!r}")
     id_sec.finish()
 
     team_sec = root.sub("team")
     team = frozenset(a.strip().lower() for a in team_sec.str_list("addresses"))
     for addr in sorted(team):
-        if not _valid_address(addr):
+        if not is_valid_address(addr):
             toml.problem("team.addresses", f"not an email address: {addr!r}")
     team_sec.finish()
 
     owner_sec = root.sub("owner")
     owner = owner_sec.require("address", str, "").strip().lower()
-    if owner and not _valid_address(owner):
+    if owner and not is_valid_address(owner):
         toml.problem("owner.address", f"not a plain email address: {owner!r} (no name, no <>)")
     owner_alerts = owner_sec.get("alerts", bool, True)
     owner_sec.finish()

@@ -33,7 +33,7 @@ from inboxwatch.engine import (
     plan,
 )
 from inboxwatch.errors import ConfigError, MessageError, TransientError
-from inboxwatch.lead import Conversation, Ended, Lead
+from inboxwatch.lead import Conversation, Ended, Lead, message_ids
 from inboxwatch.mailbox import Fetched, LoginFailed, Mailbox
 from inboxwatch.message import Message, parse_message
 from inboxwatch.rulebook import RuleBook, load_rulebook
@@ -517,9 +517,9 @@ class Daemon:
         by_address = dict(self._known.by_address)
         by_mid = dict(self._known.by_message_id)
         by_address[lead.address] = lead.address
-        for mid in (*lead.thread, *lead.inbound, lead.enquiry_id):
-            if mid:
-                by_mid[mid] = lead.address
+        ids = {"thread": lead.thread, "inbound": lead.inbound, "enquiry_id": lead.enquiry_id}
+        for mid in message_ids(ids):
+            by_mid[mid] = lead.address
         self._known = dataclasses.replace(self._known, by_address=by_address, by_message_id=by_mid)
 
     def _process_sent(self, fetched: Iterable[Fetched], known: Known, now: datetime) -> None:

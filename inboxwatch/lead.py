@@ -7,7 +7,7 @@ datetimes here.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -44,6 +44,17 @@ def iso(t: datetime | None) -> str | None:
 
 def from_iso(s: str | None) -> datetime | None:
     return datetime.fromisoformat(s) if s else None
+
+
+def message_ids(row: Mapping[str, Any]) -> Iterator[str]:
+    """Every Message-ID that ties mail to a lead (its thread, mail handled, the enquiry).
+
+    Takes the stored form (``Lead.to_dict()``), which the store reads without building
+    a Lead; the daemon's incremental index uses the same definition.
+    """
+    for mid in (*row.get("thread", ()), *row.get("inbound", ()), row.get("enquiry_id")):
+        if mid:
+            yield mid
 
 
 @dataclass(frozen=True)

@@ -173,20 +173,6 @@ class Mailbox:
                 )
                 yield Fetched(uid, _aware(item.get(b"INTERNALDATE")), flags, bytes(raw))
 
-    def message_ids(self, uids: Sequence[int]) -> dict[int, str]:
-        """Message-ID headers only: used to re-sync after a UIDVALIDITY change."""
-        out: dict[int, str] = {}
-        for start in range(0, len(uids), FETCH_BATCH):
-            chunk = list(uids[start : start + FETCH_BATCH])
-            with _translate("fetch ids"):
-                data = self.c.fetch(chunk, ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
-            for uid, item in data.items():
-                raw = next((v for k, v in item.items() if k.startswith(b"BODY[HEADER")), b"")
-                text = bytes(raw).decode("ascii", "replace")
-                _, _, value = text.partition(":")
-                out[uid] = value.strip()
-        return out
-
     def add_keyword(self, uids: Iterable[int], keyword: str) -> None:
         uids = list(uids)
         if not uids or not keyword:

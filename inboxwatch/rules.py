@@ -18,9 +18,6 @@ from inboxwatch.tomlfile import Section
 RULE_KINDS = ("enquiry", "ignore")
 LEAD_FROM = ("sender", "reply-to", "body")
 FIELDS = ("from", "to", "subject", "body")
-#: Named groups a lead pattern may have beyond these become free-form form fields.
-LEAD_GROUPS = ("email", "name", "phone", "message")
-_GROUP = re.compile(r"\(\?P<([A-Za-z_][A-Za-z0-9_]*)>")
 
 
 @dataclass(frozen=True)

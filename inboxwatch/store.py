@@ -19,7 +19,7 @@ from tinydb import Query
 
 from inboxwatch.classify import Known
 from inboxwatch.errors import StateError
-from inboxwatch.lead import Automation, Lead, from_iso, iso
+from inboxwatch.lead import Automation, Lead, from_iso, iso, message_ids
 from inboxwatch.storage import StateFile
 
 SCHEMA_VERSION = 1
@@ -216,9 +216,8 @@ class Store:
         by_mid: dict[str, str] = {}
         for row in self._k("leads").values():
             by_address[row["address"]] = row["address"]
-            for mid in (*row.get("thread", ()), *row.get("inbound", ()), row.get("enquiry_id")):
-                if mid:
-                    by_mid[mid] = row["address"]
+            for mid in message_ids(row):
+                by_mid[mid] = row["address"]
         ours = frozenset(self._k("ours").rows)
         return Known(by_address, by_mid, self.suppressed(), ours)
 
