@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import inboxwatch.daemon
-import inboxwatch.outbox
-import inboxwatch.storage
+import inboxwatch.adapters.statefile
+import inboxwatch.service.daemon
+import inboxwatch.service.outbox
 
 #: Name of a wrapped call → category in the summary.
 CATEGORY = {
@@ -185,7 +185,7 @@ def _generator_to_list(fn: Callable[..., Iterator[Any]]) -> Callable[..., Iterat
     return fetch
 
 
-def instrument(daemon: inboxwatch.daemon.Daemon, rec: Recorder) -> None:
+def instrument(daemon: inboxwatch.service.daemon.Daemon, rec: Recorder) -> None:
     """Wrap one daemon's methods and those of its mailbox, store and sender."""
     d: Any = daemon
     # Missing names are skipped: the product changes under the benchmark.
@@ -225,20 +225,24 @@ def instrument(daemon: inboxwatch.daemon.Daemon, rec: Recorder) -> None:
 def patched(rec: Recorder) -> Iterator[None]:
     """Module-level functions the daemon calls, wrapped for the duration of the block."""
     targets: list[tuple[Any, str]] = [
-        (inboxwatch.daemon, "parse_message"),
-        (inboxwatch.daemon, "classify"),
-        (inboxwatch.daemon, "on_enquiry"),
-        (inboxwatch.daemon, "on_message"),
-        (inboxwatch.daemon, "plan"),
-        (inboxwatch.outbox, "to_bytes"),
-        (inboxwatch.storage, "write_json_atomic"),
-        (inboxwatch.storage, "read_json"),
+        (inboxwatch.service.daemon, "parse_message"),
+        (inboxwatch.service.daemon, "classify"),
+        (inboxwatch.service.daemon, "on_enquiry"),
+        (inboxwatch.service.daemon, "on_message"),
+        (inboxwatch.service.daemon, "plan"),
+        (inboxwatch.service.outbox, "to_bytes"),
+        (inboxwatch.adapters.statefile, "write_json_atomic"),
+        (inboxwatch.adapters.statefile, "read_json"),
     ]
-    targets += [(inboxwatch.outbox, name) for name in OUTBOX_FUNCS]
+    targets += [(inboxwatch.service.outbox, name) for name in OUTBOX_FUNCS]
     saved = [(mod, name, getattr(mod, name)) for mod, name in targets if hasattr(mod, name)]
     try:
         for mod, name, fn in saved:
-            label = f"outbox.{name}" if mod is inboxwatch.outbox and name != "to_bytes" else name
+            label = (
+                f"outbox.{name}"
+                if mod is inboxwatch.service.outbox and name != "to_bytes"
+                else name
+            )
             setattr(mod, name, rec.wrap(label, fn))
         yield
     finally:

@@ -10,7 +10,7 @@ backlog      1,000 varied messages arrive while the daemon is down (after its fi
 state-cost   one daemon-like state transaction with 100 / 1,000 / 5,000 active leads and
              with 1,000 active + 50,000 archived, using Store directly (no servers).
 
-Everything listens on 127.0.0.1 (private Dovecot + aiosmtpd from inboxwatch.devservers);
+Everything listens on 127.0.0.1 (private Dovecot + aiosmtpd from inboxwatch.testing.devservers);
 every wait is bounded and the servers are stopped in ``finally``.
 """
 
@@ -43,20 +43,21 @@ from zoneinfo import ZoneInfo
 import corpus
 from instrument import CycleReport, Recorder, instrument, patched
 
-from inboxwatch import outbox
-from inboxwatch.commands import load_all
-from inboxwatch.compose import Outgoing
-from inboxwatch.daemon import Daemon
-from inboxwatch.devservers import MailServers, dovecot_missing
-from inboxwatch.engine import Send, Settings, next_wake, plan
-from inboxwatch.lead import Conversation, Lead
-from inboxwatch.mailbox import Mailbox
-from inboxwatch.message import Address
-from inboxwatch.rulebook import RuleBook, load_rulebook
-from inboxwatch.sender import SmtpSender
-from inboxwatch.storage import write_json_atomic
-from inboxwatch.store import Store
-from inboxwatch.timing import SendingWindow, SystemClock
+from inboxwatch.adapters.imap import Mailbox
+from inboxwatch.adapters.smtp import SmtpSender
+from inboxwatch.adapters.statefile import write_json_atomic
+from inboxwatch.adapters.tinydb_store import Store
+from inboxwatch.core.decide import Send, Settings, next_wake, plan
+from inboxwatch.core.lead import Conversation, Lead
+from inboxwatch.core.message import Address
+from inboxwatch.core.mime import Outgoing
+from inboxwatch.core.timing import SendingWindow
+from inboxwatch.service import outbox
+from inboxwatch.service.clock import SystemClock
+from inboxwatch.service.commands import load_all
+from inboxwatch.service.daemon import Daemon
+from inboxwatch.testing.devservers import MailServers, dovecot_missing
+from inboxwatch.userfiles.rulebook import RuleBook, load_rulebook
 
 REPO = Path(__file__).resolve().parent.parent
 RULES, TEMPLATES = REPO / "rules", REPO / "templates"

@@ -111,7 +111,7 @@ def setup_logging(debug: bool) -> None:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    from inboxwatch import commands
+    from inboxwatch.service import commands
 
     handler = getattr(commands, f"cmd_{args.command}")
     result: int = handler(args)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from inboxwatch.devservers import MailServers, dovecot_missing
+from inboxwatch.testing.devservers import MailServers, dovecot_missing
 
 # CI explores the same examples every run: a red build must be reproducible.
 settings.register_profile("ci", derandomize=True, deadline=None)

@@ -13,15 +13,15 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from inboxwatch.commands import load_all
-from inboxwatch.config import load_config
-from inboxwatch.daemon import Daemon
-from inboxwatch.devservers import CapturedMail, MailServers
-from inboxwatch.lead import Lead
-from inboxwatch.mailbox import Mailbox
-from inboxwatch.sender import SmtpSender
-from inboxwatch.store import Store
-from inboxwatch.timing import Clock, SystemClock
+from inboxwatch.adapters.imap import Mailbox
+from inboxwatch.adapters.smtp import SmtpSender
+from inboxwatch.adapters.tinydb_store import Store
+from inboxwatch.core.lead import Lead
+from inboxwatch.service.clock import Clock, SystemClock
+from inboxwatch.service.commands import load_all
+from inboxwatch.service.daemon import Daemon
+from inboxwatch.testing.devservers import CapturedMail, MailServers
+from inboxwatch.userfiles.config import load_config
 
 REPO = Path(__file__).resolve().parent.parent
 _counter = itertools.count(1)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from inboxwatch.autodetect import (
+from inboxwatch.core.autodetect import (
     Detection,
     detect,
     detect_auto_reply,
@@ -15,7 +15,7 @@ from inboxwatch.autodetect import (
     detect_list,
     is_noreply_address,
 )
-from inboxwatch.message import Message, parse_message
+from inboxwatch.core.message import Message, parse_message
 
 MAIL = Path(__file__).parent / "mail"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from inboxwatch.devservers import dovecot_missing
+from inboxwatch.testing.devservers import dovecot_missing
 
 REPO = Path(__file__).resolve().parent.parent
 

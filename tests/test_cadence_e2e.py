@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from harness import RunningDaemon, mail, parse, reply_to, smtp_send
 
-from inboxwatch.devservers import MailServers
-from inboxwatch.lead import Ended
-from inboxwatch.timing import FixedClock
+from inboxwatch.core.lead import Ended
+from inboxwatch.service.clock import FixedClock
+from inboxwatch.testing.devservers import MailServers
 
 pytestmark = pytest.mark.servers
 #: Every day and hour open, so "day N" is exactly N days after the enquiry.

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from inboxwatch.classify import Classification, Context, Kind, Known, classify
-from inboxwatch.commands import context
-from inboxwatch.config import load_config
-from inboxwatch.message import Address, Message, parse_message
-from inboxwatch.rulebook import RuleBook, load_rulebook
+from inboxwatch.core.classify import Classification, Context, Kind, Known, classify
+from inboxwatch.core.message import Address, Message, parse_message
+from inboxwatch.service.commands import context
+from inboxwatch.userfiles.config import load_config
+from inboxwatch.userfiles.rulebook import RuleBook, load_rulebook
 
 REPO = Path(__file__).resolve().parent.parent
-SAMPLES = REPO / "inboxwatch" / "data" / "samples"
+SAMPLES = REPO / "inboxwatch" / "testing" / "samples"
 MAIL = Path(__file__).parent / "mail"
 NOW = datetime(2027, 3, 3, 12, 0, tzinfo=UTC)
 OWN = frozenset({"hello@shop.example", "sales@shop.example.com"})

@@ -18,7 +18,7 @@ import pytest
 from inboxwatch.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
-SAMPLES = REPO / "inboxwatch" / "data" / "samples"
+SAMPLES = REPO / "inboxwatch" / "testing" / "samples"
 MAIL = Path(__file__).parent / "mail"
 Capsys = pytest.CaptureFixture[str]
 

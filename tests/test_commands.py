@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from inboxwatch.adapters.tinydb_store import Store
 from inboxwatch.cli import main
-from inboxwatch.lead import Automation, Ended, Lead
-from inboxwatch.store import Store
+from inboxwatch.core.lead import Automation, Ended, Lead
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -122,7 +122,7 @@ def test_resume_refuses_a_suppressed_lead_until_unsuppressed(
 def test_a_second_daemon_on_the_same_state_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from inboxwatch.commands import single_instance
+    from inboxwatch.service.commands import single_instance
 
     cfg = write_config(tmp_path)
     monkeypatch.setenv("IW_TEST_PASSWORD", "x")

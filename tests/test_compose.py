@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from inboxwatch.classify import Context, Kind, classify
-from inboxwatch.compose import (
+from inboxwatch.core.classify import Context, Kind, classify
+from inboxwatch.core.letters import LeadView, Thread, excerpt, lead_values, to_lead, to_owner
+from inboxwatch.core.message import Address, parse_message
+from inboxwatch.core.mime import (
     MARK_HEADER,
     Outgoing,
     clean_header,
@@ -19,13 +21,11 @@ from inboxwatch.compose import (
     reply_subject,
     to_bytes,
 )
-from inboxwatch.message import Address, parse_message
-from inboxwatch.render import LeadView, Thread, excerpt, lead_values, to_lead, to_owner
-from inboxwatch.rulebook import load_rulebook
-from inboxwatch.templates import Template
+from inboxwatch.userfiles.rulebook import load_rulebook
+from inboxwatch.userfiles.templates import Template
 
 REPO = Path(__file__).resolve().parent.parent
-SAMPLES = REPO / "inboxwatch" / "data" / "samples"
+SAMPLES = REPO / "inboxwatch" / "testing" / "samples"
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 ME = Address("hello@shop.example", "Shop")
 JANE = Address("jane@example.org", "Jane Doe")
@@ -383,7 +383,7 @@ def test_excerpt() -> None:
 def test_restamp_sets_the_date_of_sending_and_leaves_the_body_alone() -> None:
     from datetime import UTC, datetime
 
-    from inboxwatch.compose import restamp
+    from inboxwatch.core.mime import restamp
 
     raw = to_bytes(outgoing(body="Date: this line is part of the body\n"))
     later = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)

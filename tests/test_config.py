@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from inboxwatch.config import Config, load_config
 from inboxwatch.errors import ConfigError, Problem
+from inboxwatch.userfiles.config import Config, load_config
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from harness import RunningDaemon, mail, parse
 
-from inboxwatch.devservers import MailServers
+from inboxwatch.testing.devservers import MailServers
 
 pytestmark = pytest.mark.servers
 

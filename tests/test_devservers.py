@@ -20,8 +20,8 @@ import imapclient
 import pytest
 from imapclient.exceptions import LoginError
 
-from inboxwatch import devservers
-from inboxwatch.devservers import CapturedMail, MailServers
+from inboxwatch.testing import devservers
+from inboxwatch.testing.devservers import CapturedMail, MailServers
 
 pytestmark = pytest.mark.servers
 

@@ -1,4 +1,4 @@
-"""Pure tests for inboxwatch.engine: the whole cadence, threading, stop rules, live edits.
+"""Pure tests for inboxwatch.core.decide: the whole cadence, threading, stop rules, live edits.
 
 No IO and no clock: every decision gets ``now``; time is simulated by jumping from one
 ``next_wake`` to the next (or by fixed ticks) and applying the lead each call returns.
@@ -19,8 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from inboxwatch.classify import Classification, Kind
-from inboxwatch.engine import (
+from inboxwatch.core.classify import Classification, Kind
+from inboxwatch.core.decide import (
     Decision,
     Incoming,
     Send,
@@ -34,12 +34,12 @@ from inboxwatch.engine import (
     plan,
     step_due,
 )
-from inboxwatch.lead import Automation, Conversation, Ended, Lead
-from inboxwatch.message import Address, Message, parse_message
-from inboxwatch.returndate import find_return_date
-from inboxwatch.rulebook import RuleBook, load_rulebook
-from inboxwatch.sequences import Step
-from inboxwatch.timing import SendingWindow, day_offset
+from inboxwatch.core.lead import Automation, Conversation, Ended, Lead
+from inboxwatch.core.message import Address, Message, parse_message
+from inboxwatch.core.returndate import find_return_date
+from inboxwatch.core.timing import SendingWindow, day_offset
+from inboxwatch.userfiles.rulebook import RuleBook, load_rulebook
+from inboxwatch.userfiles.sequences import Step
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOK = load_rulebook(ROOT / "rules", ROOT / "templates")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from inboxwatch.optout import is_opt_out
+from inboxwatch.core.optout import is_opt_out
 
 OPT_OUTS = [
     # en

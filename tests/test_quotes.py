@@ -12,8 +12,8 @@ from email.message import EmailMessage
 
 import pytest
 
-from inboxwatch.message import parse_message
-from inboxwatch.quotes import new_text, new_text_of
+from inboxwatch.core.message import parse_message
+from inboxwatch.core.quotes import new_text, new_text_of
 
 
 def body(s: str) -> str:

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from inboxwatch.classify import Classification, Context, classify
-from inboxwatch.message import parse_message
-from inboxwatch.rulebook import RuleBook, load_rulebook
+from inboxwatch.core.classify import Classification, Context, classify
+from inboxwatch.core.message import parse_message
+from inboxwatch.userfiles.rulebook import RuleBook, load_rulebook
 
 REPO = Path(__file__).resolve().parent.parent
 MAIL = Path(__file__).parent / "mail" / "realworld"

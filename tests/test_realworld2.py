@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from inboxwatch.classify import Classification, classify
-from inboxwatch.message import parse_message
-from inboxwatch.rulebook import RuleBook, load_rulebook
+from inboxwatch.core.classify import Classification, classify
+from inboxwatch.core.message import parse_message
+from inboxwatch.userfiles.rulebook import RuleBook, load_rulebook
 from tests.test_realworld import CTX, NOW, REPO, Want, check, params
 
 MAIL = Path(__file__).parent / "mail" / "realworld2"

@@ -28,19 +28,20 @@ from typing import Any
 import pytest
 from harness import REPO, RunningDaemon, mail, parse, reply_to
 
-from inboxwatch import cli, outbox
-from inboxwatch.compose import Outgoing, new_message_id, to_bytes
-from inboxwatch.config import Secret, ServerConfig, load_config
-from inboxwatch.daemon import Daemon
-from inboxwatch.devservers import MailServers
-from inboxwatch.engine import Send
+from inboxwatch import cli
+from inboxwatch.adapters.imap import LoginFailed, Mailbox
+from inboxwatch.adapters.smtp import Envelope, SmtpSender
+from inboxwatch.adapters.tinydb_store import Store
+from inboxwatch.core.decide import Send
+from inboxwatch.core.lead import Ended
+from inboxwatch.core.message import Address
+from inboxwatch.core.mime import Outgoing, new_message_id, to_bytes
 from inboxwatch.errors import StateError, TransientError
-from inboxwatch.lead import Ended
-from inboxwatch.mailbox import LoginFailed, Mailbox
-from inboxwatch.message import Address
-from inboxwatch.sender import Envelope, SmtpSender
-from inboxwatch.store import Store
-from inboxwatch.timing import FixedClock
+from inboxwatch.service import outbox
+from inboxwatch.service.clock import FixedClock
+from inboxwatch.service.daemon import Daemon
+from inboxwatch.testing.devservers import MailServers
+from inboxwatch.userfiles.config import Secret, ServerConfig, load_config
 
 WAIT = 5.0  # the longest any single condition is waited for
 
@@ -356,7 +357,7 @@ def test_state_file_is_0600_without_leftovers_and_a_failed_rename_keeps_the_old_
             raise OSError(28, "No space left on device (simulated)")
         real_replace(src, dst, *args, **kw)
 
-    monkeypatch.setattr("inboxwatch.storage.os.replace", replace_fails_once)
+    monkeypatch.setattr("inboxwatch.adapters.statefile.os.replace", replace_fails_once)
     store = Store.open(path)
     with pytest.raises(OSError, match="simulated"), store.transaction():
         store.set_cursor("INBOX", cursor["uidvalidity"], cursor["last_uid"] + 1000)
@@ -1066,7 +1067,7 @@ def test_every_tls_mode_verifies_the_certificate(
     def attempt(cafile: str) -> str:
         """ "" if it worked, else the error."""
         if protocol == "imap":
-            from inboxwatch.config import ImapConfig
+            from inboxwatch.userfiles.config import ImapConfig
 
             cfg = ImapConfig("127.0.0.1", port, tls, login, Secret("t", "imap"), cafile, timeout=5)
             box = Mailbox(cfg, pw)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from inboxwatch.message import parse_message
-from inboxwatch.returndate import find_return_date
+from inboxwatch.core.message import parse_message
+from inboxwatch.core.returndate import find_return_date
 
 # Wednesday 3 March 2027, 10:00 in Berlin.
 WED = datetime(2027, 3, 3, 10, 0, tzinfo=timezone(timedelta(hours=1)))

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from inboxwatch.classify import Context, Kind, classify
+from inboxwatch.core.classify import Context, Kind, classify
+from inboxwatch.core.message import Address, Message, parse_message
 from inboxwatch.errors import ConfigError, Problem
-from inboxwatch.message import Address, Message, parse_message
-from inboxwatch.rulebook import RuleBook, load_rulebook
-from inboxwatch.rules import Rule, find_lead, parse_rule
-from inboxwatch.tomlfile import Section, TomlFile
+from inboxwatch.userfiles.rulebook import RuleBook, load_rulebook
+from inboxwatch.userfiles.rules import Rule, find_lead, parse_rule
+from inboxwatch.userfiles.tomlfile import Section, TomlFile
 
 REPO = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from inboxwatch.core.letters import LeadView, first_name, lead_values
+from inboxwatch.core.message import Address
 from inboxwatch.errors import ConfigError, Problem
-from inboxwatch.message import Address
-from inboxwatch.render import LeadView, first_name, lead_values
-from inboxwatch.rulebook import load_rulebook
-from inboxwatch.templates import (
+from inboxwatch.userfiles.rulebook import load_rulebook
+from inboxwatch.userfiles.templates import (
     BUILTIN_VARIABLES,
     Template,
     check_variables,

@@ -1,4 +1,4 @@
-"""Pure tests for inboxwatch.timing: windows, calendar-day offsets, DST, clocks."""
+"""Pure tests for inboxwatch.core.timing: windows, calendar-day offsets, DST, clocks."""
 
 from __future__ import annotations
 
@@ -9,17 +9,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from inboxwatch.timing import (
-    Clock,
-    FixedClock,
-    ScaledClock,
+from inboxwatch.core.timing import (
     SendingWindow,
-    SystemClock,
     back_on,
     day_offset,
     due_at,
     first_business_day_after,
 )
+from inboxwatch.service.clock import Clock, FixedClock, ScaledClock, SystemClock
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")

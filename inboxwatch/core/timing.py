@@ -2,16 +2,14 @@
 
 Nothing here reads the clock or does IO: ``now`` and every instant are arguments, so the
 cadence is testable in milliseconds and a time-lapse demo only needs a different
-:class:`Clock`. All inputs must be timezone-aware; results are aware datetimes in UTC.
+clock (:mod:`inboxwatch.service.clock`). All inputs must be timezone-aware; results are
+aware datetimes in UTC.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from time import monotonic as _system_monotonic
-from typing import Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 _WEEKDAYS = frozenset({0, 1, 2, 3, 4})
@@ -147,58 +145,3 @@ def due_at(
         bounds.append(_aware(hold_until, "hold_until").astimezone(UTC))
     due = max(bounds)
     return window.next_open(due) if respect_window else due
-
-
-@runtime_checkable
-class Clock(Protocol):
-    """The daemon's only source of 'now'; the timing core never reads time itself."""
-
-    def now(self) -> datetime: ...  # aware, UTC
-
-
-class SystemClock:
-    """Real wall-clock time."""
-
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-
-class FixedClock:
-    """A clock that only moves when told to, for tests."""
-
-    def __init__(self, at: datetime) -> None:
-        self._at = _aware(at).astimezone(UTC)
-
-    def now(self) -> datetime:
-        return self._at
-
-    def set(self, at: datetime) -> None:
-        self._at = _aware(at).astimezone(UTC)
-
-    def advance(self, delta: timedelta) -> None:
-        self._at += delta
-
-
-class ScaledClock:
-    """Time-lapse for demos: simulated time runs ``scale`` times faster than real time.
-
-    Driven by a monotonic clock so a wall-clock jump (NTP, suspend) cannot make the
-    simulated time go backwards.
-    """
-
-    def __init__(
-        self,
-        scale: float,
-        start: datetime | None = None,
-        monotonic: Callable[[], float] = _system_monotonic,
-    ) -> None:
-        if not scale >= 1:
-            raise ValueError(f"scale must be >= 1, got {scale}")
-        self.scale = float(scale)
-        self._start = datetime.now(UTC) if start is None else _aware(start).astimezone(UTC)
-        self._monotonic = monotonic
-        self._start_mono = monotonic()
-
-    def now(self) -> datetime:
-        elapsed = self._monotonic() - self._start_mono
-        return self._start + timedelta(seconds=elapsed * self.scale)

@@ -6,10 +6,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from inboxwatch.errors import ConfigError, Problem
-from inboxwatch.rules import Rule, parse_rule
-from inboxwatch.sequences import Sequence, parse_sequence
-from inboxwatch.templates import BUILTIN_VARIABLES, Template, check_variables, load_templates
-from inboxwatch.tomlfile import Section, TomlFile
+from inboxwatch.userfiles.rules import Rule, parse_rule
+from inboxwatch.userfiles.sequences import Sequence, parse_sequence
+from inboxwatch.userfiles.templates import (
+    BUILTIN_VARIABLES,
+    Template,
+    check_variables,
+    load_templates,
+)
+from inboxwatch.userfiles.tomlfile import Section, TomlFile
 
 #: Templates the daemon itself uses for the owner; shipped, but a user may override them.
 OWNER_TEMPLATES = ("owner-alert", "owner-reply", "owner-task")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from inboxwatch.tomlfile import Section
+from inboxwatch.userfiles.tomlfile import Section
 
 CHANNELS = ("email", "call", "text")
 _STEP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")

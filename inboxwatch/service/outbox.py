@@ -16,11 +16,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from inboxwatch.compose import to_bytes
-from inboxwatch.engine import Send
-from inboxwatch.lead import iso
-from inboxwatch.store import Store
-from inboxwatch.timing import SendingWindow
+from inboxwatch.adapters.tinydb_store import Store
+from inboxwatch.core.decide import Send
+from inboxwatch.core.lead import iso
+from inboxwatch.core.mime import to_bytes
+from inboxwatch.core.timing import SendingWindow
 
 #: Lower sorts first: a lead's acknowledgement goes before alerts and follow-ups.
 PRIORITY = {"ack": 0, "owner-alert": 1, "owner-reply": 1, "followup": 2, "owner-task": 3}

@@ -12,17 +12,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from inboxwatch.classify import Classification, Context, Kind, Known, classify
-from inboxwatch.compose import new_message_id, to_bytes
-from inboxwatch.config import Config, load_config
+from inboxwatch.core.classify import Classification, Context, Kind, Known, classify
+from inboxwatch.core.lead import Automation, Ended, Lead, iso
+from inboxwatch.core.letters import LeadView, Thread, lead_values, to_lead
+from inboxwatch.core.message import Address, parse_message
+from inboxwatch.core.mime import new_message_id, to_bytes
 from inboxwatch.errors import ConfigError, InboxwatchError, MessageError, Problem
-from inboxwatch.lead import Automation, Ended, Lead, iso
-from inboxwatch.message import Address, parse_message
-from inboxwatch.render import LeadView, Thread, lead_values, to_lead
-from inboxwatch.rulebook import RuleBook, load_rulebook
+from inboxwatch.userfiles.config import Config, load_config
+from inboxwatch.userfiles.rulebook import RuleBook, load_rulebook
 
 if TYPE_CHECKING:
-    from inboxwatch.store import Store
+    from inboxwatch.adapters.tinydb_store import Store
 
 log = logging.getLogger("inboxwatch")
 
@@ -42,7 +42,7 @@ def read_known(cfg: Config) -> Known:
     """What the state file knows, read-only; no state file means nothing is known yet."""
     if not cfg.state_path.exists():
         return Known()
-    from inboxwatch.store import Store
+    from inboxwatch.adapters.tinydb_store import Store
 
     with Store.open(cfg.state_path, readonly=True) as store:
         return store.known()
@@ -162,7 +162,7 @@ def as_received(raw: bytes) -> str:
 
 # -- the daemon and the lead commands -------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
-    from inboxwatch.store import Store
+    from inboxwatch.adapters.tinydb_store import Store
 
     cfg, book = load_all(args.config)
     scale = float(args.time_scale)
@@ -205,11 +205,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _run(
     cfg: Config, book: RuleBook, args: argparse.Namespace, scale: float, imap_pw: str, smtp_pw: str
 ) -> int:
-    from inboxwatch.daemon import Daemon
-    from inboxwatch.mailbox import Mailbox
-    from inboxwatch.sender import SmtpSender
-    from inboxwatch.store import Store
-    from inboxwatch.timing import Clock, ScaledClock, SystemClock
+    from inboxwatch.adapters.imap import Mailbox
+    from inboxwatch.adapters.smtp import SmtpSender
+    from inboxwatch.adapters.tinydb_store import Store
+    from inboxwatch.service.clock import Clock, ScaledClock, SystemClock
+    from inboxwatch.service.daemon import Daemon
 
     store = Store.open(cfg.state_path, simulated=scale != 1)
     clock: Clock = ScaledClock(scale) if scale != 1 else SystemClock()
@@ -284,8 +284,8 @@ def _state(lead: Lead) -> str:
 
 
 def cmd_leads(args: argparse.Namespace) -> int:
-    from inboxwatch.engine import Settings, next_step
-    from inboxwatch.store import Store
+    from inboxwatch.adapters.tinydb_store import Store
+    from inboxwatch.core.decide import Settings, next_step
 
     cfg, book = load_all(args.config)
     st = Settings.from_config(cfg)
@@ -340,7 +340,7 @@ def _find(store: Store, address: str, include_archive: bool = False) -> Lead:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from inboxwatch.store import Store
+    from inboxwatch.adapters.tinydb_store import Store
 
     cfg = load_config(args.config)
     with Store.open(cfg.state_path, readonly=True) as store, store.transaction():
@@ -362,7 +362,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def _change(args: argparse.Namespace, change: Callable[[Lead, datetime], Lead]) -> int:
-    from inboxwatch.store import Store
+    from inboxwatch.adapters.tinydb_store import Store
 
     cfg = load_config(args.config)
     if not cfg.state_path.exists():
@@ -384,7 +384,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from inboxwatch.store import Store
+    from inboxwatch.adapters.tinydb_store import Store
 
     cfg = load_config(args.config)
     suppressed: frozenset[str] = frozenset()
@@ -408,7 +408,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_unsuppress(args: argparse.Namespace) -> int:
-    from inboxwatch.store import Store
+    from inboxwatch.adapters.tinydb_store import Store
 
     cfg = load_config(args.config)
     with Store.open(cfg.state_path) as store, store.transaction():

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from inboxwatch.errors import Problem
-from inboxwatch.tomlfile import Section, TomlFile
+from inboxwatch.userfiles.tomlfile import Section, TomlFile
 
 PLACEHOLDER = re.compile(r"\{\{\s*([^{}|]*?)\s*(?:\|\s*([^{}]*?)\s*)?\}\}")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")

@@ -12,8 +12,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from inboxwatch.message import Address, Message
-from inboxwatch.tomlfile import Section
+from inboxwatch.core.message import Address, Message
+from inboxwatch.userfiles.tomlfile import Section
 
 RULE_KINDS = ("enquiry", "ignore")
 LEAD_FROM = ("sender", "reply-to", "body")

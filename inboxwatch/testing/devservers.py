@@ -721,7 +721,7 @@ templates = "{templates}"
             anvil_chroot = login_chroot = "  chroot =\n"
             chroots = "service stats {\n  chroot =\n}\n"
         return f"""\
-# Written by inboxwatch.devservers: a private, disposable Dovecot. Do not edit.
+# Written by inboxwatch.testing.devservers: a private, disposable Dovecot. Do not edit.
 instance_name = inboxwatch-{os.getpid()}-{id(self):x}
 base_dir = {work}/run
 state_dir = {work}/state
@@ -889,7 +889,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import json
 
     parser = argparse.ArgumentParser(
-        prog="python -m inboxwatch.devservers", description=main.__doc__
+        prog="python -m inboxwatch.testing.devservers", description=main.__doc__
     )
     parser.add_argument("workdir", type=Path, help="folder for Dovecot's config, logs and mail")
     parser.add_argument("--users", default="shop,owner,team,lead1,lead2,lead3")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import aiosmtplib
 
-from inboxwatch.config import ServerConfig
+from inboxwatch.userfiles.config import ServerConfig
 
 log = logging.getLogger("inboxwatch.smtp")
 _WARNED: set[tuple[str, int]] = set()  # warn once per server, not on every connection

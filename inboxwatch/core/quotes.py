@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from inboxwatch.message import Message, html_to_text
+from inboxwatch.core.message import Message, html_to_text
 
 # --- plain text -----------------------------------------------------------------------
 

@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from inboxwatch.compose import Outgoing, clean_header, reply_subject
-from inboxwatch.message import Address
-from inboxwatch.templates import Template, render
+from inboxwatch.core.message import Address
+from inboxwatch.core.mime import Outgoing, clean_header, reply_subject
+from inboxwatch.userfiles.templates import Template, render
 
 _TITLES = frozenset(
     [

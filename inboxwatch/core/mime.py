@@ -19,7 +19,7 @@ from email.message import Message
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 
-from inboxwatch.message import Address, is_valid_address
+from inboxwatch.core.message import Address, is_valid_address
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 _REPLY_PREFIX = re.compile(

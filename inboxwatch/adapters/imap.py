@@ -22,9 +22,9 @@ import imapclient
 from imapclient.exceptions import IMAPClientError, LoginError
 from imapclient.imapclient import SENT
 
-from inboxwatch.config import ImapConfig
+from inboxwatch.adapters.smtp import tls_context
 from inboxwatch.errors import InboxwatchError, TransientError
-from inboxwatch.sender import tls_context
+from inboxwatch.userfiles.config import ImapConfig
 
 log = logging.getLogger("inboxwatch.imap")
 FETCH_BATCH = 200

@@ -19,8 +19,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from inboxwatch.message import Message
-from inboxwatch.quotes import new_text
+from inboxwatch.core.message import Message
+from inboxwatch.core.quotes import new_text
 
 
 @dataclass(frozen=True)

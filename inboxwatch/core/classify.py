@@ -16,14 +16,14 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from inboxwatch import autodetect
-from inboxwatch.compose import MARK_HEADER
-from inboxwatch.message import Address, Message, is_valid_address, parse_addresses
-from inboxwatch.optout import is_opt_out
-from inboxwatch.quotes import new_text
-from inboxwatch.returndate import find_return_date
-from inboxwatch.rulebook import RuleBook
-from inboxwatch.rules import LeadFound, Rule, find_lead
+from inboxwatch.core import autodetect
+from inboxwatch.core.message import Address, Message, is_valid_address, parse_addresses
+from inboxwatch.core.mime import MARK_HEADER
+from inboxwatch.core.optout import is_opt_out
+from inboxwatch.core.quotes import new_text
+from inboxwatch.core.returndate import find_return_date
+from inboxwatch.userfiles.rulebook import RuleBook
+from inboxwatch.userfiles.rules import LeadFound, Rule, find_lead
 
 PUBLIC_MAIL_DOMAINS = frozenset(
     [

@@ -27,7 +27,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from inboxwatch import cli
-from inboxwatch.devservers import CapturedMail, MailServers
+from inboxwatch.testing.devservers import CapturedMail, MailServers
 
 DOMAIN = "shop.example"  # the sample mail of part 1 is addressed to this shop
 LEADS = {
@@ -40,7 +40,7 @@ HERE = Path(__file__).resolve().parent
 
 def _project_dir(name: str) -> Path:
     """rules/ and templates/ from the checkout (the demo runs from it)."""
-    for base in (Path.cwd(), HERE.parent):
+    for base in (Path.cwd(), HERE.parent.parent):
         if (base / name).is_dir():
             return base / name
     raise SystemExit(f"demo: cannot find the {name}/ folder; run it from the inboxwatch checkout")
@@ -134,7 +134,7 @@ def run_cli(*args: str) -> int:
 
 def part_rules(config: Path) -> None:
     heading("1. The rules, tried on sample mail (inboxwatch classify)")
-    samples = sorted((HERE / "data" / "samples").glob("*.eml"))
+    samples = sorted((HERE / "samples").glob("*.eml"))
     say(f"$ inboxwatch classify --config config.toml {len(samples)} sample messages")
     run_cli("classify", "--config", str(config), *map(str, samples))
 

@@ -11,15 +11,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from inboxwatch.classify import Classification, Kind
-from inboxwatch.compose import Outgoing
-from inboxwatch.config import Config
-from inboxwatch.lead import Automation, Conversation, Ended, Lead, iso
-from inboxwatch.message import SYNTHETIC_ID_DOMAIN, Address, Message
-from inboxwatch.render import LeadView, Thread, excerpt, lead_values, to_lead, to_owner
-from inboxwatch.rulebook import RuleBook
-from inboxwatch.sequences import Sequence, Step
-from inboxwatch.timing import SendingWindow, day_offset, due_at, first_business_day_after
+from inboxwatch.core.classify import Classification, Kind
+from inboxwatch.core.lead import Automation, Conversation, Ended, Lead, iso
+from inboxwatch.core.letters import LeadView, Thread, excerpt, lead_values, to_lead, to_owner
+from inboxwatch.core.message import SYNTHETIC_ID_DOMAIN, Address, Message
+from inboxwatch.core.mime import Outgoing
+from inboxwatch.core.timing import SendingWindow, day_offset, due_at, first_business_day_after
+from inboxwatch.userfiles.config import Config
+from inboxwatch.userfiles.rulebook import RuleBook
+from inboxwatch.userfiles.sequences import Sequence, Step
 
 Ids = Callable[[], str]
 

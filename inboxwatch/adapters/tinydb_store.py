@@ -17,10 +17,10 @@ from typing import Any
 
 from tinydb import Query
 
-from inboxwatch.classify import Known
+from inboxwatch.adapters.statefile import StateFile
+from inboxwatch.core.classify import Known
+from inboxwatch.core.lead import Automation, Lead, from_iso, iso, message_ids
 from inboxwatch.errors import StateError
-from inboxwatch.lead import Automation, Lead, from_iso, iso, message_ids
-from inboxwatch.storage import StateFile
 
 SCHEMA_VERSION = 1
 ARCHIVE_AFTER = timedelta(days=30)

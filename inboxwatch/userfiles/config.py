@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import time
 from pathlib import Path
 
+from inboxwatch.core.message import is_valid_address
 from inboxwatch.errors import ConfigError, Problem
-from inboxwatch.message import is_valid_address
-from inboxwatch.tomlfile import Section, TomlFile
+from inboxwatch.userfiles.tomlfile import Section, TomlFile
 
 TLS_MODES = ("ssl", "starttls", "none")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -17,11 +17,12 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from types import FrameType
 
-from inboxwatch import autodetect, outbox
-from inboxwatch.classify import Context, Kind, Known, classify
-from inboxwatch.compose import MARK_HEADER, new_message_id, restamp
-from inboxwatch.config import Config
-from inboxwatch.engine import (
+from inboxwatch.adapters.imap import Fetched, LoginFailed, Mailbox
+from inboxwatch.adapters.smtp import Envelope, SmtpSender
+from inboxwatch.adapters.tinydb_store import Store
+from inboxwatch.core import autodetect
+from inboxwatch.core.classify import Context, Kind, Known, classify
+from inboxwatch.core.decide import (
     Decision,
     Incoming,
     Settings,
@@ -32,14 +33,14 @@ from inboxwatch.engine import (
     on_orphan_reply,
     plan,
 )
+from inboxwatch.core.lead import Conversation, Ended, Lead, message_ids
+from inboxwatch.core.message import Message, parse_message
+from inboxwatch.core.mime import MARK_HEADER, new_message_id, restamp
 from inboxwatch.errors import ConfigError, MessageError, TransientError
-from inboxwatch.lead import Conversation, Ended, Lead, message_ids
-from inboxwatch.mailbox import Fetched, LoginFailed, Mailbox
-from inboxwatch.message import Message, parse_message
-from inboxwatch.rulebook import RuleBook, load_rulebook
-from inboxwatch.sender import Envelope, SmtpSender
-from inboxwatch.store import Store
-from inboxwatch.timing import Clock, SystemClock
+from inboxwatch.service import outbox
+from inboxwatch.service.clock import Clock, SystemClock
+from inboxwatch.userfiles.config import Config
+from inboxwatch.userfiles.rulebook import RuleBook, load_rulebook
 
 log = logging.getLogger("inboxwatch")
 MAX_BACKOFF = 300.0

@@ -1,0 +1,1 @@
+"""Test and demo tooling, kept apart from the runtime: private mail servers, the demo."""

@@ -1,0 +1,1 @@
+"""The files a user edits: the config, rules, sequences and templates, loaded and checked."""
