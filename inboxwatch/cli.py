@@ -53,7 +53,13 @@ def parseargs(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="allow --time-scale with non-loopback servers or an existing state",
     )
-    c.add_argument("--once", action="store_true", help="one cycle, then exit")
+    c.add_argument("--once", action="store_true", help="one pass, then exit")
+    c.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="read and decide, log every message it would send; send, write and change "
+        "nothing (safe beside a running daemon)",
+    )
     c = cmd("leads", "list leads")
     c.add_argument("--json", action="store_true")
     c.add_argument("--all", action="store_true", help="include closed leads from the archive")

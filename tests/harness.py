@@ -13,13 +13,12 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from inboxwatch.adapters.imap import Mailbox
-from inboxwatch.adapters.smtp import SmtpSender
-from inboxwatch.adapters.tinydb_store import Store
+from inboxwatch.adapters.tinydb_store import TinyDbStore
 from inboxwatch.core.lead import Lead
-from inboxwatch.service.clock import Clock, SystemClock
+from inboxwatch.service.clock import Clock, FixedClock, SystemClock
 from inboxwatch.service.commands import load_all
 from inboxwatch.service.daemon import Daemon
+from inboxwatch.service.runner import make_daemon
 from inboxwatch.testing.devservers import CapturedMail, MailServers
 from inboxwatch.userfiles.config import load_config
 
@@ -55,7 +54,13 @@ def parse(raw: bytes) -> email.message.EmailMessage:
 
 
 class RunningDaemon:
-    """inboxwatch watching one business mailbox; start/stop/restart like a service."""
+    """inboxwatch watching one business mailbox; start/stop/restart like a service.
+
+    On the system clock it runs ``run()`` in a thread, woken by IDLE as in production. On
+    a clock the test moves (``FixedClock``) nothing runs by itself: ``tick()`` runs one
+    whole tick synchronously (a cycle barrier, no sleeps), and ``wait_until`` ticks
+    before each look.
+    """
 
     def __init__(
         self,
@@ -70,6 +75,7 @@ class RunningDaemon:
         templates: Path = REPO / "templates",
         timezone: str = "UTC",
         poll_seconds: int = 60,
+        manual: bool | None = None,
     ) -> None:
         self.servers, self.shop = servers, shop
         self.address = servers.address(shop)
@@ -83,42 +89,51 @@ class RunningDaemon:
             imap_extra=f"poll_seconds = {poll_seconds}\nidle_renew_seconds = 600",
         )
         self.clock = clock or SystemClock()
+        self.manual = isinstance(self.clock, FixedClock) if manual is None else manual
         self.time_scale = time_scale
         self.daemon: Daemon | None = None
         self.thread: threading.Thread | None = None
         self.result: int | None = None
+        self.ticks_done = 0
 
     def make(self) -> Daemon:
         cfg, book = load_all(self.config_path)
         pw = cfg.imap.password.resolve()
-        store = Store.open(cfg.state_path, simulated=self.time_scale != 1)
-        return Daemon(
-            cfg,
-            book,
-            store,
-            self.clock,
-            Mailbox(cfg.imap, pw),
-            SmtpSender(cfg.smtp, pw),
-            time_scale=self.time_scale,
-        )
+        daemon = make_daemon(cfg, book, (pw, pw), clock=self.clock, time_scale=self.time_scale)
+        daemon.hooks.append(self._count)
+        return daemon
+
+    def _count(self, what: str, data: Mapping[str, Any]) -> None:
+        if what == "tick-done":
+            self.ticks_done += 1
 
     def start(self) -> RunningDaemon:
-        self.daemon = self.make()
-        daemon = self.daemon
+        self.daemon = daemon = self.make()
+        if self.manual:
+            daemon.connect(self.clock.now())
+            self.tick()
+            return self
 
         def run() -> None:
             self.result = daemon.run()
 
         self.thread = threading.Thread(target=run, name=f"daemon-{self.shop}", daemon=True)
         self.thread.start()
-        self.wait_until(lambda: daemon.cycles_done > 0, what="first cycle")
+        self.wait_until(lambda: self.ticks_done > 0, what="first tick")
         return self
+
+    def tick(self) -> None:
+        """One whole tick at the clock's time (manual mode)."""
+        assert self.daemon is not None and self.manual
+        self.daemon.tick(self.clock.now())
 
     def stop(self) -> None:
         if self.daemon is not None and self.thread is not None:
             self.daemon.stop_event.set()
             self.thread.join(timeout=10)
             assert not self.thread.is_alive(), "daemon did not stop within 10 s"
+        elif self.daemon is not None:
+            self.daemon.source.close()
         self.daemon = self.thread = None
 
     def restart(self) -> None:
@@ -131,24 +146,28 @@ class RunningDaemon:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    @staticmethod
-    def wait_until(cond: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+    def wait_until(
+        self, cond: Callable[[], Any], timeout: float = 10.0, what: str = "condition"
+    ) -> Any:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if self.manual and self.daemon is not None:
+                self.tick()
             if value := cond():
                 return value
             time.sleep(0.02)
         raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
 
-    def leads(self) -> list[Lead]:
+    def store(self) -> TinyDbStore:
         cfg = load_config(self.config_path)
-        store = Store.open(cfg.state_path, readonly=True)
-        with store.transaction():
-            return store.leads()
+        return TinyDbStore.open(cfg.state_path, readonly=True)
+
+    def leads(self) -> list[Lead]:
+        with self.store().transaction() as state:
+            return state.leads()
 
     def archived(self) -> list[Lead]:
-        cfg = load_config(self.config_path)
-        return list(Store(cfg.state_path, readonly=True).archived())
+        return list(self.store().archived())
 
     def lead(self, address: str) -> Lead | None:
         return next((x for x in self.leads() if x.address == address), None)

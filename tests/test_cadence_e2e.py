@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import pytest
 from harness import RunningDaemon, mail, parse, reply_to, smtp_send
 
+from inboxwatch.core.actions import Queue
 from inboxwatch.core.lead import Ended
 from inboxwatch.service.clock import FixedClock
 from inboxwatch.testing.devservers import MailServers
@@ -53,13 +53,9 @@ class Cadence:
         return [m.data for m in self.daemon.sent_to(owner, purpose)]
 
     def go_to_day(self, day: float) -> None:
-        """Move the clock to `day` days after the enquiry and let one full cycle run."""
-        assert self.daemon.daemon is not None
-        d = self.daemon.daemon
+        """Move the clock to `day` days after the enquiry and run one whole tick then."""
         self.clock.set(self.t0 + timedelta(days=day))
-        started = d.cycles  # a cycle under way may have read the old time: wait for the next
-        d.wake()
-        self.daemon.wait_until(lambda: d.cycles_done >= started + 1, what=f"a cycle on day {day}")
+        self.daemon.tick()
 
     @property
     def t0(self) -> datetime:
@@ -256,24 +252,24 @@ def test_flagging_the_enquiry_hands_the_lead_over(cadence: Cadence) -> None:
     assert len(cadence.emails()) == 1
 
 
-def test_a_reply_racing_a_due_step_wins(cadence: Cadence, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The reply lands after the follow-up was planned but before it is sent."""
+def test_a_reply_racing_a_due_step_wins(cadence: Cadence) -> None:
+    """The reply lands after the follow-up was queued but before it is sent."""
     cadence.start_with_enquiry()
     daemon = cadence.daemon.daemon
     assert daemon is not None
-    planned = daemon._plan
+    replied: list[bytes] = []
 
-    def plan_then_reply(now: datetime) -> None:
-        planned(now)
-        if cadence.emails() and not getattr(plan_then_reply, "done", False):
-            plan_then_reply.done = True  # type: ignore[attr-defined]
+    def reply_when_followup_queued(what: str, data: Mapping[str, Any]) -> None:
+        queued = [a for a in data.get("actions", ()) if isinstance(a, Queue)]
+        if not replied and any(a.item.purpose == "followup" for a in queued):
             raw = reply_to(cadence.emails()[0], cadence.lead, "Sounds good, call me.")
             cadence.servers.deliver(cadence.daemon.shop, raw, sender=cadence.lead)
+            replied.append(raw)
 
     cadence.go_to_day(0.5)
-    monkeypatch.setattr(daemon, "_plan", plan_then_reply)
+    daemon.hooks.append(reply_when_followup_queued)
     cadence.go_to_day(1.01)
-    time.sleep(0.3)
+    assert replied  # the follow-up was queued, and the reply came after it
     assert len(cadence.emails()) == 1
     lead = cadence.daemon.lead(cadence.lead)
     assert lead is not None and lead.ended is Ended.REPLIED

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from inboxwatch.adapters.tinydb_store import Store
+from inboxwatch.adapters.tinydb_store import TinyDbStore
 from inboxwatch.cli import main
 from inboxwatch.core.lead import Automation, Ended, Lead
 
@@ -60,9 +60,9 @@ def add_lead(tmp_path: Path, address: str, **kw: object) -> Lead:
         last_email_at=arrived,
         **kw,  # type: ignore[arg-type]
     ).log(arrived, "enquiry", "website-form")
-    store = Store.open(tmp_path / "state" / "iw.json")
-    with store.transaction():
-        store.put_lead(lead)
+    store = TinyDbStore.open(tmp_path / "state" / "iw.json")
+    with store.transaction() as state:
+        state.put_lead(lead, None)
     return lead
 
 
@@ -87,11 +87,11 @@ def test_stop_resume_and_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     add_lead(tmp_path, "jane@customer.test")
     assert main(["stop", "--config", str(cfg), "Jane@Customer.test"]) == 0
     assert main(["stop", "--config", str(cfg), "jane@customer.test"]) == 1  # already ended
-    with Store.open(tmp_path / "state" / "iw.json", readonly=True) as s, s.transaction():
+    with TinyDbStore.open(tmp_path / "state" / "iw.json", readonly=True).transaction() as s:
         lead = s.lead("jane@customer.test")
     assert lead is not None and lead.ended is Ended.STOPPED
     assert main(["resume", "--config", str(cfg), "jane@customer.test"]) == 0
-    with Store.open(tmp_path / "state" / "iw.json", readonly=True) as s, s.transaction():
+    with TinyDbStore.open(tmp_path / "state" / "iw.json", readonly=True).transaction() as s:
         lead = s.lead("jane@customer.test")
     assert lead is not None and lead.automation is Automation.ACTIVE and lead.ended is None
     capsys.readouterr()
@@ -107,10 +107,10 @@ def test_resume_refuses_a_suppressed_lead_until_unsuppressed(
     cfg = write_config(tmp_path)
     add_lead(tmp_path, "out@customer.test", automation=Automation.ENDED, ended=Ended.OPTED_OUT)
     add_lead(tmp_path, "gone@customer.test", automation=Automation.ENDED, ended=Ended.BOUNCED)
-    store = Store.open(tmp_path / "state" / "iw.json")
-    with store.transaction():  # as the daemon does on an opt-out or a hard bounce
-        store.suppress("out@customer.test", "opted out", datetime.now(UTC))
-        store.suppress("gone@customer.test", "hard bounce", datetime.now(UTC))
+    store = TinyDbStore.open(tmp_path / "state" / "iw.json")
+    with store.transaction() as state:  # as the daemon does on an opt-out or a hard bounce
+        state.suppress("out@customer.test", "opted out", datetime.now(UTC))
+        state.suppress("gone@customer.test", "hard bounce", datetime.now(UTC))
     assert main(["resume", "--config", str(cfg), "out@customer.test"]) == 1
     assert "unsuppress" in capsys.readouterr().err
     assert main(["resume", "--config", str(cfg), "gone@customer.test"]) == 1
@@ -133,12 +133,12 @@ def test_a_second_daemon_on_the_same_state_is_refused(
 
 def test_unsuppress(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cfg = write_config(tmp_path)
-    store = Store.open(tmp_path / "state" / "iw.json")
-    with store.transaction():
-        store.suppress("out@customer.test", "opted out", datetime.now(UTC))
+    store = TinyDbStore.open(tmp_path / "state" / "iw.json")
+    with store.transaction() as state:
+        state.suppress("out@customer.test", "opted out", datetime.now(UTC))
     assert main(["unsuppress", "--config", str(cfg), "OUT@customer.test"]) == 0
-    with store.transaction():
-        assert store.suppressed() == frozenset()
+    with store.transaction() as state:
+        assert state.suppressed() == frozenset()
     assert main(["unsuppress", "--config", str(cfg), "out@customer.test"]) == 1
     assert "not on the suppression list" in capsys.readouterr().err
 
@@ -168,9 +168,7 @@ def test_time_lapse_marks_its_state_as_simulated(
     monkeypatch.setenv("IW_TEST_PASSWORD", "x")
     # Nothing listens on port 1: the one cycle fails, but the state was created first.
     assert main(["run", "--config", str(cfg), "--time-scale", "86400", "--once"]) == 1
-    store = Store.open(tmp_path / "state" / "iw.json", readonly=True)
-    with store.transaction():
-        assert store.simulated
+    assert TinyDbStore.open(tmp_path / "state" / "iw.json", readonly=True).simulated
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to change file owners")

@@ -137,7 +137,7 @@ def direct_enquiry(arrived: datetime, who: Address = JANE) -> Incoming:
     msg = DIRECT_MSG
     if who != JANE:
         msg = mail(str(who), DIRECT_SUBJECT, f"<enq.{who.local}@customer.test>", DIRECT_TEXT)
-    return Incoming(msg, 1, arrived, c)
+    return Incoming(msg, str(1), arrived, c)
 
 
 def form_enquiry(arrived: datetime) -> Incoming:
@@ -152,7 +152,7 @@ def form_enquiry(arrived: datetime) -> Incoming:
         template="ack-form",
         new_text=FORM_MSG.body_text,
     )
-    return Incoming(FORM_MSG, 2, arrived, c)
+    return Incoming(FORM_MSG, str(2), arrived, c)
 
 
 _uid = itertools.count(100)
@@ -178,7 +178,7 @@ def from_lead(lead: Lead, kind: Kind, text: str, **c: object) -> Incoming:
         new_text=text,
         **c,  # type: ignore[arg-type]
     )
-    return Incoming(msg, n, lead.last_email_at or lead.arrived, cls)
+    return Incoming(msg, str(n), lead.last_email_at or lead.arrived, cls)
 
 
 def reply(lead: Lead, text: str, opt_out: bool = False) -> Incoming:
@@ -207,7 +207,7 @@ def bounce(lead: Lead, hard: bool) -> Incoming:
         bounce_hard=hard,
         bounced=(lead.address,),
     )
-    return Incoming(msg, n, lead.arrived, c)
+    return Incoming(msg, str(n), lead.arrived, c)
 
 
 # --- simulation -------------------------------------------------------------------------
@@ -705,8 +705,8 @@ def test_handed_over_to_a_person(how: str) -> None:
         d = sim.apply(handed_over(sim.lead, at, "a person wrote to the lead (Sent)"))
     else:
         msg = mail("Tom <tom@team.test>", f"Re: {DIRECT_SUBJECT}", "<t1@team.test>", "Hi Jane")
-        c = Classification(Kind.OWN, ("sent by the team",), lead_key=JANE.addr)
-        d = sim.message(Incoming(msg, 9, at, c), at)
+        c = Classification(Kind.OWN, ("sent by the team",), lead_key=JANE.addr, by_team=True)
+        d = sim.message(Incoming(msg, str(9), at, c), at)
     assert d.sends == ()
     assert sim.lead.ended is Ended.HANDLED
     assert sim.lead.conversation is Conversation.WAITING_THEM
@@ -719,7 +719,7 @@ def test_our_own_mail_about_a_lead_changes_nothing() -> None:
     sim = Sim.enquiry(direct_enquiry(WED))
     msg = mail(str(ME), f"Re: {DIRECT_SUBJECT}", "<o1@shop.test>", "ours")
     c = Classification(Kind.OWN, ("sent from our own address",), lead_key=JANE.addr)
-    d = on_message(Incoming(msg, 9, WED, c), sim.lead, BOOK, ST, WED, sim.ids)
+    d = on_message(Incoming(msg, str(9), WED, c), sim.lead, BOOK, ST, WED, sim.ids)
     assert d.lead is None and d.sends == ()
 
 

@@ -89,7 +89,9 @@ def new_daemon(
     tls: bool = False,
 ) -> RunningDaemon:
     """A RunningDaemon (not started) whose config may add [imap] keys, sections, TLS."""
-    rd = RunningDaemon(servers, shop, folder, extra=extra, clock=clock, poll_seconds=3600)
+    rd = RunningDaemon(
+        servers, shop, folder, extra=extra, clock=clock, poll_seconds=3600, manual=True
+    )
     rd.config_path = servers.inboxwatch_config(
         shop,
         folder,
@@ -138,14 +140,10 @@ def purpose(m: Any) -> str:
     return str(parse(m.data)["X-Inboxwatch"])
 
 
-def wake_and_wait(rd: RunningDaemon, cycles: int = 1) -> None:
-    """Run `cycles` whole cycles now (one under way may have read an older state)."""
-    d = rd.daemon
-    assert d is not None
-    for _ in range(cycles):
-        target = d.cycles + 1
-        d.wake()
-        rd.wait_until(lambda t=target: d.cycles_done >= t, timeout=WAIT, what="a cycle")
+def wake_and_wait(rd: RunningDaemon, ticks: int = 1) -> None:
+    """Run `ticks` whole ticks now, one after the other (a cycle barrier: no sleeps)."""
+    for _ in range(ticks):
+        rd.tick()
 
 
 def tmp_files(folder: Path) -> list[Path]:

@@ -1,7 +1,7 @@
 """The three narrow interfaces between the shell and the world: mail source, sender, store.
 
 Each has a real implementation (IMAP, SMTP, TinyDB) and an in-memory twin
-(:mod:`inboxwatch.adapters.memory`); ``tests/contract/`` runs one suite over both, so a
+(:mod:`~inboxwatch.adapters.memory_mail`, :mod:`~inboxwatch.adapters.memory_store`); ``tests/contract/`` runs one suite over both, so a
 new backend (Gmail API, Microsoft Graph, PostgreSQL) only has to pass the same suite.
 Nothing here names IMAP: a message's place in the mailbox is an opaque ``ref`` and a
 reading position an opaque ``cursor`` string, which the store keeps without looking in.
@@ -19,6 +19,8 @@ from typing import Protocol
 from inboxwatch.core.classify import Known
 from inboxwatch.core.lead import Lead
 from inboxwatch.core.queue import OutboxItem
+from inboxwatch.core.queue import Outcome as Outcome
+from inboxwatch.core.queue import Result as Result
 from inboxwatch.errors import InboxwatchError
 
 # -- mail source ----------------------------------------------------------------------------
@@ -120,17 +122,7 @@ class MailSource(Protocol):
 
 
 # -- sender ---------------------------------------------------------------------------------
-
-
-class Outcome(StrEnum):
-    ACCEPTED = "accepted"
-    #: Refused for good (5xx for this message): do not try again.
-    REFUSED = "refused"
-    #: Not this time (4xx, an error mid-message): try again later.
-    DEFERRED = "deferred"
-    #: The server was not reached, or refused us before the message (login): says
-    #: nothing about the message, so it does not use up one of its attempts.
-    UNREACHABLE = "unreachable"
+# Outcome and Result are the core's (it decides what a refusal means): re-exported here.
 
 
 @dataclass(frozen=True)
@@ -139,24 +131,6 @@ class Envelope:
     mail_from: str
     rcpt: str
     raw: bytes
-
-
-@dataclass(frozen=True)
-class Result:
-    outcome: Outcome
-    error: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome is Outcome.ACCEPTED
-
-    @property
-    def permanent(self) -> bool:
-        return self.outcome is Outcome.REFUSED
-
-    @property
-    def connection(self) -> bool:
-        return self.outcome is Outcome.UNREACHABLE
 
 
 class Sender(Protocol):

@@ -1,7 +1,10 @@
 """SMTP adapter (aiosmtplib): send a batch over one connection, classify each failure.
 
-A 5xx reply for a message is permanent (the row fails, the lead is told); anything else
-(connection, timeout, 4xx) is transient and retried with back-off by the outbox.
+Each message gets a :class:`~inboxwatch.adapters.ports.Result`: a 5xx reply for that
+message is REFUSED (the lead is told, never retried); a 4xx or an error mid-message is
+DEFERRED (retried with back-off by the outbox); a server we could not reach or log in to
+is UNREACHABLE for the whole batch (it says nothing about the messages, so it does not
+use up their attempts). Quota replies are never permanent, whatever their class.
 """
 
 from __future__ import annotations
@@ -11,32 +14,26 @@ import contextlib
 import logging
 import ssl
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import aiosmtplib
 
+from inboxwatch.adapters.ports import Envelope, Outcome, Result
 from inboxwatch.userfiles.config import ServerConfig
+
+# Result and Envelope used to be defined here: older imports keep working.
+__all__ = ["Envelope", "Result", "SmtpSender", "tls_context"]
 
 log = logging.getLogger("inboxwatch.smtp")
 _WARNED: set[tuple[str, int]] = set()  # warn once per server, not on every connection
+#: Enhanced status codes of quotas (a provider's daily limit, a full mailbox): they pass,
+#: so they are deferred even when the server puts them in a 5xx reply.
+QUOTA_CODES = ("5.4.5", "5.2.2", "4.4.5")
 
 
-@dataclass(frozen=True)
-class Result:
-    ok: bool
-    permanent: bool = False
-    error: str = ""
-    #: The server was not reached (or refused us): says nothing about this message, so it
-    #: does not count as one of the message's attempts.
-    connection: bool = False
-
-
-@dataclass(frozen=True)
-class Envelope:
-    id: str
-    mail_from: str
-    rcpt: str
-    raw: bytes
+def _refusal(code: int, message: str) -> Outcome:
+    """REFUSED for a 5xx that is not a quota, else DEFERRED."""
+    quota = any(q in message for q in QUOTA_CODES)
+    return Outcome.REFUSED if code >= 500 and not quota else Outcome.DEFERRED
 
 
 def tls_context(cfg: ServerConfig) -> ssl.SSLContext:
@@ -65,24 +62,26 @@ async def _close(client: aiosmtplib.SMTP) -> None:
 
 
 class SmtpSender:
+    """The :class:`~inboxwatch.adapters.ports.Sender` over SMTP: one connection per batch."""
+
     def __init__(self, cfg: ServerConfig, password: str) -> None:
         self.cfg = cfg
         self._password = password
 
     def send(
-        self, batch: Sequence[Envelope], on_sent: Callable[[str], None] | None = None
+        self, batch: Sequence[Envelope], on_accepted: Callable[[str], None] | None = None
     ) -> dict[str, Result]:
         """Send every envelope; a result per id. Never raises for a network fault.
 
-        ``on_sent(id)`` runs right after the server accepted each message, so the caller
-        can record it before the next one (a crash mid-batch then repeats nothing).
+        ``on_accepted(id)`` runs right after the server accepted each message, so the
+        caller can record it before the next one (a crash mid-batch then repeats nothing).
         """
         if not batch:
             return {}
-        return asyncio.run(self._send(batch, on_sent))
+        return asyncio.run(self._send(batch, on_accepted))
 
     async def _send(
-        self, batch: Sequence[Envelope], on_sent: Callable[[str], None] | None
+        self, batch: Sequence[Envelope], on_accepted: Callable[[str], None] | None
     ) -> dict[str, Result]:
         cfg = self.cfg
         client = aiosmtplib.SMTP(
@@ -101,16 +100,16 @@ class SmtpSender:
         except aiosmtplib.SMTPAuthenticationError as exc:
             await _close(client)
             err = f"SMTP login failed for {cfg.username!r}: {exc.code} {exc.message}"
-            return {e.id: Result(False, False, err, connection=True) for e in batch}
+            return {e.id: Result(Outcome.UNREACHABLE, err) for e in batch}
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             await _close(client)  # a failed TLS handshake leaves a transport open otherwise
             err = f"cannot connect to SMTP {cfg.host}:{cfg.port}: {exc}"
-            return {e.id: Result(False, False, err, connection=True) for e in batch}
+            return {e.id: Result(Outcome.UNREACHABLE, err) for e in batch}
         try:
             for env in batch:
                 results[env.id] = result = await self._one(client, env)
-                if result.ok and on_sent is not None:
-                    on_sent(env.id)
+                if result.ok and on_accepted is not None:
+                    on_accepted(env.id)
         finally:
             with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
                 await client.quit()
@@ -121,13 +120,12 @@ class SmtpSender:
         try:
             await client.sendmail(env.mail_from, [env.rcpt], env.raw)
         except aiosmtplib.SMTPRecipientsRefused as exc:
-            codes = [r.code for r in exc.recipients]
-            return Result(False, all(c >= 500 for c in codes), f"recipient refused: {exc}")
+            # One recipient per envelope: its reply decides (a full mailbox is a quota).
+            outcomes = {_refusal(r.code, r.message) for r in exc.recipients}
+            outcome = Outcome.REFUSED if outcomes == {Outcome.REFUSED} else Outcome.DEFERRED
+            return Result(outcome, f"recipient refused: {exc}")
         except aiosmtplib.SMTPResponseException as exc:
-            # 5.4.5 / 5.2.2 are quotas (Gmail's daily limit, a full mailbox): they pass.
-            quota = any(code in exc.message for code in ("5.4.5", "5.2.2", "4.4.5"))
-            permanent = exc.code >= 500 and not quota
-            return Result(False, permanent, f"SMTP {exc.code} {exc.message}")
+            return Result(_refusal(exc.code, exc.message), f"SMTP {exc.code} {exc.message}")
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            return Result(False, False, f"SMTP error: {exc}")
-        return Result(True)
+            return Result(Outcome.DEFERRED, f"SMTP error: {exc}")
+        return Result(Outcome.ACCEPTED)

@@ -18,7 +18,7 @@ from typing import Any
 
 from inboxwatch.core import autodetect
 from inboxwatch.core.message import Address, Message, is_valid_address, parse_addresses
-from inboxwatch.core.mime import MARK_HEADER
+from inboxwatch.core.mime import MARK_HEADER, made_by_us
 from inboxwatch.core.optout import is_opt_out
 from inboxwatch.core.quotes import new_text
 from inboxwatch.core.returndate import find_return_date
@@ -131,6 +131,8 @@ class Classification:
     bounced: tuple[str, ...] = ()
     return_date: date | None = None
     opt_out: bool = False
+    #: Written by a team member (not by us): in a lead's thread, a person took over.
+    by_team: bool = False
 
     def as_json(self, **extra: Any) -> str:
         obj: dict[str, Any] = {
@@ -232,7 +234,11 @@ def _classify(msg: Message, book: RuleBook, ctx: Context, received: datetime) ->
         if (rescued := _robot_notification(msg, book, ctx, team_why, text)) is not None:
             return rescued
         return Classification(
-            Kind.OWN, ("sent by the team",), lead_key=_concerns(msg, known), new_text=text
+            Kind.OWN,
+            ("sent by the team",),
+            lead_key=_concerns(msg, known),
+            new_text=text,
+            by_team=True,
         )
     key = _concerns(msg, known)
     if key and (sender == key or any(m in known.by_message_id for m in msg.thread_ids)):
@@ -384,11 +390,7 @@ def _unwrap_own_group(msg: Message, ctx: Context) -> tuple[Message, bool]:
 
 
 def _is_our_message_id(mid: str, ctx: Context) -> bool:
-    """Message-IDs inboxwatch makes look like <iw.HEX@our-domain> (compose.new_message_id)."""
-    if not mid.startswith("<iw."):
-        return False
-    domain = mid[1:-1].rpartition("@")[2].lower()
-    return domain in {a.rpartition("@")[2] for a in ctx.own}
+    return made_by_us(mid, frozenset(a.rpartition("@")[2] for a in ctx.own))
 
 
 def _unanswerable(addr: Address | None, ctx: Context) -> str:

@@ -11,10 +11,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from inboxwatch.core.classify import Classification, Kind
+from inboxwatch.core.classify import Classification, Context, Kind, Known
 from inboxwatch.core.lead import Automation, Conversation, Ended, Lead, iso
-from inboxwatch.core.letters import LeadView, Thread, excerpt, lead_values, to_lead, to_owner
-from inboxwatch.core.message import SYNTHETIC_ID_DOMAIN, Address, Message
+from inboxwatch.core.letters import (
+    LeadView,
+    Thread,
+    excerpt,
+    lead_values,
+    thread_start,
+    to_lead,
+    to_owner,
+)
+from inboxwatch.core.message import Address, Message
 from inboxwatch.core.mime import Outgoing
 from inboxwatch.core.timing import SendingWindow, day_offset, due_at, first_business_day_after
 from inboxwatch.userfiles.config import Config
@@ -35,10 +43,22 @@ class Settings:
     min_gap: timedelta
     ack_period: timedelta
     hold_max: timedelta
+    #: Our own addresses, and the team's (the owner included, ours excluded).
+    own: frozenset[str] = frozenset()
+    team: frozenset[str] = frozenset()
+    #: An enquiry older than this when first seen is not acknowledged (a person decides).
+    max_age: timedelta = timedelta(days=7)
+    #: Time-lapse: arrival is "now" on the simulated clock, not the mailbox's date.
+    simulated: bool = False
+
+    def context(self, known: Known | None = None) -> Context:
+        """What classification needs to know about us and the state: one definition."""
+        return Context(own=self.own, team=self.team, known=known or Known())
 
     @classmethod
-    def from_config(cls, cfg: Config) -> Settings:
+    def from_config(cls, cfg: Config, simulated: bool = False) -> Settings:
         s = cfg.sending
+        team = cfg.team | ({cfg.owner} if cfg.owner else frozenset())
         return cls(
             me=Address(cfg.identity.address, cfg.identity.name),
             owner=cfg.owner,
@@ -47,6 +67,10 @@ class Settings:
             min_gap=timedelta(hours=s.min_gap_hours),
             ack_period=timedelta(days=s.ack_period_days),
             hold_max=timedelta(days=s.hold_max_days),
+            own=cfg.own_addresses,
+            team=team - cfg.own_addresses,
+            max_age=timedelta(days=cfg.imap.max_age_days),
+            simulated=simulated,
         )
 
 
@@ -67,7 +91,7 @@ class Decision:
 @dataclass(frozen=True)
 class Incoming:
     msg: Message
-    uid: int
+    ref: str  # where it sits in the mailbox (opaque)
     arrived: datetime
     c: Classification
 
@@ -140,9 +164,8 @@ def on_enquiry(
     """A new lead: store it, acknowledge at once (unless acked recently), alert the owner."""
     c, msg = inc.c, inc.msg
     assert c.lead is not None  # classify() guarantees a lead for an enquiry
-    own = bool(msg.from_) and c.lead.addr == msg.from_.addr if msg.from_ else False
-    # A stand-in ID (the message had none) identifies it for us but means nothing to the lead.
-    thread_id = "" if msg.message_id.endswith(f"@{SYNTHETIC_ID_DOMAIN}>") else msg.message_id
+    own = bool(msg.from_) and msg.from_ is not None and c.lead.addr == msg.from_.addr
+    start = thread_start(msg, c.lead.addr)
     fields = dict(c.fields)
     lead = Lead(
         address=c.lead.addr,
@@ -152,13 +175,13 @@ def on_enquiry(
         sequence=c.sequence,
         arrived=inc.arrived,
         enquiry_id=msg.message_id,
-        subject=msg.subject if own else "",
-        thread_subject=msg.subject if own else "",
-        thread=(thread_id,) if own and thread_id else (),
+        subject=start.subject,
+        thread_subject=start.subject,
+        thread=start.message_ids,
         answers_own_message=own,
         phone=fields.pop("phone", ""),
         fields=fields,
-        enquiry_uid=inc.uid,
+        enquiry_ref=inc.ref,
         simulated=simulated,
     ).log(inc.arrived, "enquiry", f"{c.source} via rule {c.rule!r}: {msg.subject}")
     sends: list[Send] = []
@@ -238,12 +261,10 @@ def on_message(
             return Decision(
                 lead.log(now, "delivery delayed", "; ".join(c.reasons)), (), "soft bounce"
             )
-        lead = dataclasses.replace(lead, undeliverable=True, conversation=Conversation.CLOSED)
-        if lead.is_active:
-            lead = lead.end(now, Ended.BOUNCED, "; ".join(c.reasons))
+        lead = undeliverable(lead, now, "; ".join(c.reasons))
         note = f"bounce for {lead.address}: marked undeliverable"
         return Decision(lead, (), note, suppress=lead.address)
-    if c.kind is Kind.OWN and "sent by the team" in c.reasons:
+    if c.kind is Kind.OWN and c.by_team:
         return handed_over(lead, now, "a team member wrote in the thread")
     return Decision(None, (), f"{c.kind.value}: nothing to do")
 
@@ -269,7 +290,7 @@ def on_orphan_reply(
         subject=msg.subject,
         thread_subject=msg.subject,
         thread=msg.thread_ids[::-1],
-        enquiry_uid=inc.uid,
+        enquiry_ref=inc.ref,
         automation=Automation.ENDED,
         ended=Ended.REPLIED,
         conversation=Conversation.WAITING_US,
@@ -279,6 +300,12 @@ def on_orphan_reply(
         return Decision(lead, (), f"opt-out from {lead.address}", suppress=lead.address)
     sends = _owner_mail("owner-reply", lead, book, st, now, ids, excerpt=excerpt(c.new_text))
     return Decision(lead, sends, f"reply from {lead.address} to an earlier message of ours")
+
+
+def undeliverable(lead: Lead, now: datetime, why: str) -> Lead:
+    """A hard bounce, or the SMTP server refusing the address for good: no more mail."""
+    lead = dataclasses.replace(lead, undeliverable=True, conversation=Conversation.CLOSED)
+    return lead.end(now, Ended.BOUNCED, why) if lead.is_active else lead
 
 
 def handed_over(lead: Lead, now: datetime, why: str) -> Decision:

@@ -88,8 +88,8 @@ class Lead:
     answers_own_message: bool = True
     phone: str = ""
     fields: Mapping[str, str] = field(default_factory=dict)
-    enquiry_uid: int = 0
-    enquiry_uidvalidity: int = 0
+    #: Where the enquiry sits in the mailbox (opaque to everything but the mail source).
+    enquiry_ref: str = ""
     #: The enquiry was already \Flagged when it arrived (a server rule): not a hand-over.
     enquiry_flagged: bool = False
     #: Message-IDs of incoming mail already handled for this lead (dedupe after re-syncs).

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from inboxwatch.core.message import Address
+from inboxwatch.core.message import SYNTHETIC_ID_DOMAIN, Address, Message
 from inboxwatch.core.mime import Outgoing, clean_header, reply_subject
 from inboxwatch.userfiles.templates import Template, render
 
@@ -67,6 +67,18 @@ class Thread:
     @property
     def last(self) -> str:
         return self.message_ids[-1] if self.message_ids else ""
+
+
+def thread_start(msg: Message, lead_address: str) -> Thread:
+    """Where our first message to a lead goes: under their own message if they wrote it,
+    else (a form notification they never saw) a new thread, subject from the template.
+
+    A stand-in Message-ID (the message had none) means nothing to the lead: not used.
+    """
+    if not msg.from_ or msg.from_.addr != lead_address:
+        return Thread("")
+    mid = "" if msg.message_id.endswith(f"@{SYNTHETIC_ID_DOMAIN}>") else msg.message_id
+    return Thread(msg.subject, (mid,) if mid else ())
 
 
 @dataclass(frozen=True)

@@ -41,10 +41,21 @@ def reply_subject(subject: str) -> str:
     return f"Re: {base}" if base else "Re: your enquiry"
 
 
+#: Every Message-ID inboxwatch makes starts so: ``<iw.HEX@our-domain>``.
+ID_PREFIX = "<iw."
+
+
 def new_message_id(address: str) -> str:
     """A globally unique Message-ID in our own domain, made before sending (intent first)."""
     domain = address.rpartition("@")[2] or "localhost"
-    return f"<iw.{secrets.token_hex(12)}@{domain}>"
+    return f"{ID_PREFIX}{secrets.token_hex(12)}@{domain}>"
+
+
+def made_by_us(mid: str, domains: frozenset[str] | None = None) -> bool:
+    """Does this Message-ID have the shape of ours (in one of ``domains``, if given)?"""
+    if not mid.startswith(ID_PREFIX):
+        return False
+    return domains is None or mid[1:-1].rpartition("@")[2].lower() in domains
 
 
 @dataclass(frozen=True)

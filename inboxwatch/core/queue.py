@@ -46,6 +46,35 @@ PRIORITY = {
 }
 
 
+class Outcome(StrEnum):
+    ACCEPTED = "accepted"
+    #: Refused for good (5xx for this message): do not try again.
+    REFUSED = "refused"
+    #: Not this time (4xx, an error mid-message): try again later.
+    DEFERRED = "deferred"
+    #: The server was not reached, or refused us before the message (login): says
+    #: nothing about the message, so it does not use up one of its attempts.
+    UNREACHABLE = "unreachable"
+
+
+@dataclass(frozen=True)
+class Result:
+    outcome: Outcome
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is Outcome.ACCEPTED
+
+    @property
+    def permanent(self) -> bool:
+        return self.outcome is Outcome.REFUSED
+
+    @property
+    def connection(self) -> bool:
+        return self.outcome is Outcome.UNREACHABLE
+
+
 class Status(StrEnum):
     PENDING = "pending"
     SENT = "sent"
@@ -117,9 +146,7 @@ def due(
     window: SendingWindow | None = None,
 ) -> list[OutboxItem]:
     """Queued items to send now, in priority then queue order, within the caps."""
-    ready = [
-        i for i in queued if i.queued and i.next_try <= now and not _blocked(i, now, window)
-    ]
+    ready = [i for i in queued if i.queued and i.next_try <= now and not _blocked(i, now, window)]
     ready.sort(key=lambda i: (PRIORITY.get(i.purpose, 5), i.created))
     return ready[: room(sent_times, now, caps)]
 

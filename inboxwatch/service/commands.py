@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from inboxwatch.core.classify import Classification, Context, Kind, Known, classify
+from inboxwatch.core.decide import Settings, next_step, next_wake
 from inboxwatch.core.lead import Automation, Ended, Lead, iso
-from inboxwatch.core.letters import LeadView, Thread, lead_values, to_lead
+from inboxwatch.core.letters import LeadView, Thread, lead_values, thread_start, to_lead
 from inboxwatch.core.message import Address, parse_message
 from inboxwatch.core.mime import new_message_id, to_bytes
 from inboxwatch.errors import ConfigError, InboxwatchError, MessageError, Problem
@@ -22,7 +23,8 @@ from inboxwatch.userfiles.config import Config, load_config
 from inboxwatch.userfiles.rulebook import RuleBook, load_rulebook
 
 if TYPE_CHECKING:
-    from inboxwatch.adapters.tinydb_store import Store
+    from inboxwatch.adapters.ports import State
+    from inboxwatch.adapters.tinydb_store import TinyDbStore
 
 log = logging.getLogger("inboxwatch")
 
@@ -34,18 +36,21 @@ def load_all(path: Path) -> tuple[Config, RuleBook]:
 
 
 def context(cfg: Config, known: Known | None = None) -> Context:
-    team = cfg.team | ({cfg.owner} if cfg.owner else frozenset())
-    return Context(own=cfg.own_addresses, team=team - cfg.own_addresses, known=known or Known())
+    return Settings.from_config(cfg).context(known)
+
+
+def open_state(cfg: Config, readonly: bool = True) -> TinyDbStore:
+    from inboxwatch.adapters.tinydb_store import TinyDbStore
+
+    return TinyDbStore.open(cfg.state_path, readonly=readonly, inbox_folder=cfg.imap.inbox)
 
 
 def read_known(cfg: Config) -> Known:
     """What the state file knows, read-only; no state file means nothing is known yet."""
     if not cfg.state_path.exists():
         return Known()
-    from inboxwatch.adapters.tinydb_store import Store
-
-    with Store.open(cfg.state_path, readonly=True) as store:
-        return store.known()
+    with open_state(cfg).transaction() as state:
+        return state.known()
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -121,9 +126,9 @@ def cmd_preview(args: argparse.Namespace) -> int:
             raise MessageError(
                 f"{args.lead}: not an enquiry ({c.kind.value}: {'; '.join(c.reasons)})"
             )
-        own_thread = c.lead.addr == (msg.from_.addr if msg.from_ else "")
-        view = LeadView(c.lead, c.source, c.rule, msg.subject if own_thread else "", c.fields)
-        thread = Thread(msg.subject, (msg.message_id,) if own_thread and msg.message_id else ())
+        start = thread_start(msg, c.lead.addr)
+        view = LeadView(c.lead, c.source, c.rule, start.subject, c.fields)
+        thread = start
     else:
         view = LeadView(
             Address("jane.doe@example.com", "Jane Doe"),
@@ -162,8 +167,6 @@ def as_received(raw: bytes) -> str:
 
 # -- the daemon and the lead commands -------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
-    from inboxwatch.adapters.tinydb_store import Store
-
     cfg, book = load_all(args.config)
     scale = float(args.time_scale)
     if not 1 <= scale <= 10_000_000:  # also refuses nan
@@ -183,54 +186,37 @@ def cmd_run(args: argparse.Namespace) -> int:
                     )
                 ]
             )
-        if cfg.state_path.exists():
-            with Store.open(cfg.state_path, readonly=True) as probe:
-                if not probe.simulated:
-                    raise ConfigError(
-                        [
-                            Problem(
-                                str(cfg.file),
-                                "--time-scale",
-                                f"refused on a real state file ({cfg.state_path}); use another "
-                                "[state] path or --force",
-                            )
-                        ]
+        if cfg.state_path.exists() and not args.dry_run and not open_state(cfg).simulated:
+            raise ConfigError(
+                [
+                    Problem(
+                        str(cfg.file),
+                        "--time-scale",
+                        f"refused on a real state file ({cfg.state_path}); use another "
+                        "[state] path or --force",
                     )
-    imap_password = cfg.imap.password.resolve()
-    smtp_password = cfg.smtp.password.resolve()
+                ]
+            )
+    from inboxwatch.service.runner import make_daemon
+
+    passwords = (cfg.imap.password.resolve(), cfg.smtp.password.resolve())
+    if args.dry_run:
+        # Beside a live daemon: no run lock, no state written, nothing sent.
+        daemon = make_daemon(cfg, book, passwords, time_scale=scale, dry_run=True)
+        daemon.install_signal_handlers()
+        log.info("dry run on %s of %s: nothing is sent or written", cfg.imap.inbox, cfg.imap.host)
+        return daemon.run(once=args.once)
     with single_instance(cfg.state_path):
-        return _run(cfg, book, args, scale, imap_password, smtp_password)
-
-
-def _run(
-    cfg: Config, book: RuleBook, args: argparse.Namespace, scale: float, imap_pw: str, smtp_pw: str
-) -> int:
-    from inboxwatch.adapters.imap import Mailbox
-    from inboxwatch.adapters.smtp import SmtpSender
-    from inboxwatch.adapters.tinydb_store import Store
-    from inboxwatch.service.clock import Clock, ScaledClock, SystemClock
-    from inboxwatch.service.daemon import Daemon
-
-    store = Store.open(cfg.state_path, simulated=scale != 1)
-    clock: Clock = ScaledClock(scale) if scale != 1 else SystemClock()
-    daemon = Daemon(
-        cfg,
-        book,
-        store,
-        clock,
-        Mailbox(cfg.imap, imap_pw),
-        SmtpSender(cfg.smtp, smtp_pw),
-        time_scale=scale,
-    )
-    daemon.install_signal_handlers()
-    log.info(
-        "inboxwatch watching %s on %s as %s%s",
-        cfg.imap.inbox,
-        cfg.imap.host,
-        cfg.identity.address,
-        f" (time-lapse x{scale:g}: simulated state)" if scale != 1 else "",
-    )
-    return daemon.run(once=args.once)
+        daemon = make_daemon(cfg, book, passwords, time_scale=scale)
+        daemon.install_signal_handlers()
+        log.info(
+            "inboxwatch watching %s on %s as %s%s",
+            cfg.imap.inbox,
+            cfg.imap.host,
+            cfg.identity.address,
+            f" (time-lapse x{scale:g}: simulated state)" if scale != 1 else "",
+        )
+        return daemon.run(once=args.once)
 
 
 @contextlib.contextmanager
@@ -284,18 +270,16 @@ def _state(lead: Lead) -> str:
 
 
 def cmd_leads(args: argparse.Namespace) -> int:
-    from inboxwatch.adapters.tinydb_store import Store
-    from inboxwatch.core.decide import Settings, next_step
-
     cfg, book = load_all(args.config)
     st = Settings.from_config(cfg)
     if not cfg.state_path.exists():
         print("no leads yet" if not args.json else "", end="\n" if not args.json else "")
         return 0
-    with Store.open(cfg.state_path, readonly=True) as store, store.transaction():
-        leads = store.leads()
-        if args.all:
-            leads = [*store.archived(), *leads]
+    store = open_state(cfg)
+    with store.transaction() as state:
+        leads = state.leads()
+    if args.all:
+        leads = [*store.archived(), *leads]
     tz = cfg.timezone
     rows = []
     for lead in sorted(leads, key=lambda x: x.arrived):
@@ -330,21 +314,20 @@ def cmd_leads(args: argparse.Namespace) -> int:
     return 0
 
 
-def _find(store: Store, address: str, include_archive: bool = False) -> Lead:
-    lead = store.lead(address.strip().lower())
-    if lead is None and include_archive:
-        lead = next((x for x in store.archived() if x.address == address.strip().lower()), None)
+def _find(state: State, address: str, archive: TinyDbStore | None = None) -> Lead:
+    lead = state.lead(address.strip().lower())
+    if lead is None and archive is not None:
+        lead = next((x for x in archive.archived() if x.address == address.strip().lower()), None)
     if lead is None:
         raise InboxwatchError(f"no lead {address!r}")
     return lead
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from inboxwatch.adapters.tinydb_store import Store
-
     cfg = load_config(args.config)
-    with Store.open(cfg.state_path, readonly=True) as store, store.transaction():
-        lead = _find(store, args.address, include_archive=True)
+    store = open_state(cfg)
+    with store.transaction() as state:
+        lead = _find(state, args.address, archive=store)
     tz = cfg.timezone
     print(f"{lead.name} <{lead.address}>  source {lead.source} (rule {lead.rule})")
     if lead.phone:
@@ -362,14 +345,18 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def _change(args: argparse.Namespace, change: Callable[[Lead, datetime], Lead]) -> int:
-    from inboxwatch.adapters.tinydb_store import Store
-
     cfg = load_config(args.config)
     if not cfg.state_path.exists():
         raise InboxwatchError(f"no state file at {cfg.state_path}")
-    with Store.open(cfg.state_path) as store, store.transaction():
-        lead = change(_find(store, args.address), datetime.now(UTC))
-        store.put_lead(lead)
+    now = datetime.now(UTC)
+    with open_state(cfg, readonly=False).transaction() as state:
+        lead = change(_find(state, args.address), now)
+        # A stopped lead never wakes; a resumed one needs the rules (and they must be valid).
+        wake = None
+        if lead.is_active:
+            book = load_rulebook(cfg.rules_dir, cfg.templates_dir)
+            wake = next_wake(lead, book, Settings.from_config(cfg), now)
+        state.put_lead(lead, wake)
     print(f"{lead.address}: automation {_state(lead)}")
     return 0
 
@@ -384,13 +371,11 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from inboxwatch.adapters.tinydb_store import Store
-
     cfg = load_config(args.config)
     suppressed: frozenset[str] = frozenset()
     if cfg.state_path.exists():
-        with Store.open(cfg.state_path, readonly=True) as store, store.transaction():
-            suppressed = store.suppressed()
+        with open_state(cfg).transaction() as state:
+            suppressed = state.suppressed()
 
     def resume(lead: Lead, now: datetime) -> Lead:
         if lead.is_active:
@@ -408,11 +393,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_unsuppress(args: argparse.Namespace) -> int:
-    from inboxwatch.adapters.tinydb_store import Store
-
     cfg = load_config(args.config)
-    with Store.open(cfg.state_path) as store, store.transaction():
-        removed = store.unsuppress(args.address)
+    with open_state(cfg, readonly=False).transaction() as state:
+        removed = state.unsuppress(args.address)
     if not removed:
         raise InboxwatchError(f"{args.address} is not on the suppression list")
     print(f"{args.address.lower()} removed from the suppression list")

@@ -1,193 +1,58 @@
-"""Intent first: every message is written to the state (with its Message-ID) before it is sent.
+"""Delivery, owned in one place: what goes now, sending it, recording it, and crash recovery.
 
-A row goes pending → sent (or failed, or cancelled when the lead's state moved on). After
-a restart, queued rows are looked up by Message-ID in the Sent folder first, so a send
-that completed just before a crash is not repeated where the server keeps a copy; a step
-is never lost. Caps are counted over the rows sent in the last hour/day; the excess
-waits, it is never dropped.
+The guarantee "nothing the SMTP server accepted is sent twice" lives here:
+
+1. a message is stored (PENDING, Message-ID fixed) before it is sent (the core queues it);
+2. each acceptance ("250 OK") is appended to a journal and fsynced the moment it arrives,
+   so a crash in the middle of a batch repeats nothing that was accepted;
+3. the results are written to the state in one transaction, then the journal is cleared;
+4. after a crash, PENDING items named in the journal, or found in Sent by Message-ID (our
+   copy, or the provider's own copy of SMTP mail), are marked sent, not sent again.
+
+The one case left is a crash in the microseconds between a "250 OK" and its journal line.
+What a result *means* for the lead (a first response, a bounce) is the core's decision.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import email.header
+import logging
 import os
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-from inboxwatch.adapters.tinydb_store import Store
-from inboxwatch.core.decide import Send
-from inboxwatch.core.lead import iso
-from inboxwatch.core.mime import to_bytes
+from inboxwatch.adapters.ports import Envelope, MailSource, Sender, StateStore
+from inboxwatch.core.actions import Delivered, Note
+from inboxwatch.core.mime import restamp
+from inboxwatch.core.queue import Caps, OutboxItem, Outcome, Purpose, Result, due
+from inboxwatch.core.route import World, cancel_obsolete, on_delivery
 from inboxwatch.core.timing import SendingWindow
+from inboxwatch.service.apply import Session
 
-#: Lower sorts first: a lead's acknowledgement goes before alerts and follow-ups.
-PRIORITY = {"ack": 0, "owner-alert": 1, "owner-reply": 1, "followup": 2, "owner-task": 3}
-MAX_ATTEMPTS = 12
-
-
-@dataclass(frozen=True)
-class Caps:
-    per_hour: int
-    per_day: int
-
-
-@dataclass(frozen=True)
-class Item:
-    id: str
-    purpose: str
-    lead: str
-    step: str
-    mail_from: str
-    rcpt: str
-    raw: bytes
-    status: str
-    attempts: int
-    save_sent: bool
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> Item:
-        return cls(
-            id=row["id"],
-            purpose=row["purpose"],
-            lead=row.get("lead", ""),
-            step=row.get("step", ""),
-            mail_from=row["mail_from"],
-            rcpt=row["rcpt"],
-            raw=row["raw"].encode("utf-8"),
-            status=row["status"],
-            attempts=row.get("attempts", 0),
-            save_sent=row.get("save_sent", False),
-        )
-
-
-def row_for(send: Send, now: datetime) -> dict[str, Any]:
-    """The outbox row for a message; building it may raise (an address we cannot write)."""
-    out = send.out
-    return {
-        "id": out.message_id,
-        "purpose": out.purpose,
-        "lead": out.lead,
-        "step": send.step,
-        "mail_from": out.from_.addr,
-        "rcpt": out.to.addr,
-        "raw": to_bytes(out).decode("utf-8"),
-        "status": "pending",
-        "created": iso(now),
-        "next_try": iso(now),
-        "attempts": 0,
-        "save_sent": out.purpose in ("ack", "followup"),
-    }
-
-
-def enqueue(store: Store, send: Send, now: datetime) -> None:
-    enqueue_row(store, row_for(send, now), now)
-
-
-def enqueue_row(store: Store, row: dict[str, Any], now: datetime) -> None:
-    store.put_outbox(row)
-    if not row["save_sent"]:
-        store.add_ours(row["id"], now)
-
-
-def due(store: Store, now: datetime, caps: Caps, window: SendingWindow | None = None) -> list[Item]:
-    """Rows to send now, in priority order, within the caps.
-
-    A follow-up held back (caps, retries) waits for the sending window again: it must not
-    go out at 3 a.m. because it was due at 4 p.m.
-    """
-    rows = store.outbox_rows()
-    hour, day = iso(now - timedelta(hours=1)) or "", iso(now - timedelta(days=1)) or ""
-    sent_day = [r for r in rows if r["status"] == "sent" and r.get("sent_at", "") >= day]
-    sent_hour = sum(1 for r in sent_day if r["sent_at"] >= hour)
-    room = max(0, min(caps.per_hour - sent_hour, caps.per_day - len(sent_day)))
-    closed = window is not None and not window.is_open(now)
-    ready = [
-        r
-        for r in rows
-        if r["status"] in ("pending", "sending")
-        and r.get("next_try", "") <= (iso(now) or "")
-        and not (closed and r["purpose"] == "followup")
-    ]
-    ready.sort(key=lambda r: (PRIORITY.get(r["purpose"], 5), r["created"]))
-    return [Item.from_row(r) for r in ready[:room]]
-
-
-def next_send_time(
-    store: Store, now: datetime, caps: Caps, window: SendingWindow | None = None
-) -> datetime | None:
-    """When the next queued row may go: its retry time, or when a full cap has room again.
-
-    Without this a capped queue would look due at once and the daemon would spin.
-    """
-    rows = store.outbox_rows()
-    queued = [r for r in rows if r["status"] in ("pending", "sending")]
-    if not queued:
-        return None
-
-    def ready_at(row: dict[str, Any]) -> datetime:
-        at = datetime.fromisoformat(row["next_try"])
-        if window is not None and row["purpose"] == "followup":
-            at = window.next_open(max(at, now))
-        return at
-
-    earliest = min(ready_at(r) for r in queued)
-    sent = sorted(
-        datetime.fromisoformat(r["sent_at"])
-        for r in rows
-        if r["status"] == "sent" and r.get("sent_at")
-    )
-    for per, span in ((caps.per_hour, timedelta(hours=1)), (caps.per_day, timedelta(days=1))):
-        recent = [t for t in sent if t > now - span]
-        if per <= 0:
-            return None  # sending switched off: nothing will ever be due
-        if len(recent) >= per:
-            # Room again when enough of the recent sends have aged out of the window.
-            earliest = max(earliest, recent[len(recent) - per] + span)
-    return earliest
-
-
-def backlog(store: Store) -> int:
-    return sum(1 for r in store.outbox_rows() if r["status"] in ("pending", "sending"))
-
-
-def mark(store: Store, item_id: str, status: str, now: datetime, **extra: Any) -> None:
-    fields: dict[str, Any] = {"status": status, **extra}
-    if status == "sent":
-        fields["sent_at"] = iso(now)
-        fields["raw"] = ""  # the copy is in Sent (or the provider's); keep the file small
-    row = store.outbox_row(item_id)
-    if row is not None:
-        store.put_outbox({**row, **fields})
-
-
-def retry_later(store: Store, item: Item, now: datetime, error: str, count: bool = True) -> bool:
-    """Back off exponentially (30 s doubling, at most an hour); give up after MAX_ATTEMPTS.
-
-    ``count=False`` (the server was not reached at all) retries without using up the
-    message's attempts: an outage of a day must not lose the queue.
-    """
-    attempts = item.attempts + (1 if count else 0)
-    if attempts >= MAX_ATTEMPTS:
-        mark(store, item.id, "failed", now, attempts=attempts, error=error)
-        return False
-    delay = timedelta(seconds=min(3600, 30 * 2 ** max(0, attempts - 1)))
-    mark(store, item.id, "pending", now, attempts=attempts, error=error, next_try=iso(now + delay))
-    return True
+log = logging.getLogger("inboxwatch")
+#: At most this many queued items are looked up in Sent after a crash (one search each).
+RECOVERY_SEARCH_LIMIT = 200
 
 
 class SendJournal:
     """Message-IDs the SMTP server accepted, one line each, fsynced at once.
 
     Writing the whole state after every message would be slow; this file is what makes a
-    crash in the middle of a batch repeat nothing that was accepted.
+    crash in the middle of a batch repeat nothing that was accepted. ``path=None`` keeps
+    it in memory (a dry run writes nothing).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | None) -> None:
         self.path = path
+        self._memory: set[str] = set()
 
     def record(self, message_id: str) -> None:
+        if self.path is None:
+            self._memory.add(message_id)
+            return
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             os.write(fd, (message_id + "\n").encode())
@@ -196,11 +61,122 @@ class SendJournal:
             os.close(fd)
 
     def read(self) -> set[str]:
+        if self.path is None:
+            return set(self._memory)
         try:
             return {line.strip() for line in self.path.read_text().splitlines() if line.strip()}
         except FileNotFoundError:
             return set()
 
     def clear(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
+        self._memory.clear()
+        if self.path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+
+
+class Outbox:
+    """Sends what is due through a :class:`Sender` and records every result."""
+
+    def __init__(
+        self,
+        store: StateStore,
+        sender: Sender,
+        journal: SendJournal,
+        caps: Caps,
+        window: SendingWindow,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.store, self.sender, self.journal = store, sender, journal
+        self.caps, self.window = caps, window
+        #: Reads the moment of each acceptance: a fact recorded as it happens (the first
+        #: response time), while every decision uses the tick's ``now``.
+        self.clock = clock
+        self.recovered = False
+
+    def recover(self, world: World, source: MailSource, now: datetime) -> None:
+        """After a crash: what the server accepted that the state does not show yet."""
+        if self.recovered:
+            return
+        self.recovered = True
+        accepted = self.journal.read()
+        with self.store.transaction() as state:
+            queued = state.queued()
+        if not queued:
+            self.journal.clear()
+            return
+        found = {i.id for i in queued if i.id in accepted}
+        if source.has_sent:
+            for item in queued[:RECOVERY_SEARCH_LIMIT]:
+                if item.id not in found and source.in_sent(item.id):
+                    found.add(item.id)
+        with self.store.transaction() as state:
+            session = Session(state)
+            for item in queued:
+                if item.id in found:
+                    done = Delivered(item, Result(Outcome.ACCEPTED))
+                    note = Note(f"{item.purpose} to {item.rcpt} was accepted before a crash")
+                    session.apply([*on_delivery(session, world, done, now), note], now)
+        self.journal.clear()
+
+    def send_due(
+        self, world: World, now: datetime, only: Purpose | None = None
+    ) -> list[OutboxItem]:
+        """Send what is due now (within caps and sending hours); the accepted items back."""
+        with self.store.transaction() as state:
+            session = Session(state)
+            sent_times = state.sent_times(now - timedelta(days=1))
+            items = due(state.queued(), sent_times, now, self.caps, self.window)
+            if only is not None:
+                items = [i for i in items if i.purpose is only]
+            ready, cancels = cancel_obsolete(session, items)
+            session.apply(cancels, now)
+        if not ready:
+            return []
+        # The Date header is the moment of sending, in the business's own zone.
+        stamp = now.astimezone(self.window.tz)
+        ready = [dataclasses.replace(i, raw=restamp(i.raw, stamp)) for i in ready]
+        accepted_at: dict[str, datetime] = {}
+
+        def on_accepted(item_id: str) -> None:
+            self.journal.record(item_id)
+            accepted_at[item_id] = self.clock()
+
+        envelopes = [Envelope(i.id, i.mail_from, i.rcpt, i.raw) for i in ready]
+        results = self.sender.send(envelopes, on_accepted)
+        with self.store.transaction() as state:
+            session = Session(state)
+            for item in ready:
+                res = results.get(item.id) or Result(Outcome.DEFERRED, "not attempted")
+                at = accepted_at.get(item.id, now) if res.ok else now
+                session.apply(on_delivery(session, world, Delivered(item, res), at), at)
+        self.journal.clear()  # the results are in the state now
+        for item in ready:
+            if (got := results.get(item.id)) is not None and got.ok:
+                log.info("sent %s to %s (%s)", item.purpose, item.rcpt, item.id)
+        return [i for i in ready if (r := results.get(i.id)) is not None and r.ok]
+
+
+class DryRunSender:
+    """Logs each message it would send (recipient and subject) and sends nothing."""
+
+    def send(
+        self, batch: Sequence[Envelope], on_accepted: Callable[[str], None] | None = None
+    ) -> dict[str, Result]:
+        for env in batch:
+            head = env.raw.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace")
+            subject = _header(head, "Subject")
+            purpose = _header(head, "X-Inboxwatch")
+            log.info("dry run: would send %s to %s: %s", purpose, env.rcpt, subject)
+            if on_accepted is not None:
+                on_accepted(env.id)
+        return {env.id: Result(Outcome.ACCEPTED) for env in batch}
+
+
+def _header(head: str, name: str) -> str:
+    for line in head.replace("\r\n ", " ").replace("\r\n\t", " ").split("\r\n"):
+        key, _, value = line.partition(":")
+        if key.strip().lower() == name.lower():
+            return str(email.header.make_header(email.header.decode_header(value.strip())))
+    return ""
+

@@ -1,0 +1,323 @@
+"""The mailbox and the SMTP server as plain Python objects: twins of the IMAP and SMTP adapters.
+
+Tests of the core and the daemon drive these instead of servers: deliver a message,
+flag it, expunge it, renumber the folder, script an SMTP refusal, all in microseconds
+and with a fixed clock. ``tests/contract/`` holds them to the same behaviour as the
+real adapters, so what passes here means the same with Dovecot and an SMTP server:
+refs and cursors are ``"UIDVALIDITY:UID"`` with the same first-start, look-back,
+renumbering and gap rules as :class:`~inboxwatch.adapters.imap.ImapSource`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.parser import BytesHeaderParser
+
+from inboxwatch.adapters.ports import Batch, Envelope, Fetched, Outcome, Result, Stream
+from inboxwatch.errors import TransientError
+
+log = logging.getLogger("inboxwatch.memory")
+#: As for IMAP: after a renumbering, mail this recent (or the look-back) is read again.
+RESYNC_WINDOW = timedelta(days=2)
+_validities = itertools.count(1000)  # every folder and renumbering gets a new UIDVALIDITY
+
+
+def _position(cursor: str | None) -> tuple[int, int] | None:
+    """As IMAP's: None for no cursor, UIDVALIDITY -1 (a renumbering) for a garbled one."""
+    if not cursor:
+        return None
+    validity, _, uid = cursor.partition(":")
+    try:
+        return int(validity), int(uid)
+    except ValueError:
+        return -1, 0
+
+
+def _header(raw: bytes) -> bytes:
+    """The header block with its blank line, as IMAP's ``BODY[HEADER]`` returns it."""
+    for sep in (b"\r\n\r\n", b"\n\n"):
+        head, found, _ = raw.partition(sep)
+        if found:
+            return head + sep
+    return raw
+
+
+@dataclass
+class _Message:
+    uid: int
+    raw: bytes
+    received: datetime
+    flags: set[str] = field(default_factory=set)  # "\\Flagged", "\\Seen" and keywords
+
+
+@dataclass
+class _Folder:
+    uidvalidity: int
+    uidnext: int = 1
+    messages: list[_Message] = field(default_factory=list)  # in UID order
+
+    def add(self, raw: bytes, received: datetime, flags: set[str]) -> str:
+        self.messages.append(_Message(self.uidnext, bytes(raw), received, flags))
+        self.uidnext += 1
+        return f"{self.uidvalidity}:{self.uidnext - 1}"
+
+    def find(self, ref: str) -> _Message | None:
+        at = _position(ref)
+        if at is None or at[0] != self.uidvalidity:
+            return None
+        return next((m for m in self.messages if m.uid == at[1]), None)
+
+
+class MemorySource:
+    """A :class:`~inboxwatch.adapters.ports.MailSource` in memory, with handles for tests.
+
+    ``received`` defaults to ``clock()`` (real time unless a test passes its own clock).
+    ``fail_next`` is raised by the next call of a port method, once (a network fault,
+    or :class:`~inboxwatch.adapters.ports.LoginFailed` for ``open``).
+    """
+
+    def __init__(
+        self,
+        *,
+        sent: bool = True,
+        processed_keyword: str = "",
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.processed_keyword = processed_keyword
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.folders: dict[Stream, _Folder] = {Stream.INBOX: _Folder(next(_validities))}
+        if sent:
+            self.folders[Stream.SENT] = _Folder(next(_validities))
+        #: Copies saved in Sent by :meth:`save_sent`, in order.
+        self.saved: list[bytes] = []
+        self.fail_next: Exception | None = None
+        self.is_open = False
+        self.refreshes = 0
+        self._inbox_at: tuple[int, int] | None = None
+
+    # -- handles for tests ----------------------------------------------------------------
+    def deliver(
+        self, raw: bytes, *, received: datetime | None = None, flagged: bool = False
+    ) -> str:
+        """A message arrives in the inbox; its ref."""
+        return self._add(Stream.INBOX, raw, received, {"\\Flagged"} if flagged else set())
+
+    def deliver_sent(
+        self, raw: bytes, *, received: datetime | None = None, flagged: bool = False
+    ) -> str:
+        """A person's mail lands in Sent (written in a mail client); its ref."""
+        flags = {"\\Seen", "\\Flagged"} if flagged else {"\\Seen"}
+        return self._add(Stream.SENT, raw, received, flags)
+
+    def flag(self, ref: str) -> None:
+        self._message(ref).flags.add("\\Flagged")
+
+    def flags(self, ref: str) -> frozenset[str]:
+        """IMAP-style flags and keywords of a message (``\\Seen``, ``\\Flagged``, ...)."""
+        return frozenset(self._message(ref).flags)
+
+    def expunge(self, ref: str) -> None:
+        for folder in self.folders.values():
+            if (msg := folder.find(ref)) is not None:
+                folder.messages.remove(msg)
+                return
+        raise KeyError(ref)
+
+    def renumber(self, stream: Stream = Stream.INBOX) -> None:
+        """What a server rebuilding its index does: a new UIDVALIDITY, every UID new."""
+        old = self.folders[stream]
+        new = _Folder(next(_validities))
+        for msg in old.messages:
+            new.add(msg.raw, msg.received, msg.flags)
+        self.folders[stream] = new
+
+    def find(self, message_id: str, stream: Stream = Stream.INBOX) -> list[str]:
+        """Refs of the messages whose Message-ID header contains ``message_id``."""
+        folder = self.folders.get(stream)
+        if folder is None:
+            return []
+        return [
+            f"{folder.uidvalidity}:{m.uid}"
+            for m in folder.messages
+            if message_id.lower() in _message_id(m.raw).lower()
+        ]
+
+    @property
+    def keywords(self) -> dict[str, set[str]]:
+        """Keywords (flags that are not system flags) by ref, for messages that have any."""
+        out: dict[str, set[str]] = {}
+        for folder in self.folders.values():
+            for m in folder.messages:
+                if words := {f for f in m.flags if not f.startswith("\\")}:
+                    out[f"{folder.uidvalidity}:{m.uid}"] = words
+        return out
+
+    # -- the port -------------------------------------------------------------------------
+    def open(self) -> None:
+        self._check(opening=True)
+        self.is_open = True
+
+    def close(self) -> None:
+        self.is_open = False
+
+    @property
+    def has_sent(self) -> bool:
+        return Stream.SENT in self.folders
+
+    def read(
+        self,
+        stream: Stream,
+        cursor: str | None,
+        *,
+        now: datetime,
+        lookback: timedelta,
+        limit: int,
+        headers_only: bool = False,
+    ) -> Batch:
+        self._check()
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
+        folder = self.folders.get(stream)
+        if folder is None:
+            return Batch((), cursor or "", more=False)
+        top = folder.uidnext - 1
+        at = _position(cursor)
+        if at is None:  # first start: nothing old unless a look-back is asked for
+            pending = []
+            if lookback > timedelta(0):
+                since = (now - lookback).date()
+                pending = [m for m in folder.messages if m.received.date() >= since]
+            after = pending[0].uid - 1 if pending else top
+        elif at[0] != folder.uidvalidity:
+            log.warning(
+                "%s: UIDVALIDITY changed (%s -> %s): re-syncing by Message-ID",
+                stream,
+                at[0],
+                folder.uidvalidity,
+            )
+            since = (now - max(RESYNC_WINDOW, lookback)).date()
+            pending = [m for m in folder.messages if m.received.date() >= since]
+            after = pending[0].uid - 1 if pending else top
+        else:
+            pending = [m for m in folder.messages if m.uid > at[1]]
+            after = at[1]
+        chosen, more = pending[:limit], len(pending) > limit
+        last = chosen[-1].uid if chosen else after
+        if not more:
+            last = max(last, top)  # past an expunged tail, as IMAP
+        if stream is Stream.INBOX:
+            self._inbox_at = (folder.uidvalidity, last)
+        messages = tuple(
+            Fetched(
+                ref=f"{folder.uidvalidity}:{m.uid}",
+                received=m.received,
+                flagged="\\Flagged" in m.flags,
+                raw=_header(m.raw) if headers_only else m.raw,
+            )
+            for m in chosen
+        )
+        return Batch(messages, f"{folder.uidvalidity}:{last}", more)
+
+    def flagged(self) -> frozenset[str]:
+        self._check()
+        inbox = self.folders[Stream.INBOX]
+        return frozenset(
+            f"{inbox.uidvalidity}:{m.uid}" for m in inbox.messages if "\\Flagged" in m.flags
+        )
+
+    def in_sent(self, message_id: str) -> bool:
+        self._check()
+        return bool(self.find(message_id, Stream.SENT))
+
+    def save_sent(self, raw: bytes, when: datetime) -> None:
+        self._check()
+        if Stream.SENT in self.folders:
+            self.saved.append(bytes(raw))
+            self._add(Stream.SENT, raw, when, {"\\Seen"})
+
+    def mark_processed(self, refs: Sequence[str]) -> None:
+        """As IMAP: only refs of the current numbering; a fault is a warning, not an error."""
+        if not self.processed_keyword or not refs:
+            return
+        try:
+            self._check()
+        except TransientError as exc:
+            log.warning("could not set the keyword %s: %s", self.processed_keyword, exc)
+            return
+        inbox = self.folders[Stream.INBOX]
+        for ref in refs:
+            if (msg := inbox.find(ref)) is not None:
+                msg.flags.add(self.processed_keyword)
+
+    def refresh(self) -> None:
+        self._check()
+        self.refreshes += 1
+
+    def wait(self, seconds: float, interrupted: Callable[[], bool]) -> bool:
+        """True at once when inbox mail waits past the last read; else False, without
+        sleeping (tests move a fixed clock instead of waiting)."""
+        self._check()
+        at, inbox = self._inbox_at, self.folders[Stream.INBOX]
+        if at is None:
+            return False
+        return at[0] != inbox.uidvalidity or any(m.uid > at[1] for m in inbox.messages)
+
+    # -- inside ---------------------------------------------------------------------------
+    def _add(self, stream: Stream, raw: bytes, received: datetime | None, flags: set[str]) -> str:
+        folder = self.folders.get(stream)
+        if folder is None:
+            raise KeyError(f"this source has no {stream} folder")
+        when = received if received is not None else self.clock()
+        return folder.add(raw, when if when.tzinfo else when.replace(tzinfo=UTC), flags)
+
+    def _message(self, ref: str) -> _Message:
+        for folder in self.folders.values():
+            if (msg := folder.find(ref)) is not None:
+                return msg
+        raise KeyError(ref)
+
+    def _check(self, opening: bool = False) -> None:
+        if self.fail_next is not None:
+            exc, self.fail_next = self.fail_next, None
+            raise exc
+        if not opening and not self.is_open:
+            raise TransientError("not connected")
+
+
+def _message_id(raw: bytes) -> str:
+    """The Message-ID header as written (IMAP's HEADER search also matches a part of it)."""
+    return str(BytesHeaderParser().parsebytes(_header(raw)).get("Message-ID", ""))
+
+
+class MemorySender:
+    """A :class:`~inboxwatch.adapters.ports.Sender` that records what it accepts.
+
+    ``script`` maps a recipient address to the result to give it instead of acceptance
+    (REFUSED, DEFERRED, UNREACHABLE); ``reachable = False`` is a server that cannot be
+    reached at all: every message UNREACHABLE, as :class:`SmtpSender` reports it.
+    """
+
+    def __init__(self, script: Mapping[str, Result] | None = None) -> None:
+        self.sent: list[Envelope] = []
+        self.script: dict[str, Result] = dict(script or {})
+        self.reachable = True
+
+    def send(
+        self, batch: Sequence[Envelope], on_accepted: Callable[[str], None] | None = None
+    ) -> dict[str, Result]:
+        if not self.reachable:
+            down = Result(Outcome.UNREACHABLE, "cannot connect (memory sender is unreachable)")
+            return {env.id: down for env in batch}
+        results: dict[str, Result] = {}
+        for env in batch:
+            res = self.script.get(env.rcpt) or self.script.get(env.rcpt.lower())
+            results[env.id] = res = res or Result(Outcome.ACCEPTED)
+            if res.ok:
+                self.sent.append(env)
+                if on_accepted is not None:
+                    on_accepted(env.id)
+        return results

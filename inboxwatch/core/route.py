@@ -1,0 +1,363 @@
+"""Events against the state: which lead a message concerns and what follows, as actions.
+
+The three inputs (new inbox mail, new mail in Sent, flags on the inbox), time passing and
+delivery results each have one pure function here: ``(view, world, event, now) ->
+actions``. The per-lead transitions they call (:mod:`inboxwatch.core.decide`) answer
+"what happens to this lead"; this module answers "which lead, and is it ours to act on".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from inboxwatch.core import autodetect
+from inboxwatch.core.actions import (
+    Action,
+    Delivered,
+    InboxMail,
+    Note,
+    PutLead,
+    Queue,
+    RecordAck,
+    Reject,
+    SentMail,
+    StateView,
+    Suppress,
+    UpdateOutbox,
+)
+from inboxwatch.core.classify import Kind, Known, classify
+from inboxwatch.core.decide import (
+    Decision,
+    Incoming,
+    Send,
+    Settings,
+    handed_over,
+    next_wake,
+    on_enquiry,
+    on_message,
+    on_orphan_reply,
+    plan,
+    undeliverable,
+)
+from inboxwatch.core.lead import Ended, Lead, message_ids
+from inboxwatch.core.message import Message, parse_message
+from inboxwatch.core.mime import MARK_HEADER, made_by_us, to_bytes
+from inboxwatch.core.queue import OutboxItem, Purpose, retry
+from inboxwatch.errors import MessageError
+from inboxwatch.userfiles.rulebook import RuleBook
+
+#: Message-IDs of mail handled for one lead that are kept for recognising re-reads.
+MAX_INBOUND = 50
+
+
+@dataclass(frozen=True)
+class World:
+    """Everything fixed that a decision needs besides the state, the event and ``now``."""
+
+    book: RuleBook
+    settings: Settings
+    ids: Callable[[], str]  # new Message-IDs (tests make them predictable)
+
+
+def wake_of(lead: Lead, world: World, now: datetime) -> datetime | None:
+    return next_wake(lead, world.book, world.settings, now)
+
+
+def queue_item(send: Send, now: datetime) -> OutboxItem:
+    """The outbox item for a message; raises ValueError for an address we cannot write."""
+    out = send.out
+    return OutboxItem(
+        id=out.message_id,
+        purpose=Purpose(out.purpose),
+        lead=out.lead,
+        step=send.step,
+        mail_from=out.from_.addr,
+        rcpt=out.to.addr,
+        raw=to_bytes(out),
+        created=now,
+        next_try=now,
+    )
+
+
+def actions_of(decision: Decision, world: World, now: datetime) -> list[Action]:
+    """A lead-level decision as actions. Every message is built first: one that cannot be
+    built raises before anything is returned, so no half of a change is applied."""
+    items = [queue_item(send, now) for send in decision.sends]
+    out: list[Action] = []
+    if decision.lead is not None:
+        out.append(PutLead(decision.lead, wake_of(decision.lead, world, now)))
+    if decision.suppress:
+        out.append(Suppress(decision.suppress, decision.note))
+    for item in items:
+        out.append(Queue(item))
+        if item.purpose is Purpose.ACK:
+            out.append(RecordAck(item.rcpt))
+    return out
+
+
+def remember(known: Known, actions: Iterable[Action]) -> Known:
+    """``known`` after these actions: a batch keeps its lookups current without
+    re-reading every lead (a backlog of 1,000 would otherwise cost leads x messages)."""
+    by_address = by_mid = suppressed = ours = None
+    for a in actions:
+        if isinstance(a, PutLead):
+            by_address = by_address if by_address is not None else dict(known.by_address)
+            by_mid = by_mid if by_mid is not None else dict(known.by_message_id)
+            lead = a.lead
+            by_address[lead.address] = lead.address
+            ids = {"thread": lead.thread, "inbound": lead.inbound, "enquiry_id": lead.enquiry_id}
+            for mid in message_ids(ids):
+                by_mid[mid] = lead.address
+        elif isinstance(a, Suppress):
+            suppressed = (suppressed or set(known.suppressed)) | {a.address.lower()}
+        elif isinstance(a, Queue) and not a.item.purpose.to_lead:
+            ours = (ours or set(known.ours)) | {a.item.id}
+    if by_address is None and suppressed is None and ours is None:
+        return known
+    return Known(
+        by_address if by_address is not None else known.by_address,
+        by_mid if by_mid is not None else known.by_message_id,
+        frozenset(suppressed) if suppressed is not None else known.suppressed,
+        frozenset(ours) if ours is not None else known.ours,
+    )
+
+
+# -- the inbox --------------------------------------------------------------------------------
+
+
+def arrival(mail: InboxMail, st: Settings, now: datetime) -> datetime:
+    """First response is measured from arrival in the mailbox. A time-lapse lives in its
+    own time line (now); the mailbox's date has whole seconds: the middle is the best guess."""
+    if st.simulated:
+        return now
+    exact = mail.received.microsecond != 0
+    return min(mail.received + timedelta(seconds=0 if exact else 0.5), now)
+
+
+def on_inbox(view: StateView, world: World, mail: InboxMail, now: datetime) -> list[Action]:
+    """A new message in the inbox: classify it, find its lead, decide."""
+    try:
+        msg = parse_message(mail.raw)
+    except MessageError as exc:
+        note = Note(f"{mail.ref}: malformed message skipped: {exc}", logging.WARNING)
+        return [Reject(mail.ref, str(exc)), note]
+    known = view.known()
+    if msg.message_id and msg.message_id in known.by_message_id:
+        return _seen_before(view, world, mail, msg, known.by_message_id[msg.message_id], now)
+    st = world.settings
+    arrived = arrival(mail, st, now)
+    c = classify(msg, world.book, st.context(known), arrived)
+    inc = Incoming(msg, mail.ref, arrived, c)
+    lead = view.lead(c.lead_key) if c.lead_key else None
+    if c.kind is Kind.ENQUIRY and c.lead is not None:
+        existing = view.lead(c.lead.addr)
+        if existing is not None:  # a known address in a new thread: it is a reply
+            lead = existing
+            c = dataclasses.replace(c, kind=Kind.REPLY, lead_key=existing.address)
+            inc = dataclasses.replace(inc, c=c)
+    extra: list[Action] = []
+    if c.kind is Kind.ENQUIRY and c.lead is not None and now - arrived > st.max_age:
+        # Old mail moved back into the inbox, or a very long outage: an "instant"
+        # acknowledgement weeks late would read as a bug. A person decides.
+        days = st.max_age.days
+        why = f"enquiry from {c.lead.addr} is older than {days} days: not acknowledged"
+        decision = Decision(note=why)
+    elif c.kind is Kind.ENQUIRY and c.lead is not None:
+        decision = on_enquiry(
+            inc,
+            world.book,
+            st,
+            now,
+            world.ids,
+            last_ack=view.last_ack(c.lead.addr),
+            simulated=st.simulated,
+        )
+        if decision.lead is not None:
+            inbound = (msg.message_id,) if msg.message_id else ()
+            new = dataclasses.replace(decision.lead, enquiry_flagged=mail.flagged, inbound=inbound)
+            decision = dataclasses.replace(decision, lead=new)
+    elif lead is None and c.kind is Kind.REPLY and c.lead is not None:
+        existing = view.lead(c.lead.addr)
+        if existing is None:
+            decision = on_orphan_reply(inc, world.book, st, now, world.ids)
+        else:
+            decision = on_message(inc, existing, world.book, st, now, world.ids)
+    elif lead is not None:
+        decision = on_message(inc, lead, world.book, st, now, world.ids)
+        if decision.lead is not None and msg.message_id:
+            kept = (*decision.lead.inbound, msg.message_id)[-MAX_INBOUND:]
+            decision = dataclasses.replace(
+                decision, lead=dataclasses.replace(decision.lead, inbound=kept)
+            )
+    else:
+        if c.kind is Kind.BOUNCE and c.bounce_hard:
+            # Unknown to us, but an address that bounced must never get an acknowledgement.
+            extra = [Suppress(addr, "hard bounce") for addr in c.bounced]
+        decision = Decision(note=f"{c.kind.value}: {'; '.join(c.reasons)}")
+    sender = msg.from_.addr if msg.from_ else "?"
+    note = Note(f"{mail.ref} from={sender} {c.kind.value}: {decision.note}")
+    return [*actions_of(decision, world, now), *extra, note]
+
+
+def _seen_before(
+    view: StateView, world: World, mail: InboxMail, msg: Message, address: str, now: datetime
+) -> list[Action]:
+    """Mail handled before (read again after the server renumbered the folder)."""
+    out: list[Action] = [Note(f"{mail.ref} {msg.message_id}: already processed")]
+    lead = view.lead(address)
+    if lead is not None and lead.enquiry_id == msg.message_id and lead.enquiry_ref != mail.ref:
+        # Keep the enquiry's new place, so flagging it still hands the lead over.
+        lead = dataclasses.replace(lead, enquiry_ref=mail.ref)
+        out.insert(0, PutLead(lead, wake_of(lead, world, now)))
+    return out
+
+
+# -- Sent and flags: a person took over ------------------------------------------------------
+
+
+def on_sent(view: StateView, world: World, mail: SentMail, now: datetime) -> list[Action]:
+    """A person writing to a lead from this mailbox takes the lead over."""
+    head = mail.raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0].lower()
+    if b"\n" + MARK_HEADER.lower().encode() + b":" in head:
+        return []  # our own copy: no need to parse it
+    try:
+        msg = parse_message(mail.raw)
+    except MessageError:
+        return []
+    known = view.known()
+    if msg.message_id and (
+        msg.message_id in known.ours
+        or (msg.message_id in known.by_message_id and made_by_us(msg.message_id))
+    ):
+        return []
+    if (found := autodetect.detect(msg)) is not None and found.kind == "auto_reply":
+        return []  # a vacation responder's copy in Sent is not a person taking over
+    addressed = {known.by_address[a.addr] for a in (*msg.to, *msg.cc) if a.addr in known.by_address}
+    addressed |= {known.by_message_id[m] for m in msg.thread_ids if m in known.by_message_id}
+    out: list[Action] = []
+    for address in sorted(addressed):
+        lead = view.lead(address)
+        if lead is None:
+            continue
+        decision = handed_over(lead, now, "a person wrote to the lead (Sent)")
+        if decision.lead is not None and decision.lead.first_response is None:
+            first = dataclasses.replace(decision.lead, first_response=mail.received)
+            decision = dataclasses.replace(decision, lead=first)
+        out += [*actions_of(decision, world, now), Note(f"Sent {mail.ref}: {decision.note}")]
+    return out
+
+
+def on_flags(
+    view: StateView, world: World, flagged: frozenset[str], now: datetime
+) -> list[Action]:
+    """A person flagging an enquiry takes the lead over (not if it came in flagged: that
+    was a server rule, not a person)."""
+    if not flagged:
+        return []
+    out: list[Action] = []
+    for lead in view.leads():
+        if lead.is_active and not lead.enquiry_flagged and lead.enquiry_ref in flagged:
+            decision = handed_over(lead, now, "the enquiry was flagged in the mailbox")
+            out += [*actions_of(decision, world, now), Note(f"{lead.address}: enquiry flagged")]
+    return out
+
+
+# -- time -------------------------------------------------------------------------------------
+
+
+def on_time(view: StateView, world: World, now: datetime) -> list[Action]:
+    """What time alone makes due: follow-ups, owner tasks, holds ending, closing.
+
+    Every lead looked at gets its wake time again, changed or not, so a lead whose step
+    waits (sending hours) is not found due on every tick.
+    """
+    out: list[Action] = []
+    for lead in view.due(now):
+        decision = plan(lead, world.book, world.settings, now, world.ids)
+        acts = actions_of(decision, world, now)
+        if decision.lead is None:
+            acts.insert(0, PutLead(lead, wake_of(lead, world, now)))
+        out += acts
+        if decision.note:
+            out.append(Note(decision.note))
+    return out
+
+
+def rewake(view: StateView, world: World, now: datetime) -> list[Action]:
+    """Every lead's wake time again (after a start or an edit of the rules)."""
+    return [PutLead(lead, wake_of(lead, world, now)) for lead in view.leads()]
+
+
+# -- delivery ---------------------------------------------------------------------------------
+
+
+def obsolete(item: OutboxItem, lead: Lead | None) -> bool:
+    """A queued message to a lead that must no longer go out (the lead's state moved on)."""
+    if item.purpose is Purpose.FOLLOWUP:
+        return lead is None or not lead.is_active
+    if item.purpose is Purpose.ACK and lead is not None:
+        return lead.ended in (Ended.OPTED_OUT, Ended.BOUNCED, Ended.HANDLED, Ended.STOPPED)
+    return False
+
+
+def cancel_obsolete(
+    view: StateView, items: Iterable[OutboxItem]
+) -> tuple[list[OutboxItem], list[Action]]:
+    """Split what is due into what still goes and the cancellations of the rest."""
+    ready: list[OutboxItem] = []
+    out: list[Action] = []
+    for item in items:
+        if obsolete(item, view.lead(item.lead) if item.lead else None):
+            note = f"{item.purpose} {item.step} to {item.lead} cancelled: automation ended"
+            out += [UpdateOutbox(item.cancelled()), Note(note)]
+        else:
+            ready.append(item)
+    return ready, out
+
+
+def on_delivery(view: StateView, world: World, d: Delivered, now: datetime) -> list[Action]:
+    """What the server said: sent (a first response), refused for good, or try again."""
+    item, res = d.item, d.result
+    lead = view.lead(item.lead) if item.lead else None
+    if res.ok:
+        out: list[Action] = [UpdateOutbox(item.sent(now))]
+        if lead is not None and item.purpose.to_lead:
+            if item.purpose is Purpose.ACK and lead.acked is None:
+                lead = dataclasses.replace(lead, acked=now)
+            if lead.first_response is None:
+                lead = dataclasses.replace(lead, first_response=now)
+            lead = lead.log(now, f"{item.step or item.purpose}: sent", item.id)
+            out.append(PutLead(lead, wake_of(lead, world, now)))
+        return out
+    what = f"{item.purpose} not delivered"
+    if res.permanent:
+        out = [
+            UpdateOutbox(item.failed(res.error)),
+            Note(f"{item.purpose} to {item.rcpt} failed permanently: {res.error}", logging.WARNING),
+        ]
+        if lead is not None:
+            lead = lead.log(now, what, res.error)
+            if item.purpose.to_lead:  # the server refused the lead's address: a hard bounce
+                lead = undeliverable(lead, now, res.error)
+                out.append(Suppress(item.lead, "refused by the SMTP server"))
+            out.insert(1, PutLead(lead, wake_of(lead, world, now)))
+        return out
+    again = retry(item, now, res.error, counts=not res.connection)
+    if again.queued:
+        note = Note(f"{item.purpose} to {item.rcpt} will be retried: {res.error}", logging.WARNING)
+        return [UpdateOutbox(again), note]
+    out = [
+        UpdateOutbox(again),
+        Note(
+            f"{item.purpose} to {item.rcpt} given up after {again.attempts} attempts: {res.error}",
+            logging.ERROR,
+        ),
+    ]
+    if lead is not None:
+        lead = lead.log(now, what, res.error)
+        out.append(PutLead(lead, wake_of(lead, world, now)))
+    return out

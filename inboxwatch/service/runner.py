@@ -1,0 +1,133 @@
+"""Wiring: the real adapters (or a dry run's stand-ins) put together into a daemon.
+
+One place builds a daemon, for ``inboxwatch run``, the tests and the benchmarks alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+
+from inboxwatch.adapters.memory_store import MemoryStore
+from inboxwatch.adapters.ports import Batch, MailSource, StateStore, Stream
+from inboxwatch.adapters.tinydb_store import TinyDbStore
+from inboxwatch.service.clock import Clock, ScaledClock, SystemClock
+from inboxwatch.service.daemon import Daemon
+from inboxwatch.service.outbox import DryRunSender
+from inboxwatch.userfiles.config import Config
+from inboxwatch.userfiles.rulebook import RuleBook
+
+
+def make_daemon(
+    cfg: Config,
+    book: RuleBook,
+    passwords: tuple[str, str],
+    *,
+    clock: Clock | None = None,
+    time_scale: float = 1.0,
+    dry_run: bool = False,
+) -> Daemon:
+    """IMAP + SMTP + the TinyDB state; for a dry run, the same reads with every write off."""
+    from inboxwatch.adapters.imap import ImapSource
+    from inboxwatch.adapters.smtp import SmtpSender
+
+    if clock is None:
+        clock = ScaledClock(time_scale) if time_scale != 1 else SystemClock()
+    source: MailSource = ImapSource(cfg.imap, passwords[0])
+    if dry_run:
+        return Daemon(
+            cfg,
+            book,
+            dry_run_state(cfg),
+            clock,
+            ReadOnlySource(source),
+            DryRunSender(),
+            journal=None,
+            time_scale=time_scale,
+        )
+    store = TinyDbStore.open(
+        cfg.state_path, simulated=time_scale != 1, inbox_folder=cfg.imap.inbox
+    )
+    return Daemon(
+        cfg,
+        book,
+        store,
+        clock,
+        source,
+        SmtpSender(cfg.smtp, passwords[1]),
+        journal=cfg.state_path.with_name(cfg.state_path.name + ".sent"),
+        time_scale=time_scale,
+    )
+
+
+def dry_run_state(cfg: Config) -> StateStore:
+    """A throw-away copy of what the real state knows about people (leads, suppressions,
+    acknowledgements), read without the daemon's run lock. No reading positions and no
+    outbox: a dry run reads from the moment it starts (plus ``lookback_days``)."""
+    memory = MemoryStore()
+    if not cfg.state_path.exists():
+        return memory
+    real = TinyDbStore.open(cfg.state_path, readonly=True, inbox_folder=cfg.imap.inbox)
+    with real.transaction() as src:
+        leads, known = src.leads(), src.known()
+        acks = {lead.address: src.last_ack(lead.address) for lead in leads}
+    with memory.transaction() as dst:
+        for lead in leads:
+            dst.put_lead(lead, None)  # the daemon computes every wake time on start
+        for address in known.suppressed:
+            dst.suppress(address, "copied from the state", datetime.now().astimezone())
+        for address, at in acks.items():
+            if at is not None:
+                dst.record_ack(address, at)
+        for mid in known.ours:
+            dst.add_ours(mid, datetime.now().astimezone())
+    return memory
+
+
+class ReadOnlySource:
+    """A mail source with its two writes (copies in Sent, keywords) switched off."""
+
+    def __init__(self, inner: MailSource) -> None:
+        self.inner = inner
+
+    def open(self) -> None:
+        self.inner.open()
+
+    def close(self) -> None:
+        self.inner.close()
+
+    @property
+    def has_sent(self) -> bool:
+        return self.inner.has_sent
+
+    def read(
+        self,
+        stream: Stream,
+        cursor: str | None,
+        *,
+        now: datetime,
+        lookback: timedelta,
+        limit: int,
+        headers_only: bool = False,
+    ) -> Batch:
+        return self.inner.read(
+            stream, cursor, now=now, lookback=lookback, limit=limit, headers_only=headers_only
+        )
+
+    def flagged(self) -> frozenset[str]:
+        return self.inner.flagged()
+
+    def in_sent(self, message_id: str) -> bool:
+        return self.inner.in_sent(message_id)
+
+    def save_sent(self, raw: bytes, when: datetime) -> None:
+        return None
+
+    def mark_processed(self, refs: Sequence[str]) -> None:
+        return None
+
+    def refresh(self) -> None:
+        self.inner.refresh()
+
+    def wait(self, seconds: float, interrupted: Callable[[], bool]) -> bool:
+        return self.inner.wait(seconds, interrupted)

@@ -1,0 +1,451 @@
+"""One suite for every MailSource: IMAP on the private Dovecot and its in-memory twin.
+
+A behaviour the daemon relies on (first start, look-back, chunks, gaps, renumbering,
+IDLE's "mail already waiting") is written once here and must hold for both, so a test
+of the daemon on the memory source means the same as one on a real server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email
+import logging
+import shutil
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import pytest
+
+from inboxwatch.adapters import imap
+from inboxwatch.adapters.imap import ImapSource
+from inboxwatch.adapters.memory_mail import MemorySource
+from inboxwatch.adapters.ports import Batch, LoginFailed, MailSource, Stream
+from inboxwatch.errors import TransientError
+from inboxwatch.testing.devservers import MailServers
+from inboxwatch.userfiles.config import ImapConfig, Secret
+
+KEYWORD = "iwProcessed"
+ZERO = timedelta(0)
+DAY = timedelta(days=1)
+
+
+def never() -> bool:
+    return False
+
+
+def message(subject: str, body: str = "Hello, I would like a quote.") -> tuple[bytes, str]:
+    """A small message and its Message-ID (unique, so tests never see each other's mail)."""
+    mid = f"<{subject.replace(' ', '-')}.{uuid.uuid4().hex[:12]}@customer.test>"
+    raw = (
+        f"From: Lea <lea@customer.test>\r\nTo: shop@example.test\r\nSubject: {subject}\r\n"
+        f"Message-ID: {mid}\r\nDate: Mon, 6 May 2024 09:30:00 +0000\r\n\r\n{body}\r\n"
+    ).encode()
+    return raw, mid
+
+
+def mids(batch: Batch) -> list[str]:
+    return [str(email.message_from_bytes(f.raw)["Message-ID"]) for f in batch.messages]
+
+
+class Kit(Protocol):
+    """The source under test plus what a test does to its mailbox from outside."""
+
+    source: MailSource
+
+    def deliver(self, raw: bytes, received: datetime | None = None) -> None: ...
+    def deliver_sent(self, raw: bytes) -> None: ...
+    def flag(self, mid: str) -> None: ...
+    def expunge(self, mid: str) -> None: ...
+    def flags(self, mid: str, stream: Stream = Stream.INBOX) -> set[str]: ...
+    def renumber(self) -> None: ...
+
+
+class ImapKit:
+    """A business mailbox of its own on the session's Dovecot, changed over a second
+    connection as a person's mail client (or the server) would change it."""
+
+    def __init__(self, servers: MailServers, user: str, **cfg: Any) -> None:
+        self.servers, self.user = servers, user
+        config = ImapConfig(
+            "127.0.0.1",
+            servers.imap_port,
+            "none",
+            servers.address(user),
+            Secret("test", "imap"),
+            timeout=5,
+            **{"processed_keyword": KEYWORD, **cfg},
+        )
+        self.source = ImapSource(config, servers.password(user))
+
+    def deliver(self, raw: bytes, received: datetime | None = None) -> None:
+        if received is None:
+            self.servers.deliver(self.user, raw)  # LMTP, as mail really arrives
+        else:
+            self.servers.append(self.user, "INBOX", raw, when=received)
+
+    def deliver_sent(self, raw: bytes) -> None:
+        self.servers.append(self.user, "Sent", raw, flags=["\\Seen"])
+
+    @contextlib.contextmanager
+    def _uids(self, mid: str, stream: Stream = Stream.INBOX) -> Iterator[tuple[Any, list[int]]]:
+        client = self.servers.imap_client(self.user)
+        try:
+            client.select_folder("INBOX" if stream is Stream.INBOX else "Sent")
+            yield client, client.search(["HEADER", "Message-ID", mid])
+        finally:
+            client.logout()
+
+    def flag(self, mid: str) -> None:
+        with self._uids(mid) as (client, uids):
+            client.add_flags(uids, [b"\\Flagged"])
+
+    def expunge(self, mid: str) -> None:
+        with self._uids(mid) as (client, uids):
+            client.delete_messages(uids)
+            client.expunge()
+
+    def flags(self, mid: str, stream: Stream = Stream.INBOX) -> set[str]:
+        with self._uids(mid, stream) as (client, uids):
+            got = client.get_flags(uids)
+        return {f.decode() if isinstance(f, bytes) else str(f) for fl in got.values() for f in fl}
+
+    def renumber(self) -> None:
+        """A new UIDVALIDITY for the inbox (``doveadm mailbox update``), as after a server
+        rebuilt its index; Dovecot drops the connections that had it selected."""
+        doveadm = shutil.which("doveadm")
+        if doveadm is None:
+            pytest.skip("doveadm is not installed")
+        client = self.servers.imap_client(self.user)
+        try:
+            old = int(client.folder_status("INBOX", [b"UIDVALIDITY"])[b"UIDVALIDITY"])
+        finally:
+            client.logout()
+        args = [doveadm, "-c", str(self.servers.config_path), "mailbox", "update"]
+        args += ["-u", self.servers.address(self.user), "--uid-validity", str(old + 1000), "INBOX"]
+        subprocess.run(args, check=True, capture_output=True, timeout=10)
+
+
+class MemoryKit:
+    def __init__(self) -> None:
+        self.source = MemorySource(processed_keyword=KEYWORD)
+
+    def _ref(self, mid: str, stream: Stream = Stream.INBOX) -> str:
+        (ref,) = self.source.find(mid, stream)
+        return ref
+
+    def deliver(self, raw: bytes, received: datetime | None = None) -> None:
+        self.source.deliver(raw, received=received)
+
+    def deliver_sent(self, raw: bytes) -> None:
+        self.source.deliver_sent(raw)
+
+    def flag(self, mid: str) -> None:
+        self.source.flag(self._ref(mid))
+
+    def expunge(self, mid: str) -> None:
+        self.source.expunge(self._ref(mid))
+
+    def flags(self, mid: str, stream: Stream = Stream.INBOX) -> set[str]:
+        return set(self.source.flags(self._ref(mid, stream)))
+
+    def renumber(self) -> None:
+        self.source.renumber()
+
+
+@pytest.fixture(params=[pytest.param("imap", marks=pytest.mark.servers), "memory"])
+def kit(request: pytest.FixtureRequest) -> Iterator[Kit]:
+    made: Kit
+    if request.param == "imap":
+        made = ImapKit(request.getfixturevalue("mail_servers"), request.getfixturevalue("shop"))
+    else:
+        made = MemoryKit()
+    made.source.open()
+    try:
+        yield made
+    finally:
+        made.source.close()
+
+
+def read(
+    kit: Kit,
+    cursor: str | None,
+    *,
+    stream: Stream = Stream.INBOX,
+    lookback: timedelta = ZERO,
+    limit: int = 100,
+    headers_only: bool = False,
+) -> Batch:
+    return kit.source.read(
+        stream,
+        cursor,
+        now=datetime.now(UTC),
+        lookback=lookback,
+        limit=limit,
+        headers_only=headers_only,
+    )
+
+
+# -- reading --------------------------------------------------------------------------------
+def test_first_start_without_lookback_skips_old_mail_and_reads_what_comes_after(kit: Kit) -> None:
+    old, _ = message("before the start")
+    kit.deliver(old)
+    first = read(kit, None)
+    assert first.messages == () and not first.more
+    new, new_id = message("after the start", "The body of the new mail.")
+    kit.deliver(new)
+    batch = read(kit, first.cursor)
+    assert mids(batch) == [new_id] and not batch.more
+    got = batch.messages[0]
+    assert got.received.tzinfo is not None
+    assert abs(got.received - datetime.now(UTC)) < timedelta(minutes=5)
+    assert not got.flagged
+    assert b"The body of the new mail." in got.raw
+    again = read(kit, batch.cursor)
+    assert again.messages == () and again.cursor == batch.cursor
+
+
+def test_first_start_with_lookback_reads_recent_mail_only_and_a_chunk_resumes(kit: Kit) -> None:
+    now = datetime.now(UTC)
+    old, _ = message("ten days old")
+    kit.deliver(old, received=now - 10 * DAY)
+    recent, recent_id = message("an hour old")
+    kit.deliver(recent, received=now - timedelta(hours=1))
+    fresh, fresh_id = message("just now")
+    kit.deliver(fresh)
+    first = read(kit, None, lookback=2 * DAY, limit=1)
+    assert mids(first) == [recent_id] and first.more
+    rest = read(kit, first.cursor, limit=1)
+    assert mids(rest) == [fresh_id] and not rest.more
+
+
+def test_limit_cuts_a_backlog_into_chunks_in_arrival_order(kit: Kit) -> None:
+    start = read(kit, None).cursor
+    sent = []
+    for i in range(5):
+        raw, mid = message(f"backlog {i}")
+        kit.deliver(raw)
+        sent.append(mid)
+    got: list[str] = []
+    cursor, more = start, True
+    for expected_more in (True, True, False):
+        batch = read(kit, cursor, limit=2)
+        assert batch.more is expected_more and more
+        got += mids(batch)
+        cursor, more = batch.cursor, batch.more
+    assert got == sent
+    assert read(kit, cursor, limit=2) == Batch((), cursor, False)
+
+
+def test_the_cursor_moves_past_an_expunged_tail_and_wait_does_not_report_it(kit: Kit) -> None:
+    start = read(kit, None).cursor
+    kept, kept_id = message("kept")
+    gone, gone_id = message("expunged before we looked")
+    kit.deliver(kept)
+    kit.deliver(gone)
+    kit.expunge(gone_id)
+    batch = read(kit, start)
+    assert mids(batch) == [kept_id] and not batch.more
+    only, only_id = message("also expunged")
+    kit.deliver(only)
+    kit.expunge(only_id)
+    empty = read(kit, batch.cursor)
+    assert empty.messages == () and empty.cursor != batch.cursor  # moved past the gap
+    t0 = time.monotonic()
+    assert kit.source.wait(0.3, never) is False  # no "new mail" that is not there
+    assert time.monotonic() - t0 < 2
+    later, later_id = message("after the gap")
+    kit.deliver(later)
+    assert mids(read(kit, empty.cursor)) == [later_id]
+
+
+def test_reads_never_mark_mail_read(kit: Kit) -> None:
+    raw, mid = message("unread stays unread")
+    kit.deliver(raw)
+    read(kit, None, lookback=DAY)
+    read(kit, None, lookback=DAY, headers_only=True)
+    assert "\\Seen" not in kit.flags(mid)
+
+
+def test_sent_is_read_headers_only(kit: Kit) -> None:
+    assert kit.source.has_sent
+    start = read(kit, None, stream=Stream.SENT)
+    assert start.messages == ()
+    raw, mid = message("written by a person", "The private body text.")
+    kit.deliver_sent(raw)
+    batch = read(kit, start.cursor, stream=Stream.SENT, headers_only=True)
+    assert mids(batch) == [mid]
+    head = batch.messages[0].raw
+    assert b"Subject: written by a person" in head and head.endswith(b"\r\n\r\n")
+    assert b"private body" not in head
+    assert read(kit, start.cursor).messages == ()  # the inbox is another stream
+
+
+def test_flagged_names_the_flagged_inbox_mail(kit: Kit) -> None:
+    a, _ = message("not flagged")
+    b, b_id = message("flagged by a person")
+    kit.deliver(a)
+    kit.deliver(b)
+    refs = dict(zip(mids(batch := read(kit, None, lookback=DAY)), batch.messages, strict=True))
+    assert kit.source.flagged() == frozenset()
+    kit.flag(b_id)
+    assert kit.source.flagged() == {refs[b_id].ref}
+    again = read(kit, None, lookback=DAY)
+    assert [f.flagged for f in again.messages] == [False, True]
+
+
+def test_save_sent_keeps_a_read_copy_that_in_sent_finds(kit: Kit) -> None:
+    raw, mid = message("our acknowledgement")
+    assert not kit.source.in_sent(mid)
+    kit.source.save_sent(raw, datetime.now(UTC))
+    assert kit.source.in_sent(mid)
+    assert "\\Seen" in kit.flags(mid, Stream.SENT)
+    _, other_id = message("never sent")
+    assert not kit.source.in_sent(other_id)
+
+
+def test_mark_processed_sets_the_keyword_on_those_refs_only(kit: Kit) -> None:
+    a, a_id = message("processed")
+    b, b_id = message("not yet")
+    kit.deliver(a)
+    kit.deliver(b)
+    batch = read(kit, None, lookback=DAY)
+    ref_a = batch.messages[mids(batch).index(a_id)].ref
+    kit.source.mark_processed([ref_a, "123:1", "not a ref"])  # stale and garbled: ignored
+    kit.source.mark_processed([])
+    assert KEYWORD in kit.flags(a_id)
+    assert KEYWORD not in kit.flags(b_id)
+    assert "\\Seen" not in kit.flags(a_id)
+
+
+def test_a_renumbered_folder_is_read_again_from_recent_mail(
+    kit: Kit, caplog: pytest.LogCaptureFixture
+) -> None:
+    now = datetime.now(UTC)
+    old, old_id = message("old")
+    recent, recent_id = message("recent")
+    kit.deliver(old, received=now - 10 * DAY)
+    kit.deliver(recent)
+    before = read(kit, None, lookback=30 * DAY)
+    assert mids(before) == [old_id, recent_id]
+    kit.renumber()
+    kit.source.close()  # a server renumbering drops the connection: the daemon reconnects
+    kit.source.open()
+    with caplog.at_level(logging.WARNING):
+        after = read(kit, before.cursor)
+    assert any("UIDVALIDITY changed" in r.getMessage() for r in caplog.records)
+    assert mids(after) == [recent_id]  # two days back, not everything
+    assert after.messages[0].ref != before.messages[1].ref
+    assert mids(read(kit, before.cursor, lookback=30 * DAY)) == [old_id, recent_id]
+    assert kit.source.flagged() == frozenset()
+    assert read(kit, after.cursor).messages == ()
+    new, new_id = message("after the renumbering")
+    kit.deliver(new)
+    assert mids(read(kit, after.cursor)) == [new_id]
+
+
+def test_limit_below_one_is_a_bug(kit: Kit) -> None:
+    with pytest.raises(ValueError):
+        read(kit, None, limit=0)
+
+
+# -- waiting --------------------------------------------------------------------------------
+def test_wait_is_true_at_once_when_mail_arrived_after_the_last_read(kit: Kit) -> None:
+    cursor = read(kit, None).cursor
+    raw, mid = message("arrived between read and wait")
+    kit.deliver(raw)
+    t0 = time.monotonic()
+    assert kit.source.wait(5, never) is True
+    assert time.monotonic() - t0 < 0.2
+    batch = read(kit, cursor)
+    assert mids(batch) == [mid]
+    t0 = time.monotonic()
+    assert kit.source.wait(5, lambda: True) is False  # interrupted, nothing new
+    assert time.monotonic() - t0 < 0.5
+
+
+# -- IMAP only ------------------------------------------------------------------------------
+@pytest.fixture
+def imap_kit(mail_servers: MailServers, shop: str) -> Iterator[ImapKit]:
+    made = ImapKit(mail_servers, shop)
+    made.source.open()
+    try:
+        yield made
+    finally:
+        made.source.close()
+
+
+def test_imap_idle_reports_mail_that_arrives_while_waiting(imap_kit: ImapKit) -> None:
+    read(imap_kit, None)
+    raw, _ = message("during IDLE")
+    timer = threading.Timer(0.1, imap_kit.deliver, (raw,))
+    timer.start()
+    try:
+        t0 = time.monotonic()
+        assert imap_kit.source.wait(5, never) is True
+        assert time.monotonic() - t0 < 2.0  # Dovecot announces after ~0.5 s
+    finally:
+        timer.join()
+
+
+def test_imap_without_idle_sleeps_and_then_a_poll_is_due(
+    mail_servers: MailServers, shop: str
+) -> None:
+    made = ImapKit(mail_servers, shop, idle=False, poll_seconds=1)
+    made.source.open()
+    try:
+        t0 = time.monotonic()
+        assert made.source.wait(0.3, never) is True
+        assert 0.25 <= time.monotonic() - t0 < 1.0
+        t0 = time.monotonic()
+        made.source.wait(60, lambda: time.monotonic() - t0 > 0.1)
+        assert time.monotonic() - t0 < 0.6  # a stop is noticed within a slice
+    finally:
+        made.source.close()
+
+
+def test_imap_wrong_password_is_login_failed_and_a_dead_port_is_transient(
+    mail_servers: MailServers,
+) -> None:
+    assert imap.LoginFailed is LoginFailed  # one class for the old and the new daemon
+    cfg = ImapConfig(
+        "127.0.0.1",
+        mail_servers.imap_port,
+        "none",
+        mail_servers.address("team"),
+        Secret("t", "imap"),
+        timeout=5,
+    )
+    with pytest.raises(LoginFailed):
+        ImapSource(cfg, "wrong password").open()
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))  # bound, not listening: connecting is refused at once
+        dead = ImapConfig("127.0.0.1", s.getsockname()[1], "none", "x", Secret("t", "imap"))
+        with pytest.raises(TransientError):
+            ImapSource(dead, "pw").open()
+
+
+# -- memory only ----------------------------------------------------------------------------
+def test_memory_fail_next_raises_once_and_no_sent_folder_reads_nothing() -> None:
+    source = MemorySource(sent=False)
+    source.fail_next = LoginFailed("bad password")
+    with pytest.raises(LoginFailed):
+        source.open()
+    source.open()
+    assert not source.has_sent
+    now = datetime.now(UTC)
+    batch = source.read(Stream.SENT, "7:3", now=now, lookback=ZERO, limit=10)
+    assert batch == Batch((), "7:3", False)
+    source.fail_next = TransientError("connection reset")
+    with pytest.raises(TransientError):
+        source.flagged()
+    assert source.flagged() == frozenset()
+    source.close()
+    with pytest.raises(TransientError):
+        source.read(Stream.INBOX, None, now=now, lookback=ZERO, limit=10)
