@@ -1,18 +1,22 @@
 """Varied inbound mail for the benchmarks: enquiries (plain, HTML, web forms) and the noise
 a real inbox carries (mailing lists, newsletters, automatic replies, bounces).
 
-Deterministic for a given seed. Every enquiry comes from its own lead address in another
-domain than the shop's, so each one is a new lead and gets exactly one acknowledgement.
+Every message but the bounce comes from the shared test-mail factory
+(:func:`inboxwatch.testing.mailfactory.mail`); the bounce is a Postfix-style DSN written out
+by hand, which that factory does not build. The mix and the contents are deterministic for
+a given seed (Message-IDs and dates are not). Every enquiry comes from its own lead address
+in another domain than the shop's, so each one is a new lead and gets exactly one
+acknowledgement.
 """
 
 from __future__ import annotations
 
-import email.policy
 import email.utils
 import random
 import time
 from dataclasses import dataclass
-from email.message import EmailMessage
+
+from inboxwatch.testing.mailfactory import mail
 
 LEAD_DOMAIN = "customer.test"
 SUBJECTS = (
@@ -49,65 +53,72 @@ def lead_address(i: int) -> str:
     return f"lead{i}@{LEAD_DOMAIN}"
 
 
-def _msg(sender: str, to: str, subject: str, *, name: str = "", msgid: str = "") -> EmailMessage:
-    msg = EmailMessage(policy=email.policy.SMTP)
-    msg["From"] = email.utils.formataddr((name, sender)) if name else sender
-    msg["To"] = to
-    msg["Subject"] = subject
-    msg["Date"] = email.utils.formatdate(localtime=True)
-    msg["Message-ID"] = msgid or f"<b{time.time_ns()}.{random.getrandbits(32)}@client.test>"
-    return msg
-
-
 def enquiry(lead: str, shop: str, rng: random.Random, *, html: bool = False) -> bytes:
     name = rng.choice(NAMES)
-    msg = _msg(lead, shop, rng.choice(SUBJECTS), name=name)
+    subject = rng.choice(SUBJECTS)
     body = rng.choice(BODIES).format(name=name)
-    msg.set_content(body)
+    markup = None
     if html:
         paras = "".join(f"<p>{p}</p>" for p in body.split("\n\n"))
-        msg.add_alternative(f"<html><body>{paras}</body></html>", subtype="html")
-    return msg.as_bytes()
+        markup = f"<html><body>{paras}</body></html>"
+    return mail(lead, shop, subject, body, name=name, html=markup)
 
 
 def web_form(lead: str, shop: str, rng: random.Random) -> bytes:
     name = rng.choice(NAMES)
-    msg = _msg("wordpress@shop-site.test", shop, 'Shop Website "New contact form submission"')
-    msg["Reply-To"] = lead
-    msg.set_content(
+    body = (
         f"From: {name} <{lead}>\nSubject: Quote please\nPhone: +49 30 {rng.randrange(10**6, 10**7)}"
         "\n\nMessage Body:\nHi, do you also install heat pumps? We have a 140 m² house.\n\n-- \n"
         "This e-mail was sent from a contact form on Shop Website (https://shop-site.test)\n"
     )
-    return msg.as_bytes()
+    return mail(
+        "wordpress@shop-site.test",
+        shop,
+        'Shop Website "New contact form submission"',
+        body,
+        headers={"Reply-To": lead},
+    )
 
 
 def list_post(i: int, shop: str) -> bytes:
-    msg = _msg(
-        f"member{i}@lists.elsewhere.test", "trade@lists.elsewhere.test", f"[trade] Topic {i}"
+    return mail(
+        f"member{i}@lists.elsewhere.test",
+        "trade@lists.elsewhere.test",
+        f"[trade] Topic {i}",
+        "Does anyone know a good supplier of oak boards?\n",
+        headers={
+            "List-Id": "Furniture trade <trade.lists.elsewhere.test>",
+            "List-Unsubscribe": "<mailto:trade-leave@lists.elsewhere.test>",
+            "Precedence": "list",
+            "Cc": shop,
+        },
     )
-    msg["List-Id"] = "Furniture trade <trade.lists.elsewhere.test>"
-    msg["List-Unsubscribe"] = "<mailto:trade-leave@lists.elsewhere.test>"
-    msg["Precedence"] = "list"
-    msg["Cc"] = shop
-    msg.set_content("Does anyone know a good supplier of oak boards?\n")
-    return msg.as_bytes()
 
 
 def newsletter(i: int, shop: str) -> bytes:
-    msg = _msg("news@supplies.elsewhere.test", shop, f"This week's offers ({i})", name="Supplies")
-    msg["List-Unsubscribe"] = "<https://supplies.elsewhere.test/u?x=1>"
-    msg["Precedence"] = "bulk"
-    msg.set_content("20% off screws this week.\n")
-    msg.add_alternative("<html><body><h1>20% off</h1><p>screws</p></body></html>", subtype="html")
-    return msg.as_bytes()
+    return mail(
+        "news@supplies.elsewhere.test",
+        shop,
+        f"This week's offers ({i})",
+        "20% off screws this week.\n",
+        name="Supplies",
+        headers={
+            "List-Unsubscribe": "<https://supplies.elsewhere.test/u?x=1>",
+            "Precedence": "bulk",
+        },
+        html="<html><body><h1>20% off</h1><p>screws</p></body></html>",
+    )
 
 
 def auto_reply(i: int, shop: str) -> bytes:
-    msg = _msg(f"away{i}@partner.test", shop, "Out of office: your message", name="Away Person")
-    msg["Auto-Submitted"] = "auto-replied"
-    msg.set_content("I am out of the office until next Monday with limited access to email.\n")
-    return msg.as_bytes()
+    return mail(
+        f"away{i}@partner.test",
+        shop,
+        "Out of office: your message",
+        "I am out of the office until next Monday with limited access to email.\n",
+        name="Away Person",
+        headers={"Auto-Submitted": "auto-replied"},
+    )
 
 
 def bounce(i: int, shop: str) -> bytes:

@@ -214,9 +214,9 @@ def instrument(daemon: inboxwatch.service.daemon.Daemon, rec: Recorder) -> None:
     sender: Any = daemon.sender
     send = rec.wrap("sender.send", sender.send)
 
-    def send_marked(batch: Any, on_sent: Any = None) -> Any:
+    def send_marked(batch: Any, on_accepted: Any = None) -> Any:
         rec.event("send-start")
-        return send(batch, on_sent=on_sent)
+        return send(batch, on_accepted=on_accepted)
 
     sender.send = send_marked
 

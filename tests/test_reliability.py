@@ -31,13 +31,15 @@ from harness import REPO, RunningDaemon, mail, parse, reply_to
 from inboxwatch import cli
 from inboxwatch.adapters.imap import LoginFailed, Mailbox
 from inboxwatch.adapters.smtp import Envelope, SmtpSender
-from inboxwatch.adapters.tinydb_store import Store
+from inboxwatch.adapters.tinydb_store import TinyDbStore
+from inboxwatch.core import queue
 from inboxwatch.core.decide import Send
 from inboxwatch.core.lead import Ended
 from inboxwatch.core.message import Address
 from inboxwatch.core.mime import Outgoing, new_message_id, to_bytes
+from inboxwatch.core.queue import Caps, OutboxItem, Result, Status
+from inboxwatch.core.route import queue_item
 from inboxwatch.errors import StateError, TransientError
-from inboxwatch.service import outbox
 from inboxwatch.service.clock import FixedClock
 from inboxwatch.service.daemon import Daemon
 from inboxwatch.testing.devservers import MailServers
@@ -275,10 +277,10 @@ def test_unreadable_config_file_exits_2_naming_it(
 # -- 2. a damaged or too new state file stops start-up ----------------------------------------
 def _valid_state(config: Path) -> Path:
     path = load_config(config).state_path
-    store = Store.open(path)
-    with store.transaction():
-        store.set_cursor("INBOX", 7, 42)
-        store.suppress("someone@customer.test", "test", datetime.now(UTC))
+    store = TinyDbStore.open(path)
+    with store.transaction() as state:
+        state.set_cursor("inbox", "7:42")
+        state.suppress("someone@customer.test", "test", datetime.now(UTC))
     return path
 
 
@@ -300,9 +302,9 @@ def test_truncated_state_file_refuses_to_start_and_is_left_untouched(
     assert path.read_bytes() == damaged and path.stat().st_mtime_ns == mtime
     assert tmp_files(path.parent) == []
     with pytest.raises(StateError, match="will not start with empty state"):
-        Store.open(path)
+        TinyDbStore.open(path)
     with pytest.raises(StateError):
-        Store.open(path, readonly=True)
+        TinyDbStore.open(path, readonly=True)
     assert path.read_bytes() == damaged
 
 
@@ -317,7 +319,7 @@ def test_state_from_a_newer_version_is_refused(
         path.write_text(json.dumps(data))
         before = path.read_bytes()
         with pytest.raises(StateError, match="newer"):
-            Store.open(path)
+            TinyDbStore.open(path)
         r = run_cli(["run", "--config", str(config)], capsys)
     assert r.code == 1
     assert str(path) in r.err and "newer" in r.err
@@ -344,7 +346,8 @@ def test_state_file_is_0600_without_leftovers_and_a_failed_rename_keeps_the_old_
     assert stat.S_IMODE(path.with_name(path.name + ".lock").stat().st_mode) == 0o600
     assert tmp_files(path.parent) == []
     before = path.read_bytes()
-    cursor = next(c for c in rows(path, "cursors") if c["folder"] == "INBOX")
+    cursor = next(c for c in rows(path, "cursors") if c["stream"] == "inbox")
+    validity, _, last_uid = cursor["cursor"].partition(":")
 
     real_replace = os.replace
     failures: list[str] = []
@@ -356,23 +359,27 @@ def test_state_file_is_0600_without_leftovers_and_a_failed_rename_keeps_the_old_
         real_replace(src, dst, *args, **kw)
 
     monkeypatch.setattr("inboxwatch.adapters.statefile.os.replace", replace_fails_once)
-    store = Store.open(path)
-    with pytest.raises(OSError, match="simulated"), store.transaction():
-        store.set_cursor("INBOX", cursor["uidvalidity"], cursor["last_uid"] + 1000)
+    store = TinyDbStore.open(path)
+    with pytest.raises(OSError, match="simulated"), store.transaction() as state:
+        state.set_cursor("inbox", f"{validity}:{int(last_uid) + 1000}")
     assert failures, "the state write did not go through os.replace"
     # A crash at this point leaves the old file: whole, readable, unchanged, no temp file.
     assert path.read_bytes() == before
     assert tmp_files(path.parent) == []
-    fresh = Store.open(path, readonly=True)
-    with fresh.transaction():
-        assert fresh.cursor("INBOX") == cursor
-        assert [x.address for x in fresh.leads()] == [lead]
+    fresh = TinyDbStore.open(path, readonly=True)
+    with fresh.transaction() as state:
+        assert state.cursor("inbox") == cursor["cursor"]
+        assert [x.address for x in state.leads()] == [lead]
     # The next write goes through and is private again.
-    with store.transaction():
-        store.suppress("x@customer.test", "test", datetime.now(UTC))
+    with store.transaction() as state:
+        state.suppress("x@customer.test", "test", datetime.now(UTC))
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert tmp_files(path.parent) == []
     assert any(r["address"] == "x@customer.test" for r in rows(path, "suppressed"))
+    # ...and it does not carry the failed change along with it.
+    assert [c["cursor"] for c in rows(path, "cursors") if c["stream"] == "inbox"] == [
+        cursor["cursor"]
+    ]
 
 
 # -- 4. the CLI beside a running daemon -------------------------------------------------------
@@ -445,6 +452,20 @@ def _inbox(servers: MailServers, shop: str) -> dict[int, tuple[bytes, tuple[byte
     return {u: (bytes(d[b"BODY[]"]), tuple(d[b"FLAGS"])) for u, d in data.items()}
 
 
+def _inbox_uidvalidity(servers: MailServers, shop: str) -> int:
+    client = servers.imap_client(shop)
+    try:
+        return int(client.select_folder("INBOX", readonly=True)[b"UIDVALIDITY"])
+    finally:
+        client.logout()
+
+
+def _logged_about(ref: str, records: list[logging.LogRecord], then: str = "") -> bool:
+    """A log line names the message ``ref`` ("UIDVALIDITY:UID"), followed by ``then``."""
+    pattern = re.compile(rf"(?<![\d:]){re.escape(ref)}(?![\d]){re.escape(then)}")
+    return any(pattern.search(r.getMessage()) for r in records)
+
+
 def test_malformed_mail_is_logged_recorded_left_alone_and_later_mail_is_answered(
     mail_servers: MailServers,
     shop: str,
@@ -474,19 +495,21 @@ def test_malformed_mail_is_logged_recorded_left_alone_and_later_mail_is_answered
     before = _inbox(mail_servers, shop)
     lead = new_lead("after")
     enquiry(mail_servers, shop, lead)
+    # In manual mode every tick runs in this thread: a tick that raised would fail right here.
     rd.wait_until(lambda: rd.sent_to(lead, "ack"), timeout=10, what="ack after the garbage")
+    wake_and_wait(rd)  # and the daemon goes on ticking past them
 
-    assert rd.thread is not None and rd.thread.is_alive()
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    validity = _inbox_uidvalidity(mail_servers, shop)
     rejects = rows(state_path(rd), "rejects")
-    assert {r["uid"] for r in rejects} == garbage
-    assert all(r["folder"] == "INBOX" and r["error"] for r in rejects)
+    assert {r["ref"] for r in rejects} == {f"{validity}:{uid}" for uid in garbage}
+    assert all(r["error"] and r["at"] for r in rejects)
     for uid in garbage:
-        assert any(
-            f"uid={uid}" in r.getMessage() and "malformed" in r.getMessage() for r in caplog.records
-        ), f"uid {uid} not logged as malformed"
+        assert _logged_about(f"{validity}:{uid}", caplog.records, ": malformed"), (
+            f"uid {uid} not logged as malformed"
+        )
     for uid in parseable:
-        assert any(f"uid={uid} " in r.getMessage() for r in caplog.records), uid
+        assert _logged_about(f"{validity}:{uid}", caplog.records, " "), uid
     after = _inbox(mail_servers, shop)
     for uid, (raw, flags) in before.items():
         assert after[uid] == (raw, flags), f"uid {uid} was altered"
@@ -495,6 +518,23 @@ def test_malformed_mail_is_logged_recorded_left_alone_and_later_mail_is_answered
 
 
 # -- 6. SMTP down, then back; permanent refusals -------------------------------------------
+def use_sender(d: Daemon, sender: Any) -> None:
+    """What the daemon sends through (the outbox holds the sender that really sends)."""
+    d.sender = d.outbox.sender = sender
+
+
+class _Counting:
+    """A sender that passes every batch on and records the ids it was asked to send."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.asked: list[str] = []
+
+    def send(self, batch: Any, on_accepted: Any = None) -> dict[str, Result]:
+        self.asked += [env.id for env in batch]
+        return dict(self.inner.send(batch, on_accepted))
+
+
 def test_smtp_down_keeps_the_ack_pending_with_back_off_then_sends_it_once(
     mail_servers: MailServers,
     shop: str,
@@ -505,15 +545,17 @@ def test_smtp_down_keeps_the_ack_pending_with_back_off_then_sends_it_once(
     caplog.set_level(logging.INFO)
     clock = FixedClock(datetime.now(UTC))
     rd = new_daemon(daemons, mail_servers, shop, tmp_path / "iw", clock=clock)
-    good: list[SmtpSender] = []
+    good: list[Any] = []
+    broken: list[_Counting] = []
     make = rd.make
 
     with closed_port() as port:
 
         def make_with_broken_smtp() -> Daemon:
             d = make()
-            good.append(d.sender)
-            d.sender = SmtpSender(dataclasses.replace(d.cfg.smtp, port=port), "pw")
+            good.append(d.outbox.sender)
+            broken.append(_Counting(SmtpSender(dataclasses.replace(d.cfg.smtp, port=port), "pw")))
+            use_sender(d, broken[-1])
             return d
 
         rd.make = make_with_broken_smtp  # type: ignore[method-assign]
@@ -539,12 +581,15 @@ def test_smtp_down_keeps_the_ack_pending_with_back_off_then_sends_it_once(
         assert rd.sent_to(lead) == []
         assert any("will be retried" in r.getMessage() for r in caplog.records)
         # Nothing is tried again before next_try.
-        wake_and_wait(rd)
+        tried = broken[0].asked.count(row["id"])
+        assert tried == 1
+        wake_and_wait(rd, 3)
+        assert broken[0].asked.count(row["id"]) == tried
         again = pending_ack()
-        assert again is not None and again["attempts"] == 0
+        assert again is not None and again["attempts"] == 0 and again["status"] == "pending"
 
         assert rd.daemon is not None
-        rd.daemon.sender = good[0]
+        use_sender(rd.daemon, good[0])
         clock.set(datetime.fromisoformat(row["next_try"]) + timedelta(seconds=1))
         wake_and_wait(rd)
     rd.wait_until(lambda: rd.sent_to(lead, "ack"), timeout=WAIT, what="ack after SMTP is back")
@@ -582,7 +627,7 @@ def test_giving_up_after_the_last_retry_is_logged_as_such_and_recorded_on_the_le
         def make_with_broken_smtp() -> Daemon:
             d = make()
             busy = dataclasses.replace(d.cfg.smtp, port=port, username="")  # no AUTH there
-            d.sender = SmtpSender(busy, "")
+            use_sender(d, SmtpSender(busy, ""))
             return d
 
         rd.make = make_with_broken_smtp  # type: ignore[method-assign]
@@ -601,7 +646,7 @@ def test_giving_up_after_the_last_retry_is_logged_as_such_and_recorded_on_the_le
             lambda: (r := ack_row()) and r["attempts"] >= 1, timeout=WAIT, what="first attempt"
         )
         mark = 0
-        for _ in range(outbox.MAX_ATTEMPTS + 2):
+        for _ in range(queue.MAX_ATTEMPTS + 2):
             row = ack_row()
             assert row is not None
             if row["status"] != "pending":
@@ -611,7 +656,7 @@ def test_giving_up_after_the_last_retry_is_logged_as_such_and_recorded_on_the_le
             wake_and_wait(rd)
         row = ack_row()
         assert row is not None and row["status"] == "failed"
-        assert row["attempts"] == outbox.MAX_ATTEMPTS
+        assert row["attempts"] == queue.MAX_ATTEMPTS
     finally:
         controller.stop()
     last = [r.getMessage() for r in caplog.records[mark:] if lead in r.getMessage()]

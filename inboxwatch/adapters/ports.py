@@ -1,8 +1,8 @@
 """The three narrow interfaces between the shell and the world: mail source, sender, store.
 
 Each has a real implementation (IMAP, SMTP, TinyDB) and an in-memory twin
-(:mod:`~inboxwatch.adapters.memory_mail`, :mod:`~inboxwatch.adapters.memory_store`); ``tests/contract/`` runs one suite over both, so a
-new backend (Gmail API, Microsoft Graph, PostgreSQL) only has to pass the same suite.
+(``memory_mail``, ``memory_store``); ``tests/contract/`` runs one suite over both, so a new
+backend (Gmail API, Microsoft Graph, PostgreSQL) only has to pass the same suite.
 Nothing here names IMAP: a message's place in the mailbox is an opaque ``ref`` and a
 reading position an opaque ``cursor`` string, which the store keeps without looking in.
 """

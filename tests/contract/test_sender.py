@@ -88,7 +88,8 @@ def smtp_config(port: int, **kw: Any) -> ServerConfig:
 
 
 class Kit(Protocol):
-    sender: Sender
+    @property
+    def sender(self) -> Sender: ...
 
     def accepted(self) -> list[str]:
         """Ids the server took, in order (all time: compare the tail)."""

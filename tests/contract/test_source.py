@@ -55,7 +55,8 @@ def mids(batch: Batch) -> list[str]:
 class Kit(Protocol):
     """The source under test plus what a test does to its mailbox from outside."""
 
-    source: MailSource
+    @property
+    def source(self) -> MailSource: ...
 
     def deliver(self, raw: bytes, received: datetime | None = None) -> None: ...
     def deliver_sent(self, raw: bytes) -> None: ...
