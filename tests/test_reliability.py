@@ -29,8 +29,9 @@ import pytest
 from harness import REPO, RunningDaemon, mail, parse, reply_to
 
 from inboxwatch import cli
-from inboxwatch.adapters.imap import LoginFailed, Mailbox
+from inboxwatch.adapters.imap import ImapSource, LoginFailed, Mailbox
 from inboxwatch.adapters.smtp import Envelope, SmtpSender
+from inboxwatch.adapters.statefile import read_json, write_json_atomic
 from inboxwatch.adapters.tinydb_store import TinyDbStore
 from inboxwatch.core import queue
 from inboxwatch.core.decide import Send
@@ -743,32 +744,76 @@ def queued_followup(rd: RunningDaemon, lead: str, step: str, now: datetime) -> S
     return Send(out, step)
 
 
+def _as_version_1(path: Path, sending: set[str]) -> None:
+    """Rewrite the state file as inboxwatch before schema version 2 wrote it, with the
+    outbox rows ``sending`` marked as that version did while a message was being sent."""
+    data = read_json(path)
+    for meta in data["meta"].values():
+        meta["version"] = 1
+
+    def position(ref: str) -> tuple[int, int]:
+        validity, _, uid = ref.partition(":")
+        return int(validity or 0), int(uid or 0)
+
+    for row in data.get("leads", {}).values():
+        row["enquiry_uidvalidity"], row["enquiry_uid"] = position(row.pop("enquiry_ref"))
+    for row in data.get("outbox", {}).values():
+        del row["seq"]
+        row["save_sent"] = row["purpose"] in ("ack", "followup")
+        if row["id"] in sending:
+            row["status"] = "sending"
+    folders = {"inbox": "INBOX", "sent": "Sent"}
+    cursors = {}
+    for key, row in data.get("cursors", {}).items():
+        validity, last_uid = position(row["cursor"])
+        cursors[key] = {
+            "folder": folders[row["stream"]],
+            "uidvalidity": validity,
+            "last_uid": last_uid,
+        }
+    data["cursors"] = cursors
+    rejects = {}
+    for key, row in data.get("rejects", {}).items():
+        validity, uid = position(row["ref"])
+        rejects[key] = {"folder": "INBOX", "uidvalidity": validity, "uid": uid, **row}
+        del rejects[key]["ref"]
+    data["rejects"] = rejects
+    data.pop("wakes", None)  # version 1 kept no wake times
+    write_json_atomic(path, data)
+
+
 def test_rows_left_sending_by_a_crash_are_checked_against_sent(
     mail_servers: MailServers,
     shop: str,
     tmp_path: Path,
     daemons: list[RunningDaemon],
 ) -> None:
+    """Version 1 marked a row "sending" while it went out; a crash left it so. Upgraded,
+    such a row is queued again: first checked against Sent, so nothing goes twice."""
     rd = new_daemon(daemons, mail_servers, shop, tmp_path / "iw", extra=ALWAYS_OPEN)
     lead = new_lead("crash")
     rd.start()
     enquiry(mail_servers, shop, lead)
     rd.wait_until(lambda: rd.sent_to(lead, "ack"), timeout=WAIT, what="ack")
     rd.stop()
+    before = rd.lead(lead)
+    assert before is not None and before.enquiry_ref
 
     now = datetime.now(UTC)
     went = queued_followup(rd, lead, "followup-day1", now)
     lost = queued_followup(rd, lead, "nudge-day3", now)
     path = state_path(rd)
-    store = Store.open(path)
-    with store.transaction():
+    store = TinyDbStore.open(path)
+    with store.transaction() as state:
         for send in (went, lost):
-            outbox.enqueue(store, send, now)
-            outbox.mark(store, send.out.message_id, "sending", now)
+            state.put_outbox(queue_item(send, now))
+    _as_version_1(path, sending={went.out.message_id, lost.out.message_id})
+    assert sum(r["status"] == "sending" for r in rows(path, "outbox")) == 2
     # The server took the first one before the "crash": its copy is in Sent.
     mail_servers.append(shop, "Sent", to_bytes(went.out), flags=["\\Seen"])
 
     rd.start()
+    assert read_tables(path)["meta"][0]["version"] == 2  # upgraded on start
     rd.wait_until(
         lambda: [m for m in rd.sent_to(lead) if parse(m.data)["Message-ID"] == lost.out.message_id],
         timeout=WAIT,
@@ -783,6 +828,7 @@ def test_rows_left_sending_by_a_crash_are_checked_against_sent(
     assert status[lost.out.message_id] == "sent"
     stored = rd.lead(lead)
     assert stored is not None
+    assert stored.enquiry_ref == before.enquiry_ref
     assert any(e.detail == went.out.message_id for e in stored.events)
 
 
@@ -800,12 +846,13 @@ def test_a_message_the_server_accepted_before_a_crash_is_not_sent_again(
     rd.wait_until(lambda: rd.sent_to(lead, "ack"), timeout=WAIT, what="ack")
     rd.stop()
     now = datetime.now(UTC)
-    out = queued_followup(rd, lead, "followup-day1", now).out
+    send = queued_followup(rd, lead, "followup-day1", now)
+    out = send.out
     path = state_path(rd)
-    store = Store.open(path)
-    with store.transaction():
-        outbox.enqueue(store, Send(out, "followup-day1"), now)
-    # As SmtpSender's on_sent callback writes it the moment the server says 250.
+    store = TinyDbStore.open(path)
+    with store.transaction() as state:
+        state.put_outbox(queue_item(send, now))
+    # As the outbox's on_accepted callback writes it the moment the server says 250.
     journal = path.with_name(path.name + ".sent")
     journal.write_text(out.message_id + "\n")
     rd.start()
@@ -835,11 +882,12 @@ def test_uidvalidity_change_answers_nothing_twice_and_new_mail_after_it(
     rd.stop()
     before = rd.lead(first)
     path = state_path(rd)
-    store = Store.open(path)
-    with store.transaction():
-        cursor = store.cursor("INBOX")
+    store = TinyDbStore.open(path)
+    with store.transaction() as state:
+        cursor = state.cursor("inbox")
         assert cursor is not None
-        store.set_cursor("INBOX", cursor["uidvalidity"] + 1000, cursor["last_uid"])
+        validity, last_uid = (int(x) for x in cursor.split(":"))
+        state.set_cursor("inbox", f"{validity + 1000}:{last_uid}")
 
     rd.start()
     assert any("UIDVALIDITY changed" in r.getMessage() for r in caplog.records)
@@ -855,22 +903,27 @@ def test_uidvalidity_change_answers_nothing_twice_and_new_mail_after_it(
     after = rd.lead(first)
     assert before is not None and after is not None
     assert after.is_active and after.events == before.events  # not processed a second time
-    cursor_now = next(c for c in rows(path, "cursors") if c["folder"] == "INBOX")
-    assert cursor_now["uidvalidity"] == cursor["uidvalidity"]
+    cursor_now = next(c["cursor"] for c in rows(path, "cursors") if c["stream"] == "inbox")
+    assert cursor_now.split(":")[0] == str(validity)  # the server's numbering again
+    assert int(cursor_now.split(":")[1]) > last_uid  # past the mail read after the change
 
 
 def _renumber_inbox(path: Path) -> int:
-    """What a server renumbering the inbox looks like to us: every stored UID reference
-    (the position and the leads' enquiries) belongs to another UIDVALIDITY than the
-    server's now. Returns that old value."""
-    store = Store.open(path)
-    with store.transaction():
-        cursor = store.cursor("INBOX")
+    """What a server renumbering the inbox looks like to us: every stored reference into
+    it (the reading position and the leads' enquiries, "UIDVALIDITY:UID") belongs to
+    another UIDVALIDITY than the server's now. Returns that old value."""
+    wakes = {r["address"]: datetime.fromisoformat(r["at"]) for r in rows(path, "wakes")}
+    store = TinyDbStore.open(path)
+    with store.transaction() as state:
+        cursor = state.cursor("inbox")
         assert cursor is not None
-        old = cursor["uidvalidity"] + 1000
-        store.set_cursor("INBOX", old, cursor["last_uid"])
-        for lead in store.leads():
-            store.put_lead(dataclasses.replace(lead, enquiry_uidvalidity=old))
+        validity, _, last_uid = cursor.partition(":")
+        old = int(validity) + 1000
+        state.set_cursor("inbox", f"{old}:{last_uid}")
+        for lead in state.leads():
+            assert lead.enquiry_ref.startswith(f"{validity}:"), lead.enquiry_ref
+            ref = f"{old}:{lead.enquiry_ref.partition(':')[2]}"
+            state.put_lead(dataclasses.replace(lead, enquiry_ref=ref), wakes.get(lead.address))
     return old
 
 
@@ -990,9 +1043,17 @@ def test_a_capped_backlog_does_not_make_the_daemon_spin(
     tmp_path: Path,
     daemons: list[RunningDaemon],
 ) -> None:
-    """Rows held back by the cap are due but cannot go: the daemon must not busy-loop."""
+    """Rows held back by the cap are due but cannot go: the daemon must not busy-loop.
+    It waits until the cap has room again, and ticks before then send nothing."""
+    t0 = datetime.now(UTC).replace(microsecond=0)  # the state keeps times to the ms
+    clock = FixedClock(t0)
     rd = new_daemon(
-        daemons, mail_servers, shop, tmp_path / "iw", extra="[sending]\nmax_per_hour = 1\n"
+        daemons,
+        mail_servers,
+        shop,
+        tmp_path / "iw",
+        extra="[sending]\nmax_per_hour = 1\n",
+        clock=clock,
     )
     rd.start()
     lead = new_lead("spin")
@@ -1000,16 +1061,35 @@ def test_a_capped_backlog_does_not_make_the_daemon_spin(
     rd.wait_until(lambda: rd.sent_to(lead, "ack"), timeout=WAIT, what="ack")
     d = rd.daemon
     assert d is not None
-    time.sleep(0.3)
-    start = d.cycles
-    time.sleep(1.5)
-    spun = d.cycles - start
-    assert spun <= 2, f"{spun} cycles in 1.5 s while the cap holds the backlog (busy loop)"
+    path = state_path(rd)
+
+    def ours() -> list[Any]:
+        return [m for m in mail_servers.smtp_sent if m.mail_from == rd.address]
+
+    held = [r["id"] for r in rows(path, "outbox") if r["status"] == "pending"]
+    assert held, "nothing is held back by the cap"
+    sent = len(ours())
+    # The ack went out at t0: the cap has room again an hour later, and not before.
+    assert d.seconds_to_next(t0) == pytest.approx(3600.0)
+    wake_and_wait(rd, 3)
+    assert len(ours()) == sent
+    assert [r["id"] for r in rows(path, "outbox") if r["status"] == "pending"] == held
+    clock.set(t0 + timedelta(minutes=59))
+    assert d.seconds_to_next(clock.now()) == pytest.approx(60.0)
+    wake_and_wait(rd)
+    assert len(ours()) == sent
+    # Once the hour is over the next held row goes: the wait was for the cap, not forever.
+    clock.set(t0 + timedelta(hours=1, seconds=1))
+    wake_and_wait(rd)
+    assert len(ours()) == sent + 1
+    pending = [r["id"] for r in rows(path, "outbox") if r["status"] == "pending"]
+    assert pending == held[1:]
 
 
-def _row(
-    store: Store, purpose_: str, created: datetime, *, status: str = "pending", **extra: Any
-) -> str:
+def _item(
+    purpose_: str, created: datetime, *, status: Status = Status.PENDING, **extra: Any
+) -> OutboxItem:
+    """An outbox item as the core queues it (``created``), then changed by ``extra``."""
     me = Address("shop@example.test", "Shop")
     out = Outgoing(
         purpose=purpose_,
@@ -1021,52 +1101,79 @@ def _row(
         date=created,
         lead="someone@customer.test",
     )
-    outbox.enqueue(store, Send(out), created)
-    if status != "pending" or extra:
-        outbox.mark(store, out.message_id, status, created, **extra)
-    return out.message_id
+    item = queue_item(Send(out), created)
+    if status is Status.SENT:
+        item = item.sent(created)
+    elif status is Status.FAILED:
+        item = item.failed("refused")
+    elif status is Status.CANCELLED:
+        item = item.cancelled()
+    return dataclasses.replace(item, **extra)
 
 
 def test_outbox_due_orders_by_priority_and_respects_both_caps(tmp_path: Path) -> None:
     now = datetime(2030, 3, 4, 12, 0, tzinfo=UTC)
-    store = Store.open(tmp_path / "state.json")
-    with store.transaction():
-        alert = _row(store, "owner-alert", now - timedelta(minutes=9))
-        follow = _row(store, "followup", now - timedelta(minutes=8))
-        task = _row(store, "owner-task", now - timedelta(minutes=7))
-        ack_late = _row(store, "ack", now - timedelta(minutes=5))
-        ack_early = _row(store, "ack", now - timedelta(minutes=6))
-        interrupted = _row(store, "followup", now - timedelta(minutes=10), status="sending")
-        _row(store, "ack", now, next_try=(now + timedelta(seconds=30)).isoformat())
-        _row(store, "ack", now - timedelta(hours=1), status="failed")
-        _row(store, "ack", now - timedelta(hours=1), status="cancelled")
-        order = [ack_early, ack_late, alert, interrupted, follow, task]
+    store = TinyDbStore.open(tmp_path / "state.json")
+    with store.transaction() as state:
+        alert = _item("owner-alert", now - timedelta(minutes=9))
+        follow = _item("followup", now - timedelta(minutes=8))
+        task = _item("owner-task", now - timedelta(minutes=7))
+        ack_late = _item("ack", now - timedelta(minutes=5))
+        ack_early = _item("ack", now - timedelta(minutes=6))
+        # Left mid-send by a crash (version 1 said "sending"): pending, it goes again.
+        interrupted = _item("followup", now - timedelta(minutes=10))
+        retry_later = _item("ack", now, next_try=now + timedelta(seconds=30), attempts=1)
+        failed = _item("ack", now - timedelta(hours=1), status=Status.FAILED)
+        cancelled = _item("ack", now - timedelta(hours=1), status=Status.CANCELLED)
+        for item in (alert, follow, task, ack_late, ack_early, interrupted, retry_later):
+            state.put_outbox(item)
+        state.put_outbox(failed)
+        state.put_outbox(cancelled)
+        order = [i.id for i in (ack_early, ack_late, alert, interrupted, follow, task)]
 
-        assert [i.id for i in outbox.due(store, now, outbox.Caps(100, 100))] == order
-        assert [i.id for i in outbox.due(store, now, outbox.Caps(2, 100))] == order[:2]
-        assert outbox.due(store, now, outbox.Caps(0, 100)) == []
-        # Sent in the last hour counts against both caps; sent earlier today only the day's.
-        _row(store, "ack", now - timedelta(minutes=30), status="sent")
-        _row(store, "ack", now - timedelta(hours=5), status="sent")
-        _row(store, "ack", now - timedelta(hours=30), status="sent")
-        assert [i.id for i in outbox.due(store, now, outbox.Caps(3, 100))] == order[:2]
-        assert [i.id for i in outbox.due(store, now, outbox.Caps(100, 5))] == order[:3]
-        assert outbox.due(store, now, outbox.Caps(1, 100)) == []
-        assert outbox.due(store, now, outbox.Caps(100, 2)) == []
-        # An hour later the last hour is empty again.
-        later = now + timedelta(minutes=31)
-        assert [i.id for i in outbox.due(store, later, outbox.Caps(1, 100))] == order[:1]
-        assert outbox.backlog(store) == 7
+    def due(at: datetime, caps: Caps) -> list[str]:
+        with store.transaction() as state:
+            sent_times = state.sent_times(at - timedelta(days=1))
+            return [i.id for i in queue.due(state.queued(), sent_times, at, caps)]
+
+    assert due(now, Caps(100, 100)) == order
+    assert due(now, Caps(2, 100)) == order[:2]
+    assert due(now, Caps(0, 100)) == []
+    # Sent in the last hour counts against both caps; sent earlier today only the day's.
+    with store.transaction() as state:
+        for ago in (timedelta(minutes=30), timedelta(hours=5), timedelta(hours=30)):
+            state.put_outbox(_item("ack", now - ago, status=Status.SENT))
+    assert due(now, Caps(3, 100)) == order[:2]
+    assert due(now, Caps(100, 5)) == order[:3]
+    assert due(now, Caps(1, 100)) == []
+    assert due(now, Caps(100, 2)) == []
+    # An hour later the last hour is empty again.
+    later = now + timedelta(minutes=31)
+    assert due(later, Caps(1, 100)) == order[:1]
+    # The retry waits for its time, then takes its place by priority and age.
+    assert due(now + timedelta(seconds=30), Caps(100, 100))[:3] == [
+        ack_early.id,
+        ack_late.id,
+        retry_later.id,
+    ]
+    with store.transaction() as state:
+        assert len(state.queued()) == 7  # the backlog: failed, cancelled and sent are not
 
 
 def test_outbox_due_keeps_the_order_rows_were_queued_in_one_transaction(tmp_path: Path) -> None:
-    """A cycle queues many acks with the same `created`: ties must keep the queueing order."""
+    """A tick queues many acks with the same `created`: ties must keep the queueing order."""
     now = datetime(2030, 3, 4, 12, 0, tzinfo=UTC)
-    store = Store.open(tmp_path / "state.json")
-    with store.transaction():
-        queued = [_row(store, "ack", now) for _ in range(6)]
-    with store.transaction():
-        assert [i.id for i in outbox.due(store, now, outbox.Caps(100, 100))] == queued
+    store = TinyDbStore.open(tmp_path / "state.json")
+    # IDs that sort the other way round: the order cannot come from sorting by ID.
+    items = [dataclasses.replace(_item("ack", now), id=f"<q{9 - n}@shop.test>") for n in range(6)]
+    queued = [i.id for i in items]
+    with store.transaction() as state:
+        for item in items:
+            state.put_outbox(item)
+    store = TinyDbStore.open(tmp_path / "state.json")  # as read back from the file
+    with store.transaction() as state:
+        assert [i.id for i in state.queued()] == queued
+        assert [i.id for i in queue.due(state.queued(), [], now, Caps(100, 100))] == queued
 
 
 # -- 10. TLS ----------------------------------------------------------------------------------
@@ -1174,7 +1281,7 @@ def test_unknown_certificate_is_refused_and_nothing_is_sent(
         d.stop_event.set()
         t.join(WAIT)
     assert not t.is_alive()
-    assert d.cycles_done == 0
+    assert not d.connected and d.ticks == 0  # never got as far as a tick
     assert [m for m in mail_servers.smtp_sent if m.mail_from == rd.address] == []
 
 
@@ -1243,14 +1350,21 @@ def test_passwords_never_reach_logs_state_or_reprs(
     text = "\n".join(f"{r.name} {r.getMessage()}" for r in ours)
     text += "\n".join(logging.Formatter().formatException(r.exc_info) for r in ours if r.exc_info)
     stderr = capsys.readouterr().err
+    # The state file (every table) and whatever else sits beside it: lock, journal, archive.
     state = state_path(rd).read_text()
+    beside = {p.name: p.read_bytes() for p in state_path(rd).parent.iterdir() if p.is_file()}
+    assert state_path(rd).name in beside
     cfg = load_config(rd.config_path)
     d = rd.make()
+    assert isinstance(d.source, ImapSource)
+    things = (cfg, cfg.imap, cfg.smtp, d.source, d.source.mailbox, d.sender, d.outbox, d)
     for form in forms:
         assert form not in text, "a password reached the log"
         assert form not in stderr, "a password reached stderr"
         assert form not in state, "a password reached the state file"
-        for thing in (cfg, cfg.imap, cfg.smtp, d.mailbox, d.sender, d):
+        for name, data in beside.items():
+            assert form.encode() not in data, f"a password reached {name}"
+        for thing in things:
             assert form not in repr(thing), f"a password is in repr({type(thing).__name__})"
 
 

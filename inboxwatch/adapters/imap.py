@@ -4,8 +4,8 @@ The only writes are an optional keyword on processed mail and APPENDing our own
 messages to Sent. Connection problems surface as :class:`TransientError` so the daemon
 reconnects with back-off; a bad login as :class:`~inboxwatch.adapters.ports.LoginFailed`
 (one class for every mail source, so the daemon need not know which one it runs).
-:class:`Mailbox` is the connection; :mod:`inboxwatch.adapters.imap_source` builds the
-daemon's :class:`~inboxwatch.adapters.ports.MailSource` on it.
+:class:`Mailbox` is the connection and its commands; :class:`ImapSource`, built on it, is
+the daemon's :class:`~inboxwatch.adapters.ports.MailSource` (refs, cursors, IDLE).
 """
 
 from __future__ import annotations

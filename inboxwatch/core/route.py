@@ -251,9 +251,7 @@ def on_sent(view: StateView, world: World, mail: SentMail, now: datetime) -> lis
     return out
 
 
-def on_flags(
-    view: StateView, world: World, flagged: frozenset[str], now: datetime
-) -> list[Action]:
+def on_flags(view: StateView, world: World, flagged: frozenset[str], now: datetime) -> list[Action]:
     """A person flagging an enquiry takes the lead over (not if it came in flagged: that
     was a server rule, not a person)."""
     if not flagged:

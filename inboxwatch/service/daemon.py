@@ -248,9 +248,7 @@ class Daemon:
         for _ in range(1_000_000):  # bounded: a source that never says "no more" ends
             with self.store.transaction() as state:
                 cursor = state.cursor(Stream.INBOX)
-            batch = self.source.read(
-                Stream.INBOX, cursor, now=now, lookback=lookback, limit=CHUNK
-            )
+            batch = self.source.read(Stream.INBOX, cursor, now=now, lookback=lookback, limit=CHUNK)
             self.emit("read", stream=Stream.INBOX, count=len(batch.messages))
             with self.store.transaction() as state:
                 session = Session(state)

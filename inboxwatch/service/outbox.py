@@ -179,4 +179,3 @@ def _header(head: str, name: str) -> str:
         if key.strip().lower() == name.lower():
             return str(email.header.make_header(email.header.decode_header(value.strip())))
     return ""
-

@@ -45,9 +45,7 @@ def make_daemon(
             journal=None,
             time_scale=time_scale,
         )
-    store = TinyDbStore.open(
-        cfg.state_path, simulated=time_scale != 1, inbox_folder=cfg.imap.inbox
-    )
+    store = TinyDbStore.open(cfg.state_path, simulated=time_scale != 1, inbox_folder=cfg.imap.inbox)
     return Daemon(
         cfg,
         book,

@@ -44,13 +44,15 @@ def mail(
 
 
 def parse(raw: bytes) -> email.message.EmailMessage:
-    return email.message_from_bytes(raw, policy=email.policy.default)  # type: ignore[return-value]
+    return email.message_from_bytes(raw, policy=email.policy.default)
 
 
 def reply_to(original: bytes, sender: str, body: str, *, name: str = "") -> bytes:
     """A reply as Gmail writes it: Re: subject, In-Reply-To/References, quoted text."""
     msg = parse(original)
-    quoted = "\n".join("> " + line for line in msg.get_body(("plain",)).get_content().splitlines())
+    plain = msg.get_body(("plain",))
+    text = plain.get_content() if plain is not None else ""
+    quoted = "\n".join("> " + line for line in text.splitlines())
     refs = " ".join(filter(None, [str(msg.get("References", "")), str(msg["Message-ID"])]))
     attribution = f"On {msg['Date']}, {msg['From']} wrote:"
     subject = str(msg["Subject"])
