@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from inboxwatch.core.cadence import next_step, next_wake, pending_steps, plan, step_due
 from inboxwatch.core.classify import Classification, Kind
 from inboxwatch.core.decide import (
     Decision,
@@ -26,13 +27,8 @@ from inboxwatch.core.decide import (
     Send,
     Settings,
     handed_over,
-    next_step,
-    next_wake,
     on_enquiry,
     on_message,
-    pending_steps,
-    plan,
-    step_due,
 )
 from inboxwatch.core.lead import Automation, Conversation, Ended, Lead
 from inboxwatch.core.message import Address, Message, parse_message

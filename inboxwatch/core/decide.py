@@ -1,7 +1,8 @@
-"""Decide what to do: a classified message or the passing of time in, lead changes and mail out.
+"""One lead's transitions on a message: enquiry, reply, automatic reply, bounce, hand-over.
 
 Pure: no IO, no clock (``now`` is an argument), Message-IDs from the ``ids`` callable.
-Everything that can be wrong about follow-up logic is here and tested in milliseconds.
+Which lead a message concerns is :mod:`inboxwatch.core.route`'s question; what time
+alone does to a lead is :mod:`inboxwatch.core.cadence`.
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ from inboxwatch.core.letters import (
 )
 from inboxwatch.core.message import Address, Message
 from inboxwatch.core.mime import Outgoing
-from inboxwatch.core.timing import SendingWindow, day_offset, due_at, first_business_day_after
+from inboxwatch.core.timing import SendingWindow, first_business_day_after
 from inboxwatch.userfiles.config import Config
 from inboxwatch.userfiles.rulebook import RuleBook
-from inboxwatch.userfiles.sequences import Sequence, Step
+from inboxwatch.userfiles.sequences import Step
 
 Ids = Callable[[], str]
 
@@ -103,7 +104,7 @@ def _view(lead: Lead) -> LeadView:
     return LeadView(Address(lead.address, lead.name), lead.source, lead.rule, lead.subject, fields)
 
 
-def _owner_mail(
+def owner_mail(
     purpose: str, lead: Lead, book: RuleBook, st: Settings, now: datetime, ids: Ids, **extra: str
 ) -> tuple[Send, ...]:
     tpl = book.templates.get(purpose)
@@ -124,7 +125,7 @@ def _owner_mail(
     return (Send(out),)
 
 
-def _email_step(
+def email_step(
     lead: Lead, step: Step, book: RuleBook, st: Settings, now: datetime, ids: Ids, purpose: str
 ) -> tuple[Lead, Send]:
     tpl = book.templates[step.template]
@@ -197,7 +198,7 @@ def on_enquiry(
     elif tpl_name in book.templates:
         step = ack or Step("ack", 0, "email", tpl_name)
         step = dataclasses.replace(step, template=tpl_name)
-        lead, send = _email_step(lead, step, book, st, now, ids, "ack")
+        lead, send = email_step(lead, step, book, st, now, ids, "ack")
         sends.append(send)
         note += ": acknowledgement queued"
     if sends:
@@ -208,7 +209,7 @@ def on_enquiry(
         acked = f"not sent: no template {tpl_name!r}"
     arrived = f"{inc.arrived.astimezone(st.window.tz):%Y-%m-%d %H:%M:%S %Z}"
     extra = {"excerpt": excerpt(c.new_text or msg.body_text), "arrived": arrived, "acked": acked}
-    sends.extend(_owner_mail("owner-alert", lead, book, st, now, ids, **extra))
+    sends.extend(owner_mail("owner-alert", lead, book, st, now, ids, **extra))
     return Decision(lead, tuple(sends), note)
 
 
@@ -229,7 +230,7 @@ def on_message(
                 lead = lead.end(now, Ended.OPTED_OUT, "the lead asked not to be contacted")
             note = f"opt-out from {lead.address}: address suppressed"
             sends = (
-                _owner_mail("owner-reply", lead, book, st, now, ids, excerpt=c.new_text)
+                owner_mail("owner-reply", lead, book, st, now, ids, excerpt=c.new_text)
                 if was_active
                 else ()
             )
@@ -239,10 +240,10 @@ def on_message(
             if lead.ended in (Ended.REPLIED, Ended.HANDLED):
                 return Decision(lead, (), note)  # a person is already on this conversation
             excerpt_text = excerpt(c.new_text)
-            sends = _owner_mail("owner-reply", lead, book, st, now, ids, excerpt=excerpt_text)
+            sends = owner_mail("owner-reply", lead, book, st, now, ids, excerpt=excerpt_text)
             return Decision(lead, sends, note + "; owner alerted")
         lead = lead.end(now, Ended.REPLIED)
-        sends = _owner_mail("owner-reply", lead, book, st, now, ids, excerpt=excerpt(c.new_text))
+        sends = owner_mail("owner-reply", lead, book, st, now, ids, excerpt=excerpt(c.new_text))
         return Decision(lead, sends, f"reply from {lead.address}: sequence stopped")
     if c.kind is Kind.AUTO_REPLY:
         if not lead.is_active:
@@ -298,7 +299,7 @@ def on_orphan_reply(
     if c.opt_out:
         lead = dataclasses.replace(lead, ended=Ended.OPTED_OUT, conversation=Conversation.CLOSED)
         return Decision(lead, (), f"opt-out from {lead.address}", suppress=lead.address)
-    sends = _owner_mail("owner-reply", lead, book, st, now, ids, excerpt=excerpt(c.new_text))
+    sends = owner_mail("owner-reply", lead, book, st, now, ids, excerpt=excerpt(c.new_text))
     return Decision(lead, sends, f"reply from {lead.address} to an earlier message of ours")
 
 
@@ -315,114 +316,3 @@ def handed_over(lead: Lead, now: datetime, why: str) -> Decision:
         lead = lead.end(now, Ended.HANDLED, why)
         return Decision(lead, (), f"{lead.address}: handed to a person ({why})")
     return Decision(lead.log(now, "person wrote", why), (), f"{lead.address}: {why}")
-
-
-def pending_steps(lead: Lead, seq: Sequence) -> list[Step]:
-    """Steps still to come, by name; a step added behind the lead's progress is skipped."""
-    done_days = [s.day for s in seq.steps if s.name in lead.steps_done]
-    reached = max(done_days, default=-1)
-    return [s for s in seq.steps if s.name not in lead.steps_done and s.day >= reached]
-
-
-def step_due(lead: Lead, step: Step, st: Settings) -> datetime:
-    if step.is_email:
-        return due_at(
-            arrival=lead.arrived,
-            offset_days=step.day,
-            window=st.window,
-            last_email_at=lead.last_email_at,
-            min_gap=st.min_gap,
-            hold_until=lead.hold_until,
-        )
-    # Tasks are for the owner: inside working hours, no gap; day 0 at once.
-    if step.day == 0:
-        return lead.arrived
-    return due_at(
-        arrival=lead.arrived,
-        offset_days=step.day,
-        window=st.window,
-        last_email_at=None,
-        min_gap=timedelta(0),
-        hold_until=lead.hold_until,
-    )
-
-
-def next_step(lead: Lead, book: RuleBook, st: Settings) -> tuple[Step, datetime] | None:
-    seq = book.sequences.get(lead.sequence)
-    if not lead.is_active or seq is None:
-        return None
-    steps = pending_steps(lead, seq)
-    return (steps[0], step_due(lead, steps[0], st)) if steps else None
-
-
-def next_wake(
-    lead: Lead, book: RuleBook, st: Settings, now: datetime | None = None
-) -> datetime | None:
-    """When time alone will next change something for this lead (as of ``now``, if given)."""
-    if not lead.is_active:
-        return None
-    seq = book.sequences.get(lead.sequence)
-    if seq is None:
-        return lead.arrived  # plan() ends it at once
-    if lead.automation is Automation.HELD and lead.hold_until is not None:
-        return lead.hold_until  # the hold ending is itself a change
-    if (nxt := next_step(lead, book, st)) is not None:
-        step, due = nxt
-        if now is not None and due <= now and step.is_email and not st.window.is_open(now):
-            return st.window.next_open(now)  # overdue, but it waits for sending hours
-        return due
-    return close_due(lead, seq, st)
-
-
-def close_due(lead: Lead, seq: Sequence, st: Settings) -> datetime:
-    last = lead.last_email_at or lead.arrived
-    return day_offset(last, seq.close_after_days, st.window.tz)
-
-
-def plan(lead: Lead, book: RuleBook, st: Settings, now: datetime, ids: Ids) -> Decision:
-    """What time alone makes due for one lead: follow-ups, owner tasks, the end."""
-    if not lead.is_active:
-        return Decision()
-    seq = book.sequences.get(lead.sequence)
-    if seq is None:
-        return Decision(
-            lead.end(now, Ended.STOPPED, f"sequence {lead.sequence!r} no longer exists")
-        )
-    changed = False
-    if lead.automation is Automation.HELD and lead.hold_until and now >= lead.hold_until:
-        lead = dataclasses.replace(lead, automation=Automation.ACTIVE).log(now, "hold over")
-        changed = True
-    if lead.automation is Automation.HELD:
-        return Decision(lead if changed else None)
-    sends: list[Send] = []
-    notes: list[str] = []
-    for step in pending_steps(lead, seq):
-        if step_due(lead, step, st) > now:
-            break
-        if step.is_email and not st.window.is_open(now):
-            break  # overdue (we were down, or woke late) but outside sending hours: wait
-        if step.is_email:
-            if step.template not in book.templates:
-                lead = lead.log(now, f"{step.name}: skipped", f"no template {step.template!r}")
-                lead = dataclasses.replace(
-                    lead, steps_done={**lead.steps_done, step.name: "skipped"}
-                )
-                changed = True
-                continue
-            lead, send = _email_step(lead, step, book, st, now, ids, "followup")
-            sends.append(send)
-            notes.append(f"{step.name} to {lead.address}")
-            changed = True
-            break  # the next email waits for the gap
-        task = "call" if step.channel == "call" else "text"
-        sends.extend(_owner_mail("owner-task", lead, book, st, now, ids, task=task, step=step.name))
-        lead = dataclasses.replace(lead, steps_done={**lead.steps_done, step.name: iso(now) or ""})
-        lead = lead.log(now, f"{step.name}: {task} task for the owner")
-        notes.append(f"{step.name} ({task} task) for {lead.address}")
-        changed = True
-    if not pending_steps(lead, seq) and now >= close_due(lead, seq, st):
-        lead = lead.end(now, Ended.NO_RESPONSE, "every step done, no answer")
-        lead = dataclasses.replace(lead, conversation=Conversation.CLOSED)
-        notes.append(f"{lead.address} closed: no response")
-        changed = True
-    return Decision(lead if changed else None, tuple(sends), "; ".join(notes))

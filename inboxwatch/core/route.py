@@ -29,6 +29,7 @@ from inboxwatch.core.actions import (
     Suppress,
     UpdateOutbox,
 )
+from inboxwatch.core.cadence import next_wake, plan
 from inboxwatch.core.classify import Kind, Known, classify
 from inboxwatch.core.decide import (
     Decision,
@@ -36,11 +37,9 @@ from inboxwatch.core.decide import (
     Send,
     Settings,
     handed_over,
-    next_wake,
     on_enquiry,
     on_message,
     on_orphan_reply,
-    plan,
     undeliverable,
 )
 from inboxwatch.core.lead import Ended, Lead, message_ids

@@ -12,8 +12,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from inboxwatch.core.cadence import next_step, next_wake
 from inboxwatch.core.classify import Classification, Context, Kind, Known, classify
-from inboxwatch.core.decide import Settings, next_step, next_wake
+from inboxwatch.core.decide import Settings
 from inboxwatch.core.lead import Automation, Ended, Lead, iso
 from inboxwatch.core.letters import LeadView, Thread, lead_values, thread_start, to_lead
 from inboxwatch.core.message import Address, parse_message
