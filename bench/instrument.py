@@ -252,7 +252,10 @@ class TimedSender:
         self.inner, self.rec = inner, rec
 
     def send(
-        self, batch: Sequence[Envelope], on_accepted: Callable[[str], None] | None = None
+        self,
+        batch: Sequence[Envelope],
+        on_accepted: Callable[[str], None] | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> dict[str, Result]:
         self.rec.event("send-start")
         callback = None
@@ -264,7 +267,7 @@ class TimedSender:
                     accepted(item_id)
 
         with self.rec.timed("sender.send"):
-            return self.inner.send(batch, callback)
+            return self.inner.send(batch, callback, stop)
 
 
 class TimedStore:

@@ -47,7 +47,8 @@ import corpus
 from instrument import Recorder, TickReport, TimedSource, instrument
 
 from inboxwatch.adapters.imap import ImapSource
-from inboxwatch.adapters.memory_mail import MemorySender, MemorySource
+from inboxwatch.adapters.memory_mail import MemorySource
+from inboxwatch.adapters.memory_sender import MemorySender
 from inboxwatch.adapters.ports import Batch, Stream
 from inboxwatch.adapters.tinydb_store import TinyDbStore
 from inboxwatch.core.decide import Send, Settings

@@ -1,15 +1,14 @@
-"""Run the real daemon against the private servers, in a thread, for end-to-end tests."""
+"""Run the real daemon against the private servers, for end-to-end tests.
+
+Test mail comes from :mod:`inboxwatch.testing.mailfactory` (shared with the bench and
+the demo).
+"""
 
 from __future__ import annotations
 
-import email
-import email.policy
-import email.utils
-import itertools
 import threading
 import time
 from collections.abc import Callable, Mapping
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -20,37 +19,10 @@ from inboxwatch.service.commands import load_all
 from inboxwatch.service.daemon import Daemon
 from inboxwatch.service.runner import make_daemon
 from inboxwatch.testing.devservers import CapturedMail, MailServers
+from inboxwatch.testing.mailfactory import parse
 from inboxwatch.userfiles.config import load_config
 
 REPO = Path(__file__).resolve().parent.parent
-_counter = itertools.count(1)
-
-
-def mail(
-    sender: str,
-    to: str,
-    subject: str,
-    body: str = "Hello, I would like a quote.",
-    *,
-    name: str = "",
-    headers: Mapping[str, str] | None = None,
-    msgid: str | None = None,
-) -> bytes:
-    """A plain message as a mail client would write it."""
-    msg = EmailMessage(policy=email.policy.SMTP)
-    msg["From"] = email.utils.formataddr((name, sender)) if name else sender
-    msg["To"] = to
-    msg["Subject"] = subject
-    msg["Date"] = email.utils.formatdate(localtime=True)
-    msg["Message-ID"] = msgid or f"<t{next(_counter)}.{time.time_ns()}@client.test>"
-    for key, value in (headers or {}).items():
-        msg[key] = value
-    msg.set_content(body)
-    return msg.as_bytes()
-
-
-def parse(raw: bytes) -> email.message.EmailMessage:
-    return email.message_from_bytes(raw, policy=email.policy.default)  # type: ignore[return-value]
 
 
 class RunningDaemon:
@@ -190,22 +162,3 @@ def smtp_send(servers: MailServers, sender: str, rcpt: str, raw: bytes) -> None:
 
     with smtplib.SMTP("127.0.0.1", servers.smtp_port, timeout=10) as smtp:
         smtp.sendmail(sender, [rcpt], raw)
-
-
-def reply_to(original: bytes, sender: str, body: str, *, name: str = "") -> bytes:
-    """A reply as Gmail writes it: Re: subject, In-Reply-To/References, quoted text."""
-    msg = parse(original)
-    quoted = "\n".join("> " + line for line in msg.get_body(("plain",)).get_content().splitlines())
-    refs = " ".join(filter(None, [str(msg.get("References", "")), str(msg["Message-ID"])]))
-    attribution = f"On {msg['Date']}, {msg['From']} wrote:"
-    subject = str(msg["Subject"])
-    if not subject.lower().startswith("re:"):
-        subject = f"Re: {subject}"
-    return mail(
-        sender,
-        str(msg["From"]),
-        subject,
-        f"{body}\n\n{attribution}\n{quoted}\n",
-        name=name,
-        headers={"In-Reply-To": str(msg["Message-ID"]), "References": refs},
-    )

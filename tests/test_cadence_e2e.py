@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import RunningDaemon, mail, parse, reply_to, smtp_send
+from harness import RunningDaemon, smtp_send
 
 from inboxwatch.core.actions import Queue
 from inboxwatch.core.lead import Ended
 from inboxwatch.service.clock import FixedClock
 from inboxwatch.testing.devservers import MailServers
+from inboxwatch.testing.mailfactory import mail, parse, reply_to
 
 pytestmark = pytest.mark.servers
 #: Every day and hour open, so "day N" is exactly N days after the enquiry.

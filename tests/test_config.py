@@ -83,11 +83,14 @@ def test_minimal_config_gets_the_documented_defaults(tmp_path: Path) -> None:
     assert (cfg.smtp.port, cfg.smtp.tls) == (587, "starttls")
     assert cfg.imap.inbox == "INBOX" and cfg.imap.sent == ""
     assert cfg.imap.idle and cfg.imap.save_sent
+    # IDLE renewed under the few idle minutes after which NAT drops a connection (AWS: 350 s).
     assert (cfg.imap.idle_renew_seconds, cfg.imap.poll_seconds, cfg.imap.lookback_days) == (
-        600,
+        240,
         60,
         0,
     )
+    assert cfg.imap.authserv_id == () and cfg.alert_command == ""
+    assert (cfg.sending.followup_max_age_days, cfg.sending.owner_mail_max_age_days) == (2, 3)
     assert cfg.imap.timeout == 30.0 and not cfg.imap.tls_insecure_skip_verify
     assert cfg.team == frozenset() and cfg.owner == "owner@shop.example" and cfg.owner_alerts
     s = cfg.sending
@@ -573,3 +576,12 @@ def test_a_missing_key_points_at_its_table_header(
     p = only(write(tmp_path, text))
     assert p.key == key
     assert p.line == line_of(text, table), str(p)
+
+
+@pytest.mark.parametrize("key", ["max_per_hour", "max_per_day"])
+def test_a_send_cap_of_zero_is_refused(tmp_path: Path, key: str) -> None:
+    """A cap of 0 would hold every message forever without saying so."""
+    cfg = write(tmp_path, MINIMAL + f"\n[sending]\n{key} = 0\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(cfg)
+    assert any(p.key == f"sending.{key}" and "at least 1" in p.message for p in err.value.problems)

@@ -7,9 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness import RunningDaemon, mail, parse
+from harness import RunningDaemon
 
 from inboxwatch.testing.devservers import MailServers
+from inboxwatch.testing.mailfactory import mail, parse
 
 pytestmark = pytest.mark.servers
 

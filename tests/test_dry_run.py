@@ -6,10 +6,11 @@ import logging
 from pathlib import Path
 
 import pytest
-from harness import REPO, RunningDaemon, mail
+from harness import REPO, RunningDaemon
 
 from inboxwatch.cli import main
 from inboxwatch.testing.devservers import MailServers
+from inboxwatch.testing.mailfactory import mail
 from inboxwatch.userfiles.config import load_config
 
 pytestmark = pytest.mark.servers

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import REPO, RunningDaemon, mail, parse, reply_to
+from harness import REPO, RunningDaemon
 
 from inboxwatch import cli
 from inboxwatch.adapters.imap import ImapSource, LoginFailed, Mailbox
@@ -44,6 +44,7 @@ from inboxwatch.errors import StateError, TransientError
 from inboxwatch.service.clock import FixedClock
 from inboxwatch.service.daemon import Daemon
 from inboxwatch.testing.devservers import MailServers
+from inboxwatch.testing.mailfactory import mail, parse, reply_to
 from inboxwatch.userfiles.config import Secret, ServerConfig, load_config
 
 WAIT = 5.0  # the longest any single condition is waited for

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
-from harness import REPO, mail, reply_to
+from harness import REPO
 
-from inboxwatch.adapters.memory_mail import MemorySender, MemorySource
+from inboxwatch.adapters.memory_mail import MemorySource
+from inboxwatch.adapters.memory_sender import MemorySender
 from inboxwatch.adapters.memory_store import MemoryStore
 from inboxwatch.adapters.ports import Outcome, Result
 from inboxwatch.core.lead import Automation, Conversation, Ended, Lead
@@ -28,6 +29,7 @@ from inboxwatch.service.commands import load_all
 from inboxwatch.service.daemon import Daemon
 from inboxwatch.service.runner import make_daemon
 from inboxwatch.testing.devservers import MailServers
+from inboxwatch.testing.mailfactory import mail, reply_to
 
 ALWAYS_OPEN = (
     '[sending]\nwindow_start = "00:00"\nwindow_end = "23:59"\n'
@@ -258,3 +260,30 @@ def test_a_deferred_ack_is_retried_with_back_off_and_sent_once(tmp_path: Path) -
     e.daemon.tick(START + timedelta(seconds=31))
     e.daemon.tick(START + timedelta(seconds=62))
     assert purposes(e.outgoing("later@customer.test")) == ["ack"]
+
+
+def test_a_lead_that_trips_a_bug_does_not_stop_the_others_or_spin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from inboxwatch.core import route
+
+    e = MemoryEdges(tmp_path)
+    for who in ("poison", "fine"):
+        e.deliver(mail(f"{who}@customer.test", e.shop, "Quote?"))
+    e.daemon.tick(START)
+    real_plan = route.plan
+
+    def plan(lead: Lead, *args: Any) -> Any:
+        if lead.address == "poison@customer.test":
+            raise RuntimeError("a bug")
+        return real_plan(lead, *args)
+
+    monkeypatch.setattr(route, "plan", plan)
+    day1 = START + timedelta(days=1, minutes=1)
+    e.daemon.tick(day1)
+    assert purposes(e.outgoing("fine@customer.test")) == ["ack", "followup"]
+    assert purposes(e.outgoing("poison@customer.test")) == ["ack"]
+    assert e.daemon.seconds_to_next(day1) >= 3000  # looked at again later, not at once
+    monkeypatch.setattr(route, "plan", real_plan)
+    e.daemon.tick(day1 + timedelta(hours=1, minutes=1))
+    assert purposes(e.outgoing("poison@customer.test")) == ["ack", "followup"]

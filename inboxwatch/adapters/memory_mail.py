@@ -1,8 +1,8 @@
-"""The mailbox and the SMTP server as plain Python objects: twins of the IMAP and SMTP adapters.
+"""The mailbox as a plain Python object: the twin of the IMAP adapter.
 
-Tests of the core and the daemon drive these instead of servers: deliver a message,
-flag it, expunge it, renumber the folder, script an SMTP refusal, all in microseconds
-and with a fixed clock. ``tests/contract/`` holds them to the same behaviour as the
+Tests of the core and the daemon drive it instead of a server: deliver a message, flag
+it, expunge it, renumber the folder, all in microseconds and with a fixed clock (the
+SMTP twin is :mod:`~inboxwatch.adapters.memory_sender`). ``tests/contract/`` holds them to the same behaviour as the
 real adapters, so what passes here means the same with Dovecot and an SMTP server:
 refs and cursors are ``"UIDVALIDITY:UID"`` with the same first-start, look-back,
 renumbering and gap rules as :class:`~inboxwatch.adapters.imap.ImapSource`.
@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.parser import BytesHeaderParser
 
-from inboxwatch.adapters.ports import Batch, Envelope, Fetched, Outcome, Result, Stream
+from inboxwatch.adapters.ports import Batch, Fetched, Stream
 from inboxwatch.errors import TransientError
 
 log = logging.getLogger("inboxwatch.memory")
@@ -291,33 +291,3 @@ class MemorySource:
 def _message_id(raw: bytes) -> str:
     """The Message-ID header as written (IMAP's HEADER search also matches a part of it)."""
     return str(BytesHeaderParser().parsebytes(_header(raw)).get("Message-ID", ""))
-
-
-class MemorySender:
-    """A :class:`~inboxwatch.adapters.ports.Sender` that records what it accepts.
-
-    ``script`` maps a recipient address to the result to give it instead of acceptance
-    (REFUSED, DEFERRED, UNREACHABLE); ``reachable = False`` is a server that cannot be
-    reached at all: every message UNREACHABLE, as :class:`SmtpSender` reports it.
-    """
-
-    def __init__(self, script: Mapping[str, Result] | None = None) -> None:
-        self.sent: list[Envelope] = []
-        self.script: dict[str, Result] = dict(script or {})
-        self.reachable = True
-
-    def send(
-        self, batch: Sequence[Envelope], on_accepted: Callable[[str], None] | None = None
-    ) -> dict[str, Result]:
-        if not self.reachable:
-            down = Result(Outcome.UNREACHABLE, "cannot connect (memory sender is unreachable)")
-            return {env.id: down for env in batch}
-        results: dict[str, Result] = {}
-        for env in batch:
-            res = self.script.get(env.rcpt) or self.script.get(env.rcpt.lower())
-            results[env.id] = res = res or Result(Outcome.ACCEPTED)
-            if res.ok:
-                self.sent.append(env)
-                if on_accepted is not None:
-                    on_accepted(env.id)
-        return results

@@ -48,7 +48,8 @@ class Fetched:
 @dataclass(frozen=True)
 class Batch:
     messages: tuple[Fetched, ...]
-    #: The position after these messages: store it in the transaction with their effects.
+    #: The position after these messages: store it in the transaction with their effects
+    #: ("" when the stream does not exist: then there is nothing to store).
     cursor: str
     #: More new messages wait after this batch.
     more: bool
@@ -86,10 +87,10 @@ class MailSource(Protocol):
     ) -> Batch:
         """At most ``limit`` messages after ``cursor``, oldest first.
 
-        With no cursor (first start) the reading begins ``lookback`` before ``now``
-        (zero: only mail that arrives from now on). A cursor the source no longer
-        recognises (the server renumbered the folder) re-reads recent mail; the core
-        recognises what it already handled by Message-ID.
+        With no cursor (first start) the reading begins ``lookback`` before ``now``, in
+        whole days as IMAP's SINCE counts them (zero: only mail that arrives from now
+        on). A cursor the source no longer recognises (the server renumbered the
+        folder) re-reads recent mail; the core recognises what it handled by Message-ID.
         """
         ...
 
@@ -116,7 +117,8 @@ class MailSource(Protocol):
     def wait(self, seconds: float, interrupted: Callable[[], bool]) -> bool:
         """Wait up to ``seconds`` (or less, at the source's own renewal limit) for new mail.
 
-        True when the inbox may hold new mail; returns early when ``interrupted()``.
+        True when the inbox may hold new mail (a poll that ran its time is True); False
+        when ``interrupted()`` ended it or nothing came.
         """
         ...
 
@@ -135,12 +137,18 @@ class Envelope:
 
 class Sender(Protocol):
     def send(
-        self, batch: Sequence[Envelope], on_accepted: Callable[[str], None] | None = None
+        self,
+        batch: Sequence[Envelope],
+        on_accepted: Callable[[str], None] | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> dict[str, Result]:
         """Send every envelope; a result per id. Never raises for a network fault.
 
         ``on_accepted(id)`` runs right after the server accepted each message, so the
         caller can record it before the next one (a crash mid-batch then repeats nothing).
+        ``stop()`` is asked before each message: once it is true, the message in flight
+        is finished (a DATA is never cut short: that would send it twice) and the rest
+        come back DEFERRED, "not attempted", at no cost to their attempts.
         """
         ...
 
@@ -158,7 +166,12 @@ class Rejected:
 
 
 class State(Protocol):
-    """The state inside one transaction: reads see the writes made before them."""
+    """The state inside one transaction: reads see the writes made before them.
+
+    Addresses are keys in lower case (the store lowers what it is given). Times come
+    back to the millisecond (the file keeps no more). A transaction opened inside
+    another joins it.
+    """
 
     # leads (active ones; closed leads move to the archive)
     def lead(self, address: str) -> Lead | None: ...
@@ -170,7 +183,8 @@ class State(Protocol):
         ...
 
     def due(self, before: datetime) -> list[Lead]:
-        """Leads whose wake time is at or before ``before``, without scanning every lead."""
+        """Leads whose wake time is at or before ``before``, earliest first, without
+        reading every lead (the store keeps an index of wake times)."""
         ...
 
     def next_wake(self) -> datetime | None: ...
@@ -206,7 +220,9 @@ class State(Protocol):
     # the outbox
     def outbox_item(self, item_id: str) -> OutboxItem | None: ...
 
-    def put_outbox(self, item: OutboxItem) -> None: ...
+    def put_outbox(self, item: OutboxItem) -> None:
+        """Add or update an item; an update keeps the item's place in the queue."""
+        ...
 
     def queued(self) -> list[OutboxItem]:
         """Items still PENDING, in the order they were queued."""

@@ -69,19 +69,26 @@ class SmtpSender:
         self._password = password
 
     def send(
-        self, batch: Sequence[Envelope], on_accepted: Callable[[str], None] | None = None
+        self,
+        batch: Sequence[Envelope],
+        on_accepted: Callable[[str], None] | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> dict[str, Result]:
         """Send every envelope; a result per id. Never raises for a network fault.
 
         ``on_accepted(id)`` runs right after the server accepted each message, so the
         caller can record it before the next one (a crash mid-batch then repeats nothing).
+        ``stop()`` is asked before each message (see the Sender port).
         """
         if not batch:
             return {}
-        return asyncio.run(self._send(batch, on_accepted))
+        return asyncio.run(self._send(batch, on_accepted, stop or (lambda: False)))
 
     async def _send(
-        self, batch: Sequence[Envelope], on_accepted: Callable[[str], None] | None
+        self,
+        batch: Sequence[Envelope],
+        on_accepted: Callable[[str], None] | None,
+        stop: Callable[[], bool],
     ) -> dict[str, Result]:
         cfg = self.cfg
         client = aiosmtplib.SMTP(
@@ -107,6 +114,9 @@ class SmtpSender:
             return {e.id: Result(Outcome.UNREACHABLE, err) for e in batch}
         try:
             for env in batch:
+                if stop():
+                    results[env.id] = Result(Outcome.DEFERRED, "not attempted: stopping")
+                    continue
                 results[env.id] = result = await self._one(client, env)
                 if result.ok and on_accepted is not None:
                     on_accepted(env.id)

@@ -250,38 +250,48 @@ def on_sent(view: StateView, world: World, mail: SentMail, now: datetime) -> lis
     return out
 
 
-def on_flags(view: StateView, world: World, flagged: frozenset[str], now: datetime) -> list[Action]:
-    """A person flagging an enquiry takes the lead over (not if it came in flagged: that
+def flagged_leads(view: StateView, flagged: frozenset[str]) -> list[Lead]:
+    """Active leads whose enquiry a person flagged (not one that came in flagged: that
     was a server rule, not a person)."""
     if not flagged:
         return []
-    out: list[Action] = []
-    for lead in view.leads():
-        if lead.is_active and not lead.enquiry_flagged and lead.enquiry_ref in flagged:
-            decision = handed_over(lead, now, "the enquiry was flagged in the mailbox")
-            out += [*actions_of(decision, world, now), Note(f"{lead.address}: enquiry flagged")]
-    return out
+    return [
+        lead
+        for lead in view.leads()
+        if lead.is_active and not lead.enquiry_flagged and lead.enquiry_ref in flagged
+    ]
+
+
+def on_flag(view: StateView, world: World, lead: Lead, now: datetime) -> list[Action]:
+    """A person flagging the enquiry takes the lead over."""
+    decision = handed_over(lead, now, "the enquiry was flagged in the mailbox")
+    return [*actions_of(decision, world, now), Note(f"{lead.address}: enquiry flagged")]
+
+
+def on_flags(view: StateView, world: World, flagged: frozenset[str], now: datetime) -> list[Action]:
+    """:func:`on_flag` for every lead whose enquiry is flagged now."""
+    return [a for lead in flagged_leads(view, flagged) for a in on_flag(view, world, lead, now)]
 
 
 # -- time -------------------------------------------------------------------------------------
 
 
-def on_time(view: StateView, world: World, now: datetime) -> list[Action]:
-    """What time alone makes due: follow-ups, owner tasks, holds ending, closing.
-
-    Every lead looked at gets its wake time again, changed or not, so a lead whose step
-    waits (sending hours) is not found due on every tick.
-    """
-    out: list[Action] = []
-    for lead in view.due(now):
-        decision = plan(lead, world.book, world.settings, now, world.ids)
-        acts = actions_of(decision, world, now)
-        if decision.lead is None:
-            acts.insert(0, PutLead(lead, wake_of(lead, world, now)))
-        out += acts
-        if decision.note:
-            out.append(Note(decision.note))
+def on_due(view: StateView, world: World, lead: Lead, now: datetime) -> list[Action]:
+    """What time alone makes due for one lead: follow-ups, owner tasks, a hold ending,
+    closing. The lead always gets its wake time again, changed or not, so a lead whose
+    step waits (sending hours) is not found due on every tick."""
+    decision = plan(lead, world.book, world.settings, now, world.ids)
+    out = actions_of(decision, world, now)
+    if decision.lead is None:
+        out.insert(0, PutLead(lead, wake_of(lead, world, now)))
+    if decision.note:
+        out.append(Note(decision.note))
     return out
+
+
+def on_time(view: StateView, world: World, now: datetime) -> list[Action]:
+    """:func:`on_due` for every lead whose wake time has come."""
+    return [a for lead in view.due(now) for a in on_due(view, world, lead, now)]
 
 
 def rewake(view: StateView, world: World, now: datetime) -> list[Action]:

@@ -29,6 +29,7 @@ from inboxwatch.adapters.ports import LoginFailed, MailSource, Sender, StateStor
 from inboxwatch.core import route
 from inboxwatch.core.actions import Action, InboxMail, MoveCursor, SentMail
 from inboxwatch.core.decide import Settings
+from inboxwatch.core.lead import Lead
 from inboxwatch.core.mime import new_message_id
 from inboxwatch.core.queue import Caps, OutboxItem, Purpose, next_send_time
 from inboxwatch.core.route import World
@@ -45,6 +46,8 @@ MAX_PRESEND_ROUNDS = 3
 CHUNK = 100
 #: Shortest wait between ticks when something is due at once (never spin).
 MIN_WAIT = 0.05
+#: A lead whose planning fails is looked at again after this.
+POISON_RETRY = timedelta(hours=1)
 
 Hook = Callable[[str, Mapping[str, Any]], None]
 
@@ -203,13 +206,7 @@ class Daemon:
                 self._transact(lambda s: route.rewake(s, self.world, now), now)
                 self._rewake = False
             processed = self._read_inbox(now)
-            self._read_sent(now)
-            flagged = self.source.flagged()
-            self._transact(lambda s: route.on_flags(s, self.world, flagged, now), now)
-            self._transact(lambda s: route.on_time(s, self.world, now), now)
-            with self.store.transaction() as state:
-                state.archive_closed(now)
-                state.prune(now)
+            self._people_and_time(now)
             self.source.mark_processed(processed)
             self._presend_check(now)
             self._copies += self.outbox.send_due(self.world, now)
@@ -266,23 +263,34 @@ class Daemon:
                 break
         return processed
 
-    def _read_sent(self, now: datetime) -> None:
-        """Headers of new messages in Sent: enough to see who a person wrote to."""
-        if not self.source.has_sent:
-            return
-        with self.store.transaction() as state:
-            cursor = state.cursor(Stream.SENT)
-        batch = self.source.read(
-            Stream.SENT, cursor, now=now, lookback=timedelta(0), limit=10_000, headers_only=True
-        )
+    def _people_and_time(self, now: datetime) -> None:
+        """Sent (a person wrote to a lead), flags (a person flagged an enquiry), then time
+        (due leads), then housekeeping: read first, then decided in one transaction."""
+        batch, cursor = None, None
+        if self.source.has_sent:
+            with self.store.transaction() as state:
+                cursor = state.cursor(Stream.SENT)
+            # Headers only: enough to see who a person wrote to.
+            batch = self.source.read(
+                Stream.SENT, cursor, now=now, lookback=timedelta(0), limit=10_000, headers_only=True
+            )
+        flagged = self.source.flagged()
         with self.store.transaction() as state:
             session = Session(state)
-            for f in batch.messages:
+            for f in batch.messages if batch else ():
                 with self._guard(session, f"Sent {f.ref}", now, reject=False):
                     mail = SentMail(f.ref, f.received, f.raw)
                     session.apply(route.on_sent(session, self.world, mail, now), now)
-            if batch.cursor != cursor:
+            if batch is not None and batch.cursor != cursor:
                 session.apply([MoveCursor(Stream.SENT, batch.cursor)], now)
+            for lead in route.flagged_leads(session, flagged):
+                with self._lead_guard(session, lead, now):
+                    self._apply(session, route.on_flag(session, self.world, lead, now), now)
+            for lead in session.due(now):
+                with self._lead_guard(session, lead, now):
+                    self._apply(session, route.on_due(session, self.world, lead, now), now)
+            state.archive_closed(now)
+            state.prune(now)
 
     @contextlib.contextmanager
     def _guard(
@@ -296,6 +304,19 @@ class Daemon:
             log.exception("%s: could not be processed; skipped", what)
             if reject:
                 session.state.reject(what, f"{type(exc).__name__}: {exc}", now)
+
+    def _apply(self, session: Session, actions: list[Action], now: datetime) -> None:
+        self.emit("applied", actions=session.apply(actions, now))
+
+    @contextlib.contextmanager
+    def _lead_guard(self, session: Session, lead: Lead, now: datetime) -> Iterator[None]:
+        """One lead that trips a bug must not stop the work for all the others; it is
+        looked at again an hour later (not on every tick: that would spin)."""
+        try:
+            yield
+        except Exception:
+            log.exception("%s: could not be planned; trying again in an hour", lead.address)
+            session.state.put_lead(lead, now + POISON_RETRY)
 
     def _presend_check(self, now: datetime) -> None:
         """A reply that reached the mailbox before a follow-up's send time always wins."""

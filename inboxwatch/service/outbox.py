@@ -161,7 +161,10 @@ class DryRunSender:
     """Logs each message it would send (recipient and subject) and sends nothing."""
 
     def send(
-        self, batch: Sequence[Envelope], on_accepted: Callable[[str], None] | None = None
+        self,
+        batch: Sequence[Envelope],
+        on_accepted: Callable[[str], None] | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> dict[str, Result]:
         for env in batch:
             head = env.raw.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace")

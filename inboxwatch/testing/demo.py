@@ -23,11 +23,11 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from email.message import EmailMessage
 from pathlib import Path
 
 from inboxwatch import cli
 from inboxwatch.testing.devservers import CapturedMail, MailServers
+from inboxwatch.testing.mailfactory import mail, parse, reply_to
 
 DOMAIN = "shop.example"  # the sample mail of part 1 is addressed to this shop
 LEADS = {
@@ -55,13 +55,8 @@ def heading(text: str) -> None:
     say(f"== {text} " + "=" * max(0, 74 - len(text)))
 
 
-def _parse(raw: bytes) -> EmailMessage:
-    msg = email.message_from_bytes(raw, policy=email.policy.default)
-    return msg
-
-
 def show_message(raw: bytes, indent: str = "    ") -> None:
-    msg = _parse(raw)
+    msg = parse(raw)
     for key in ("From", "To", "Reply-To", "Subject", "Date", "In-Reply-To", "Auto-Submitted"):
         if msg[key]:
             say(f"{indent}{key}: {msg[key]}")
@@ -73,14 +68,7 @@ def show_message(raw: bytes, indent: str = "    ") -> None:
 
 
 def enquiry(sender: str, name: str, to: str, subject: str, body: str) -> bytes:
-    msg = EmailMessage(policy=email.policy.SMTP)
-    msg["From"] = email.utils.formataddr((name, sender))
-    msg["To"] = to
-    msg["Subject"] = subject
-    msg["Date"] = email.utils.formatdate(localtime=True)
-    msg["Message-ID"] = email.utils.make_msgid(domain="mail.customer.test")
-    msg.set_content(body)
-    return msg.as_bytes()
+    return mail(sender, to, subject, body, name=name)
 
 
 def smtp_send(servers: MailServers, sender: str, to: str, raw: bytes) -> None:
@@ -172,7 +160,7 @@ def part_live(servers: MailServers, config: Path) -> None:
 def _sim_day(raw: bytes, start: datetime | None) -> float:
     if start is None:
         return 0.0
-    date = email.utils.parsedate_to_datetime(str(_parse(raw)["Date"]))
+    date = email.utils.parsedate_to_datetime(str(parse(raw)["Date"]))
     return (date - start).total_seconds() / 86400
 
 
@@ -193,7 +181,7 @@ def part_timelapse(servers: MailServers, config: Path, scale: float) -> None:
             if i in seen or m.mail_from != shop:
                 continue
             seen.add(i)
-            msg = _parse(m.data)
+            msg = parse(m.data)
             if start is None:
                 start = email.utils.parsedate_to_datetime(str(msg["Date"]))
             to = m.rcpt_tos[0].split("@")[0]
@@ -258,20 +246,7 @@ def _closed(config: Path, address: str) -> bool:
 
 
 def _reply(m: CapturedMail, sender: str, name: str, text: str) -> bytes:
-    ours = _parse(m.data)
-    part = ours.get_body(("plain",))
-    quoted = "\n".join("> " + x for x in (part.get_content() if part else "").splitlines())
-    raw = enquiry(
-        sender,
-        name,
-        str(ours["From"]),
-        f"Re: {ours['Subject']}".replace("Re: Re:", "Re:"),
-        f"{text}\n\nOn {ours['Date']}, {ours['From']} wrote:\n{quoted}\n",
-    )
-    msg = _parse(raw)
-    msg["In-Reply-To"] = ours["Message-ID"]
-    msg["References"] = f"{ours.get('References', '')} {ours['Message-ID']}".strip()
-    return msg.as_bytes(policy=email.policy.SMTP)
+    return reply_to(m.data, sender, text, name=name)
 
 
 def parseargs(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -92,11 +92,13 @@ class ImapConfig(ServerConfig):
     sent: str = ""
     save_sent: bool = True
     idle: bool = True
-    idle_renew_seconds: int = 600
+    idle_renew_seconds: int = 240
     poll_seconds: int = 60
     lookback_days: int = 0
     max_age_days: int = 7
     processed_keyword: str = ""
+    #: authserv-ids of our own receiving server, whose Authentication-Results we trust.
+    authserv_id: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,8 @@ class SendingConfig:
     max_per_hour: int = 50
     max_per_day: int = 300
     hold_max_days: int = 30
+    followup_max_age_days: float = 2.0
+    owner_mail_max_age_days: float = 3.0
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,8 @@ class Config:
     templates_dir: Path
     sending: SendingConfig
     owner_alerts: bool = True
+    #: A command that gets each urgent alert on stdin ("" = none).
+    alert_command: str = ""
 
     @property
     def own_addresses(self) -> frozenset[str]:
@@ -246,16 +252,22 @@ def _sending(sec: Section) -> SendingConfig:
         max_per_hour=sec.get("max_per_hour", int, d.max_per_hour),
         max_per_day=sec.get("max_per_day", int, d.max_per_day),
         hold_max_days=sec.get("hold_max_days", int, d.hold_max_days),
+        followup_max_age_days=sec.get("followup_max_age_days", float, d.followup_max_age_days),
+        owner_mail_max_age_days=sec.get(
+            "owner_mail_max_age_days", float, d.owner_mail_max_age_days
+        ),
     )
-    for name in (
-        "min_gap_hours",
-        "ack_period_days",
-        "max_per_hour",
-        "max_per_day",
-        "hold_max_days",
-    ):
+    for name in ("min_gap_hours", "ack_period_days", "hold_max_days"):
         if getattr(out, name) < 0:
             sec.file.problem(sec.key(name), "must not be negative")
+    for name in ("max_per_hour", "max_per_day"):
+        if getattr(out, name) < 1:
+            sec.file.problem(
+                sec.key(name), "must be at least 1 (to stop sending, stop the daemon)"
+            )
+    for name in ("followup_max_age_days", "owner_mail_max_age_days"):
+        if not getattr(out, name) > 0:  # also rejects nan
+            sec.file.problem(sec.key(name), "must be more than 0")
     sec.finish()
     return out
 
@@ -286,11 +298,12 @@ def load_config(path: Path | str) -> Config:
         sent=imap_sec.get("sent", str, ""),
         save_sent=imap_sec.get("save_sent", bool, True),
         idle=imap_sec.get("idle", bool, True),
-        idle_renew_seconds=imap_sec.get("idle_renew_seconds", int, 600),
+        idle_renew_seconds=imap_sec.get("idle_renew_seconds", int, 240),
         poll_seconds=imap_sec.get("poll_seconds", int, 60),
         lookback_days=imap_sec.get("lookback_days", int, 0),
         max_age_days=imap_sec.get("max_age_days", int, 7),
         processed_keyword=imap_sec.get("processed_keyword", str, ""),
+        authserv_id=tuple(a.strip().lower() for a in imap_sec.str_list("authserv_id")),
     )
     if not 30 <= imap.idle_renew_seconds <= 1740:
         toml.problem("imap.idle_renew_seconds", "must be between 30 and 1740 (29 minutes)")
@@ -333,6 +346,7 @@ def load_config(path: Path | str) -> Config:
     if owner and not is_valid_address(owner):
         toml.problem("owner.address", f"not a plain email address: {owner!r} (no name, no <>)")
     owner_alerts = owner_sec.get("alerts", bool, True)
+    alert_command = owner_sec.get("alert_command", str, "").strip()
     owner_sec.finish()
 
     state_sec = root.sub("state")
@@ -360,6 +374,7 @@ def load_config(path: Path | str) -> Config:
         team=team,
         owner=owner,
         owner_alerts=owner_alerts,
+        alert_command=alert_command,
         state_path=state_path,
         rules_dir=rules_dir,
         templates_dir=templates_dir,

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import pytest
 
-from inboxwatch.adapters.memory_mail import MemorySender
+from inboxwatch.adapters.memory_sender import MemorySender
 from inboxwatch.adapters.ports import Envelope, Outcome, Result, Sender
 from inboxwatch.adapters.smtp import SmtpSender
 from inboxwatch.testing.devservers import MailServers

@@ -1,0 +1,67 @@
+"""The result of recognising machine mail, and the evidence helpers its recognisers share.
+
+Bounce recognition (:mod:`inboxwatch.core.bounces`) and automatic-reply recognition
+(:mod:`inboxwatch.core.autodetect`) read the same signs: the null sender, RFC 3834
+``Auto-Submitted``, the report type of a ``multipart/report``, a reply/forward prefix in
+the subject, the sender's own (unquoted, accent-folded) text. They live here so both
+modules use one definition without importing each other.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from inboxwatch.core.message import Message
+
+
+@dataclass(frozen=True)
+class Detection:
+    kind: str  # "bounce" | "auto_reply" | "list"
+    reasons: tuple[str, ...]
+    # Bounces: permanent failure (True) vs delay/warning/success notice (False).
+    hard: bool = True
+    # Bounces: lower-cased addresses that failed (or, for a delay, that are delayed).
+    recipients: tuple[str, ...] = ()
+
+
+def fold(s: str) -> str:
+    """Lower-case and drop accents so "Réponse" matches "reponse"; CJK is unchanged."""
+    s = unicodedata.normalize("NFKD", s)
+    return "".join(c for c in s if not unicodedata.combining(c)).lower().replace("’", "'")
+
+
+def rx(*alternatives: str) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{a})" for a in alternatives), re.I)
+
+
+# "Re:", "AW:", "Fwd:", "[External] RE:", ... : a person replying to or forwarding something.
+REPLY_PREFIX = re.compile(
+    r"^\W*(?:\[[^\]]{1,30}\]\s*)?(?:re|aw|sv|vs|antw|antwort|ref|rif|r|res|odp|fw|fwd|wg|tr|rv"
+    r"|enc|doorst|vb|回复|答复|转发)\s*(?:\[\d+\]|\(\d+\))?\s*:",
+    re.I,
+)
+
+SCAN = 20_000  # characters of a body worth reading; generators put their text first
+
+
+def unquoted(text: str) -> str:
+    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith(">"))
+
+
+def report_type(msg: Message) -> str:
+    m = re.search(r"report-type\s*=\s*\"?([\w-]+)", msg.header("content-type"), re.I)
+    return m.group(1).lower() if m else ""
+
+
+def null_sender(msg: Message) -> bool:
+    """``Return-Path: <>``: the null reverse-path, used only for notifications."""
+    return msg.has_header("return-path") and msg.header("return-path").strip() in ("<>", "")
+
+
+def auto_submitted(msg: Message) -> str:
+    """The RFC 3834 keyword of Auto-Submitted if it is not "no", else ""."""
+    m = re.match(r"\s*([\w-]+)", msg.header("auto-submitted"))
+    keyword = m.group(1).lower() if m else ""
+    return "" if keyword in ("", "no") else keyword

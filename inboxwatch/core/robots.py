@@ -1,0 +1,43 @@
+"""Recognise robot sender addresses: no-reply mailboxes and mail-system senders.
+
+A question about an address alone, with no message: classification asks it of senders
+and reply-to addresses, bounce recognition of the addresses named in an NDR's text.
+Kept apart from message recognition because it reads no headers or body.
+"""
+
+from __future__ import annotations
+
+import re
+
+_SEP = re.compile(r"[-_.=]+")
+_NOREPLY_RUN = ("noreply", "donotreply", "dontreply", "noresponse", "donotrespond", "noreplies")
+_ROBOT_TOKENS = frozenset({"bounce", "bounces", "postmaster", "mailerdaemon", "maildaemon"})
+# Whole local parts of generators: spam-filter quarantine digests (Barracuda, Sophos,
+# Mimecast "quarantine@"), receipt mailers (Stripe "receipts+acct_…@", Square "receipts@").
+_ROBOT_WHOLE = frozenset(
+    {"notification", "notifications", "autoreply", "autoresponder", "autorespond", "daemon"}
+    | {"quarantine", "spamquarantine", "receipts"}
+)
+
+
+def is_noreply_address(addr: str) -> bool:
+    """True for no-reply robots and mail-system senders we must never write to.
+
+    Compares the local part with any ``+tag`` removed and separators ignored, so
+    ``No_Reply+x@``, ``do-not-reply@``, ``noreply-billing@``, ``list-bounces@`` and
+    ``MAILER-DAEMON@`` all match. "notifications" is a robot only as the whole local
+    part: ``notifications.team`` may be a person's mailbox, ``info@`` always is.
+    """
+    addr = addr.strip().strip("<>")
+    local = (addr.rpartition("@")[0] if "@" in addr else addr).lower().split("+", 1)[0]
+    if not local:
+        return True  # the null sender <>
+    tokens = [t for t in _SEP.split(local) if t]
+    joined = "".join(tokens)
+    if joined.startswith(_NOREPLY_RUN) or joined.endswith(_NOREPLY_RUN):
+        return True
+    for i in range(len(tokens)):  # a separated run "...-no-reply-..." in the middle
+        for j in range(i + 1, min(len(tokens), i + 3) + 1):
+            if "".join(tokens[i:j]) in (*_NOREPLY_RUN, "mailerdaemon"):
+                return True
+    return bool(_ROBOT_TOKENS.intersection(tokens)) or joined in _ROBOT_WHOLE
