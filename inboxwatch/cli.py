@@ -60,6 +60,8 @@ def parseargs(argv: Sequence[str] | None) -> argparse.Namespace:
         help="read and decide, log every message it would send; send, write and change "
         "nothing (safe beside a running daemon)",
     )
+    c = cmd("status", "is the daemon running, what waits, what is wrong (exit 1 if not well)")
+    c.add_argument("--json", action="store_true", help="one JSON object")
     c = cmd("leads", "list leads")
     c.add_argument("--json", action="store_true")
     c.add_argument("--all", action="store_true", help="include closed leads from the archive")
@@ -117,8 +119,9 @@ def setup_logging(debug: bool) -> None:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    from inboxwatch.service import commands
+    from inboxwatch.service import commands, lead_commands
 
-    handler = getattr(commands, f"cmd_{args.command}")
+    name = f"cmd_{args.command}"
+    handler = getattr(commands, name, None) or getattr(lead_commands, name)
     result: int = handler(args)
     return result

@@ -181,3 +181,69 @@ def test_a_write_as_root_keeps_the_state_files_owner(tmp_path: Path) -> None:
     assert main(["stop", "--config", str(cfg), "jane@customer.test"]) == 0
     assert (state.stat().st_uid, state.stat().st_gid) == (65534, 65534)
     assert state.stat().st_mode & 0o777 == 0o600
+
+
+def test_classify_reads_the_state_the_daemon_wrote(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The normal case once the daemon has run: a known lead writing again is a reply."""
+    cfg = write_config(tmp_path)
+    add_lead(tmp_path, "jane@customer.test")
+    eml = tmp_path / "again.eml"
+    eml.write_bytes(
+        b"From: Jane <jane@customer.test>\r\nTo: hello@shop.test\r\nSubject: One more thing"
+        b"\r\nMessage-ID: <again@customer.test>\r\n\r\nAnd the price?\r\n"
+    )
+    assert main(["classify", "--config", str(cfg), str(eml)]) == 0
+    assert "reply" in capsys.readouterr().out
+
+
+def test_a_lead_with_missing_fields_is_refused_and_the_file_left_untouched(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = write_config(tmp_path)
+    add_lead(tmp_path, "jane@customer.test")
+    state = tmp_path / "state" / "iw.json"
+    data = json.loads(state.read_text())
+    for row in data["leads"].values():
+        del row["arrived"]
+    state.write_text(json.dumps(data))
+    before = state.read_bytes()
+    assert main(["leads", "--config", str(cfg)]) == 1
+    err = capsys.readouterr().err
+    assert "damaged lead" in err and str(state) in err and len(err.strip().splitlines()) == 1
+    assert main(["stop", "--config", str(cfg), "jane@customer.test"]) == 1
+    assert state.read_bytes() == before
+
+
+def test_the_run_lock_file_is_private(tmp_path: Path) -> None:
+    from inboxwatch.service.commands import single_instance
+
+    with single_instance(tmp_path / "state" / "iw.json"):
+        lock = tmp_path / "state" / "iw.json.run.lock"
+        assert lock.stat().st_mode & 0o777 == 0o600
+        assert lock.read_text() == str(os.getpid())
+
+
+def test_status_says_whether_it_runs_what_waits_and_what_is_wrong(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from inboxwatch.core.actions import Notice
+    from inboxwatch.service.commands import single_instance
+
+    cfg = write_config(tmp_path)
+    add_lead(tmp_path, "jane@customer.test")
+    assert main(["status", "--config", str(cfg)]) == 1  # not running
+    out = capsys.readouterr().out
+    assert "not running" in out and "1 in a sequence" in out and "problems: none" in out
+    with single_instance(tmp_path / "state" / "iw.json"):
+        assert main(["status", "--config", str(cfg), "--json"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report["running"] and report["pid"] == os.getpid() and report["problems"] == []
+        store = TinyDbStore.open(tmp_path / "state" / "iw.json")
+        with store.transaction() as state:
+            state.put_notice(
+                Notice("sending", "the SMTP server refuses our sender", datetime.now(UTC))
+            )
+        assert main(["status", "--config", str(cfg)]) == 1
+        assert "refuses our sender" in capsys.readouterr().out

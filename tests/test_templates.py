@@ -308,3 +308,15 @@ def test_a_form_field_cannot_override_the_lead_address() -> None:
     )
     v = lead_values(lead, ME, "owner@shop.example")
     assert v["email"] == "jane@example.org" and v["our_address"] == "hello@shop.example"
+
+
+def test_a_fallback_that_names_a_variable_gives_its_value() -> None:
+    """"New lead from direct-email: email" was what an owner read for a lead with no name."""
+    tpl = Template("t", "t.toml", "{{ name | email }}", "Hi {{ first_name | name | there }}!")
+    values = {"name": "", "first_name": "", "email": "jane@customer.test"}
+    assert render(tpl, values).subject == "jane@customer.test"
+    assert render(tpl, values).body == "Hi there!"
+    assert render(tpl, {**values, "name": "Jane Doe"}).body == "Hi Jane Doe!"
+    assert render(tpl, {**values, "first_name": "Jane"}).body == "Hi Jane!"
+    literal = Template("t", "t.toml", "", "Call {{ phone | no phone number given }}.")
+    assert render(literal, {"phone": ""}).body == "Call no phone number given."

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from inboxwatch.adapters.ports import Rejected, State, StateStore
 from inboxwatch.adapters.tinydb_store import ARCHIVE_AFTER, SEEN_KEEP, SENT_KEEP
+from inboxwatch.core.actions import Notice
 from inboxwatch.core.classify import Known
 from inboxwatch.core.lead import Automation, Lead, message_ids
 from inboxwatch.core.queue import OutboxItem, Status
@@ -32,6 +33,7 @@ class _Tables(State):
         self.ours: dict[str, datetime] = {}
         #: Insertion order is queue order: replacing an item keeps its place.
         self.outbox: dict[str, OutboxItem] = {}
+        self.notice_board: dict[str, Notice] = {}
         self.archive: list[Lead] = []
 
     def copy(self) -> _Tables:
@@ -115,6 +117,15 @@ class _Tables(State):
             for i in self.outbox.values()
             if i.status is Status.SENT and i.sent_at is not None and i.sent_at > since
         ]
+
+    def notices(self) -> list[Notice]:
+        return list(self.notice_board.values())
+
+    def put_notice(self, notice: Notice) -> None:
+        self.notice_board[notice.key] = notice
+
+    def clear_notice(self, key: str) -> bool:
+        return self.notice_board.pop(key, None) is not None
 
     def archive_closed(self, now: datetime) -> int:
         gone = [

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
+from inboxwatch.core.actions import Notice
 from inboxwatch.core.classify import Known
 from inboxwatch.core.lead import Lead
 from inboxwatch.core.queue import OutboxItem
@@ -231,6 +232,13 @@ class State(Protocol):
     def sent_times(self, since: datetime) -> list[datetime]:
         """When the items sent after ``since`` went out (for the caps)."""
         ...
+
+    # problems the owner is told about once
+    def notices(self) -> list[Notice]: ...
+
+    def put_notice(self, notice: Notice) -> None: ...
+
+    def clear_notice(self, key: str) -> bool: ...
 
     # housekeeping
     def archive_closed(self, now: datetime) -> int:

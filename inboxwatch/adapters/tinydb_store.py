@@ -19,6 +19,7 @@ from typing import Any
 from inboxwatch.adapters import migrations
 from inboxwatch.adapters.ports import Rejected, State, StateStore
 from inboxwatch.adapters.statefile import StateFile
+from inboxwatch.core.actions import Notice
 from inboxwatch.core.classify import Known
 from inboxwatch.core.lead import Automation, Lead, from_iso, iso, message_ids
 from inboxwatch.core.queue import OutboxItem, Purpose, Status
@@ -95,6 +96,7 @@ TABLES = {
     "cursors": "stream",
     "rejects": "ref",
     "ours": "id",
+    "notices": "key",
 }
 log = logging.getLogger("inboxwatch")
 
@@ -311,6 +313,26 @@ class _FileState(State):
         return [t for t in times if t > since]
 
     # -- housekeeping ---------------------------------------------------------------------
+    # -- notices --------------------------------------------------------------------------
+    def notices(self) -> list[Notice]:
+        return [
+            Notice(r["key"], r["text"], _since(r), from_iso(r.get("until")))
+            for r in self._k("notices").values()
+        ]
+
+    def put_notice(self, notice: Notice) -> None:
+        self._k("notices").put(
+            {
+                "key": notice.key,
+                "text": notice.text,
+                "since": iso(notice.since),
+                "until": iso(notice.until),
+            }
+        )
+
+    def clear_notice(self, key: str) -> bool:
+        return self._k("notices").remove(key)
+
     def archive_closed(self, now: datetime) -> int:
         """The lines reach the archive after the transaction's body, just before the state
         is written: a crash in between repeats a lead there rather than lose it."""
@@ -343,6 +365,22 @@ class _FileState(State):
             outbox.remove(key)
 
 
+def _since(row: dict[str, Any]) -> datetime:
+    return from_iso(row.get("since")) or datetime.now(UTC)
+
+
+def _check_leads(path: Path, state: State) -> None:
+    """Every stored lead must read back: a damaged row stops start-up with a clear message
+    (the exception aborts the transaction, so the file is left exactly as it was)."""
+    try:
+        state.leads()
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise StateError(
+            f"state file {path} has a damaged lead ({type(exc).__name__}: {exc}); inboxwatch "
+            "will not start with it. Restore the file from a backup, or remove that lead."
+        ) from None
+
+
 class TinyDbStore(StateStore):
     """The state in one JSON file (TinyDB), behind :class:`~inboxwatch.adapters.ports.StateStore`.
 
@@ -373,7 +411,8 @@ class TinyDbStore(StateStore):
         ``inbox_folder`` names the folder that version 1 kept the inbox's position under.
         """
         store = cls(path, readonly=readonly, inbox_folder=inbox_folder)
-        with store.transaction():
+        with store.transaction() as state:
+            _check_leads(path, state)
             if not store._meta and not readonly:
                 store._meta = {
                     "version": migrations.SCHEMA_VERSION,

@@ -47,6 +47,20 @@ class Delivered:
     result: Result
 
 
+@dataclass(frozen=True)
+class Notice:
+    """A problem the owner must know about, told once: sending refused, a quota, ...
+
+    ``key`` names the problem (one notice per key at a time); ``until`` is when it is
+    expected to be over by itself (a quota resets), if known.
+    """
+
+    key: str
+    text: str
+    since: datetime
+    until: datetime | None = None
+
+
 # -- actions: what to do ----------------------------------------------------------------------
 
 
@@ -105,6 +119,21 @@ class MoveCursor:
 
 
 @dataclass(frozen=True)
+class RaiseNotice:
+    """Tell the owner about a problem, once: in the log, ``inboxwatch status`` and the
+    alert command now (a mail about it is queued too; it goes once sending works)."""
+
+    notice: Notice
+
+
+@dataclass(frozen=True)
+class ClearNotice:
+    """The problem is over."""
+
+    key: str
+
+
+@dataclass(frozen=True)
 class Note:
     """A line for the log: what was decided and why."""
 
@@ -112,7 +141,18 @@ class Note:
     level: int = logging.INFO
 
 
-Action = PutLead | Queue | UpdateOutbox | Suppress | RecordAck | Reject | MoveCursor | Note
+Action = (
+    PutLead
+    | Queue
+    | UpdateOutbox
+    | Suppress
+    | RecordAck
+    | Reject
+    | MoveCursor
+    | RaiseNotice
+    | ClearNotice
+    | Note
+)
 
 
 class StateView(Protocol):
@@ -129,3 +169,5 @@ class StateView(Protocol):
     def outbox_item(self, item_id: str) -> OutboxItem | None: ...
 
     def known(self) -> Known: ...
+
+    def notices(self) -> list[Notice]: ...

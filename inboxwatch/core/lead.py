@@ -155,6 +155,8 @@ class Lead:
             kw[key] = value
         for key in ("arrived", "hold_until", "last_email_at", "acked", "first_response"):
             kw[key] = from_iso(kw.get(key))
+        if kw["arrived"] is None or not isinstance(kw.get("address"), str):
+            raise ValueError("a lead needs an address and an arrival time")
         kw["automation"] = Automation(kw.get("automation", "active"))
         kw["ended"] = Ended(kw["ended"]) if kw.get("ended") else None
         kw["conversation"] = Conversation(kw.get("conversation", "waiting_us"))

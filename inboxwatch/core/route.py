@@ -30,7 +30,7 @@ from inboxwatch.core.actions import (
     UpdateOutbox,
 )
 from inboxwatch.core.cadence import next_wake, plan
-from inboxwatch.core.classify import Kind, Known, classify
+from inboxwatch.core.classify import Classification, Kind, Known, classify
 from inboxwatch.core.decide import (
     Decision,
     Incoming,
@@ -137,19 +137,72 @@ def arrival(mail: InboxMail, st: Settings, now: datetime) -> datetime:
     return min(mail.received + timedelta(seconds=0 if exact else 0.5), now)
 
 
-def on_inbox(view: StateView, world: World, mail: InboxMail, now: datetime) -> list[Action]:
-    """A new message in the inbox: classify it, find its lead, decide."""
+@dataclass(frozen=True)
+class Prepared:
+    """A message parsed and classified against ``known`` (the slow, lock-free part)."""
+
+    mail: InboxMail
+    known: Known
+    msg: Message | None = None
+    c: Classification | None = None
+    arrived: datetime | None = None
+    error: str = ""
+
+
+def prepare(world: World, known: Known, mail: InboxMail, now: datetime) -> Prepared:
+    """Parse and classify, with what the state knew a moment ago. The shell runs this
+    outside the state's lock: user rules have a time budget per message, and a message
+    that takes all of it must not hold ``leads`` and ``stop`` up meanwhile."""
     try:
         msg = parse_message(mail.raw)
+        if msg.message_id and msg.message_id in known.by_message_id:
+            return Prepared(mail, known, msg)  # seen before: no need to classify
+        arrived = arrival(mail, world.settings, now)
+        c = classify(msg, world.book, world.settings.context(known), arrived)
     except MessageError as exc:
-        note = Note(f"{mail.ref}: malformed message skipped: {exc}", logging.WARNING)
-        return [Reject(mail.ref, str(exc)), note]
+        return Prepared(mail, known, error=str(exc))
+    return Prepared(mail, known, msg, c, arrived)
+
+
+def _stale(p: Prepared, known: Known) -> bool:
+    """Did this batch teach the state something that changes how ``p`` reads? (a second
+    message of a new lead, a bounce before an enquiry from the same address)"""
+    if known is p.known or p.msg is None:
+        return False
+    msg = p.msg
+    ids = (msg.message_id, *msg.thread_ids)
+    if any(m in known.by_message_id and m not in p.known.by_message_id for m in ids if m):
+        return True
+    addrs = [a.addr for a in (msg.from_, *msg.to, *msg.cc) if a is not None]
+    if p.c is not None and p.c.lead is not None:
+        addrs.append(p.c.lead.addr)
+    new = known.by_address.keys() - p.known.by_address.keys()
+    return any(a in new or (a in known.suppressed and a not in p.known.suppressed) for a in addrs)
+
+
+def on_inbox(view: StateView, world: World, mail: InboxMail, now: datetime) -> list[Action]:
+    """A new message in the inbox: classify it, find its lead, decide."""
+    return on_prepared(view, world, prepare(world, view.known(), mail, now), now)
+
+
+def on_prepared(view: StateView, world: World, p: Prepared, now: datetime) -> list[Action]:
+    """Decide on a prepared message, with the state as it is now (inside the transaction)."""
     known = view.known()
+    if _stale(p, known):
+        p = prepare(world, known, p.mail, now)
+    mail = p.mail
+    if p.msg is None:
+        note = Note(f"{mail.ref}: malformed message skipped: {p.error}", logging.WARNING)
+        return [Reject(mail.ref, p.error), note]
+    msg = p.msg
     if msg.message_id and msg.message_id in known.by_message_id:
         return _seen_before(view, world, mail, msg, known.by_message_id[msg.message_id], now)
+    if p.c is None or p.arrived is None:  # prepared as seen before, but not any more
+        p = prepare(world, known, mail, now)
+        if p.c is None or p.arrived is None:
+            return [Reject(mail.ref, p.error or "could not classify")]
     st = world.settings
-    arrived = arrival(mail, st, now)
-    c = classify(msg, world.book, st.context(known), arrived)
+    c, arrived = p.c, p.arrived
     inc = Incoming(msg, mail.ref, arrived, c)
     lead = view.lead(c.lead_key) if c.lead_key else None
     if c.kind is Kind.ENQUIRY and c.lead is not None:

@@ -8,16 +8,19 @@ so a batch of a thousand messages does not rebuild them a thousand times.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from inboxwatch.adapters.ports import State
 from inboxwatch.core.actions import (
     Action,
+    ClearNotice,
     MoveCursor,
     Note,
+    Notice,
     PutLead,
     Queue,
+    RaiseNotice,
     RecordAck,
     Reject,
     Suppress,
@@ -32,10 +35,15 @@ log = logging.getLogger("inboxwatch")
 
 
 class Session:
-    """A transaction's state as the core reads it (:class:`~inboxwatch.core.actions.StateView`)."""
+    """A transaction's state as the core reads it (:class:`~inboxwatch.core.actions.StateView`).
 
-    def __init__(self, state: State) -> None:
+    ``alert`` is called with each notice raised (the owner's alert command); it runs
+    once per problem, as the notice is stored once per key.
+    """
+
+    def __init__(self, state: State, alert: Callable[[Notice], None] | None = None) -> None:
         self.state = state
+        self.alert = alert
         self._known: Known | None = None
 
     def lead(self, address: str) -> Lead | None:
@@ -52,6 +60,9 @@ class Session:
 
     def outbox_item(self, item_id: str) -> OutboxItem | None:
         return self.state.outbox_item(item_id)
+
+    def notices(self) -> list[Notice]:
+        return self.state.notices()
 
     def known(self) -> Known:
         if self._known is None:
@@ -79,6 +90,15 @@ class Session:
                 state.reject(a.ref, a.error, now)
             elif isinstance(a, MoveCursor):
                 state.set_cursor(a.stream, a.cursor)
+            elif isinstance(a, RaiseNotice):
+                if all(n.key != a.notice.key for n in state.notices()):
+                    state.put_notice(a.notice)
+                    log.error("%s", a.notice.text)
+                    if self.alert is not None:
+                        self.alert(a.notice)
+            elif isinstance(a, ClearNotice):
+                if state.clear_notice(a.key):
+                    log.info("resolved: %s", a.key)
             elif isinstance(a, Note):
                 log.log(a.level, "%s", a.text)
         if self._known is not None:

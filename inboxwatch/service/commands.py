@@ -4,27 +4,22 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
-import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from inboxwatch.core.cadence import next_step, next_wake
 from inboxwatch.core.classify import Classification, Context, Kind, Known, classify
 from inboxwatch.core.decide import Settings
-from inboxwatch.core.lead import Automation, Ended, Lead, iso
 from inboxwatch.core.letters import LeadView, Thread, lead_values, thread_start, to_lead
 from inboxwatch.core.message import Address, parse_message
 from inboxwatch.core.mime import new_message_id, to_bytes
-from inboxwatch.errors import ConfigError, InboxwatchError, MessageError, Problem
+from inboxwatch.errors import ConfigError, MessageError, Problem
 from inboxwatch.userfiles.config import Config, load_config
 from inboxwatch.userfiles.rulebook import RuleBook, load_rulebook
 
 if TYPE_CHECKING:
-    from inboxwatch.adapters.ports import State
     from inboxwatch.adapters.tinydb_store import TinyDbStore
 
 log = logging.getLogger("inboxwatch")
@@ -228,7 +223,9 @@ def single_instance(state_path: Path) -> Iterator[None]:
 
     state_path.parent.mkdir(parents=True, exist_ok=True)
     path = state_path.with_name(state_path.name + ".run.lock")
-    with open(path, "a+", encoding="ascii") as fh:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.fchmod(fd, 0o600)  # also for a lock file an older version made 0644
+    with os.fdopen(fd, "r+", encoding="ascii") as fh:
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -250,154 +247,18 @@ def single_instance(state_path: Path) -> Iterator[None]:
         yield
 
 
-def _fmt_seconds(s: float | None) -> str:
-    if s is None:
-        return "-"
-    if s < 10:
-        return f"{s:.1f}s"
-    if s < 120:
-        return f"{s:.0f}s"
-    if s < 7200:
-        return f"{s / 60:.0f}m"
-    return f"{s / 3600:.1f}h"
+def running_pid(state_path: Path) -> int | None:
+    """The pid of the daemon running on this state, or None (its run lock is free)."""
+    import fcntl
 
-
-def _state(lead: Lead) -> str:
-    if lead.automation is Automation.ENDED and lead.ended:
-        return f"ended:{lead.ended.value}"
-    if lead.automation is Automation.HELD and lead.hold_until:
-        return f"held until {lead.hold_until:%Y-%m-%d}"
-    return "dormant" if lead.dormant else lead.automation.value
-
-
-def cmd_leads(args: argparse.Namespace) -> int:
-    cfg, book = load_all(args.config)
-    st = Settings.from_config(cfg)
-    if not cfg.state_path.exists():
-        print("no leads yet" if not args.json else "", end="\n" if not args.json else "")
-        return 0
-    store = open_state(cfg)
-    with store.transaction() as state:
-        leads = state.leads()
-    if args.all:
-        leads = [*store.archived(), *leads]
-    tz = cfg.timezone
-    rows = []
-    for lead in sorted(leads, key=lambda x: x.arrived):
-        nxt = next_step(lead, book, st)
-        row = {
-            "address": lead.address,
-            "name": lead.name,
-            "source": lead.source,
-            "automation": _state(lead),
-            "conversation": lead.conversation.value,
-            "arrived": iso(lead.arrived),
-            "first_response_seconds": lead.first_response_seconds,
-            "next_step": nxt[0].name if nxt else None,
-            "next_at": iso(nxt[1]) if nxt else None,
-            "undeliverable": lead.undeliverable,
-        }
-        rows.append(row)
-        if args.json:
-            print(json.dumps(row, ensure_ascii=False))
-    if not args.json:
-        if not rows:
-            print("no leads yet")
-        for lead, row in zip(sorted(leads, key=lambda x: x.arrived), rows, strict=True):
-            when = f"{lead.arrived.astimezone(tz):%Y-%m-%d %H:%M}"
-            nxt = next_step(lead, book, st)
-            nxt_s = f"{nxt[0].name} {nxt[1].astimezone(tz):%m-%d %H:%M}" if nxt else "-"
-            print(
-                f"{lead.address:32} {lead.name[:20]:20} {lead.source[:14]:14} "
-                f"{row['automation']:18} {lead.conversation.value:12} {when}  "
-                f"first reply {_fmt_seconds(lead.first_response_seconds):>6}  next {nxt_s}"
-            )
-    return 0
-
-
-def _find(state: State, address: str, archive: TinyDbStore | None = None) -> Lead:
-    lead = state.lead(address.strip().lower())
-    if lead is None and archive is not None:
-        lead = next((x for x in archive.archived() if x.address == address.strip().lower()), None)
-    if lead is None:
-        raise InboxwatchError(f"no lead {address!r}")
-    return lead
-
-
-def cmd_show(args: argparse.Namespace) -> int:
-    cfg = load_config(args.config)
-    store = open_state(cfg)
-    with store.transaction() as state:
-        lead = _find(state, args.address, archive=store)
-    tz = cfg.timezone
-    print(f"{lead.name} <{lead.address}>  source {lead.source} (rule {lead.rule})")
-    if lead.phone:
-        print(f"phone {lead.phone}")
-    for key, value in lead.fields.items():
-        print(f"{key}: {value[:200]}")
-    print(
-        f"automation {_state(lead)}; conversation {lead.conversation.value}; "
-        f"first response {_fmt_seconds(lead.first_response_seconds)}"
-    )
-    for ev in lead.events:
-        detail = f"  {ev.detail}" if ev.detail else ""
-        print(f"  {ev.at.astimezone(tz):%Y-%m-%d %H:%M:%S}  {ev.what}{detail}")
-    return 0
-
-
-def _change(args: argparse.Namespace, change: Callable[[Lead, datetime], Lead]) -> int:
-    cfg = load_config(args.config)
-    if not cfg.state_path.exists():
-        raise InboxwatchError(f"no state file at {cfg.state_path}")
-    now = datetime.now(UTC)
-    with open_state(cfg, readonly=False).transaction() as state:
-        lead = change(_find(state, args.address), now)
-        # A stopped lead never wakes; a resumed one needs the rules (and they must be valid).
-        wake = None
-        if lead.is_active:
-            book = load_rulebook(cfg.rules_dir, cfg.templates_dir)
-            wake = next_wake(lead, book, Settings.from_config(cfg), now)
-        state.put_lead(lead, wake)
-    print(f"{lead.address}: automation {_state(lead)}")
-    return 0
-
-
-def cmd_stop(args: argparse.Namespace) -> int:
-    def stop(lead: Lead, now: datetime) -> Lead:
-        if not lead.is_active:
-            raise InboxwatchError(f"{lead.address}: automation already ended ({_state(lead)})")
-        return lead.end(now, Ended.STOPPED, "inboxwatch stop")
-
-    return _change(args, stop)
-
-
-def cmd_resume(args: argparse.Namespace) -> int:
-    cfg = load_config(args.config)
-    suppressed: frozenset[str] = frozenset()
-    if cfg.state_path.exists():
-        with open_state(cfg).transaction() as state:
-            suppressed = state.suppressed()
-
-    def resume(lead: Lead, now: datetime) -> Lead:
-        if lead.is_active:
-            raise InboxwatchError(f"{lead.address}: automation is not stopped ({_state(lead)})")
-        if lead.address in suppressed:
-            raise InboxwatchError(
-                f"{lead.address} is on the suppression list; run `inboxwatch unsuppress` "
-                "first if that was a mistake"
-            )
-        return dataclasses.replace(lead, automation=Automation.ACTIVE, ended=None).log(
-            now, "resumed", "inboxwatch resume"
-        )
-
-    return _change(args, resume)
-
-
-def cmd_unsuppress(args: argparse.Namespace) -> int:
-    cfg = load_config(args.config)
-    with open_state(cfg, readonly=False).transaction() as state:
-        removed = state.unsuppress(args.address)
-    if not removed:
-        raise InboxwatchError(f"{args.address} is not on the suppression list")
-    print(f"{args.address.lower()} removed from the suppression list")
-    return 0
+    path = state_path.with_name(state_path.name + ".run.lock")
+    try:
+        with open(path, encoding="ascii") as fh:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                text = fh.read().strip()
+                return int(text) if text.isdigit() else -1
+            return None
+    except FileNotFoundError:
+        return None

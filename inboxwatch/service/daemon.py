@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import random
 import signal
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -25,15 +26,24 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from inboxwatch.adapters.ports import LoginFailed, MailSource, Sender, StateStore, Stream
+from inboxwatch.adapters.ports import (
+    Fetched,
+    LoginFailed,
+    MailSource,
+    Sender,
+    StateStore,
+    Stream,
+)
 from inboxwatch.core import route
-from inboxwatch.core.actions import Action, InboxMail, MoveCursor, SentMail
+from inboxwatch.core.actions import Action, InboxMail, MoveCursor, Notice, SentMail
+from inboxwatch.core.classify import Known
 from inboxwatch.core.decide import Settings
 from inboxwatch.core.lead import Lead
 from inboxwatch.core.mime import new_message_id
 from inboxwatch.core.queue import Caps, OutboxItem, Purpose, next_send_time
 from inboxwatch.core.route import World
 from inboxwatch.errors import ConfigError, TransientError
+from inboxwatch.service.alerts import run_alert_command
 from inboxwatch.service.apply import Session
 from inboxwatch.service.clock import Clock
 from inboxwatch.service.outbox import Outbox, SendJournal
@@ -41,7 +51,11 @@ from inboxwatch.userfiles.config import Config
 from inboxwatch.userfiles.rulebook import RuleBook, load_rulebook
 
 log = logging.getLogger("inboxwatch")
-MAX_BACKOFF = 300.0
+#: Reconnect back-off stops growing here: after a long outage an acknowledgement is at
+#: most about a minute late.
+MAX_BACKOFF = 60.0
+#: Copies for Sent that could not be saved wait for the next tick; at most this many.
+MAX_PENDING_COPIES = 1000
 MAX_PRESEND_ROUNDS = 3
 CHUNK = 100
 #: Shortest wait between ticks when something is due at once (never spin).
@@ -66,14 +80,15 @@ def rules_fingerprint(cfg: Config) -> tuple[tuple[str, int, int], ...]:
 
 
 class Backoff:
-    """Exponential back-off with a ceiling: 1, 2, 4 ... MAX_BACKOFF seconds."""
+    """Exponential back-off with a ceiling: 1, 2, 4 ... MAX_BACKOFF seconds, each with
+    ±20 % jitter, so many daemons behind one outage do not all come back in step."""
 
     def __init__(self, first: float = 1.0, ceiling: float = MAX_BACKOFF) -> None:
         self.first, self.ceiling, self.current = first, ceiling, 0.0
 
     def next(self) -> float:
         self.current = min(self.ceiling, self.current * 2 if self.current else self.first)
-        return self.current
+        return self.current * random.uniform(0.8, 1.2)
 
     def reset(self) -> None:
         self.current = 0.0
@@ -98,6 +113,7 @@ class Daemon:
         self.time_scale = time_scale
         self.settings = Settings.from_config(cfg, simulated=time_scale != 1.0)
         self.ids = ids or (lambda: new_message_id(cfg.identity.address))
+        self.stop_event = threading.Event()
         s = cfg.sending
         self.outbox = Outbox(
             store,
@@ -106,14 +122,20 @@ class Daemon:
             Caps(s.max_per_hour, s.max_per_day),
             self.settings.window,
             clock.now,
+            stop=self.stop_event.is_set,
+            alert=self.alert,
         )
         self.hooks: list[Hook] = []
-        self.stop_event = threading.Event()
         self.connected = False
         self.ticks = 0
         self.rules_stamp = rules_fingerprint(cfg)
         self._rewake = True  # every lead's wake time is computed again on start
         self._copies: list[OutboxItem] = []
+
+    def alert(self, notice: Notice) -> None:
+        """A notice raised: the owner's alert command too, if there is one."""
+        if self.cfg.alert_command:
+            run_alert_command(self.cfg.alert_command, notice, self.cfg.identity.address)
 
     @property
     def world(self) -> World:
@@ -125,12 +147,20 @@ class Daemon:
 
     # -- the loop -------------------------------------------------------------------------
     def install_signal_handlers(self) -> None:
-        def handler(signum: int, frame: FrameType | None) -> None:
+        """SIGTERM/SIGINT stop (the message in flight is finished, no other starts);
+        SIGHUP reloads the rules, sequences and templates, as daemons do."""
+
+        def stop(signum: int, frame: FrameType | None) -> None:
             log.info("signal %s: stopping", signal.Signals(signum).name)
             self.stop_event.set()
 
-        signal.signal(signal.SIGTERM, handler)
-        signal.signal(signal.SIGINT, handler)
+        def reload(signum: int, frame: FrameType | None) -> None:
+            log.info("signal SIGHUP: reloading rules, sequences and templates")
+            self.rules_stamp = ()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGHUP, reload)
 
     def run(self, once: bool = False) -> int:
         backoff = Backoff()
@@ -209,14 +239,15 @@ class Daemon:
             self._people_and_time(now)
             self.source.mark_processed(processed)
             self._presend_check(now)
-            self._copies += self.outbox.send_due(self.world, now)
+            if not self.stop_event.is_set():
+                self._copies += self.outbox.send_due(self.world, now)
         finally:
             self._copy_to_sent(now)
         self.emit("tick-done", now=now)
 
     def _transact(self, decide: Callable[[Session], list[Action]], now: datetime) -> None:
         with self.store.transaction() as state:
-            session = Session(state)
+            session = Session(state, self.alert)
             self.emit("applied", actions=session.apply(decide(session), now))
 
     def _reload_rules_if_changed(self) -> None:
@@ -239,22 +270,31 @@ class Daemon:
 
     def _read_inbox(self, now: datetime) -> list[str]:
         """New inbox mail in chunks, each committed with its position; acknowledgements
-        after each, so the first lead in a pile of 1,000 does not wait for the last."""
+        after each, so the first lead in a pile of 1,000 does not wait for the last.
+
+        Messages are parsed and classified outside the state's lock (user rules have a
+        time budget per message); only the decisions and their writes hold it.
+        """
         processed: list[str] = []
         lookback = timedelta(days=self.cfg.imap.lookback_days)
         for _ in range(1_000_000):  # bounded: a source that never says "no more" ends
+            if self.stop_event.is_set():
+                break  # the position of every chunk done so far is stored
             with self.store.transaction() as state:
                 cursor = state.cursor(Stream.INBOX)
+                known = state.known() if cursor is not None else None
             batch = self.source.read(Stream.INBOX, cursor, now=now, lookback=lookback, limit=CHUNK)
             self.emit("read", stream=Stream.INBOX, count=len(batch.messages))
+            if known is None and batch.messages:  # a first start with a look-back
+                with self.store.transaction() as state:
+                    known = state.known()
+            prepared = [self._prepare(f, known or Known(), now) for f in batch.messages]
             with self.store.transaction() as state:
-                session = Session(state)
-                for f in batch.messages:
-                    mail = InboxMail(f.ref, f.received, f.flagged, f.raw)
-                    with self._guard(session, f.ref, now):
-                        actions = session.apply(route.on_inbox(session, self.world, mail, now), now)
-                        self.emit("applied", actions=actions)
-                    processed.append(f.ref)
+                session = Session(state, self.alert)
+                for p in prepared:
+                    with self._guard(session, p.mail.ref, now):
+                        self._apply(session, route.on_prepared(session, self.world, p, now), now)
+                    processed.append(p.mail.ref)
                 if batch.cursor != cursor:
                     session.apply([MoveCursor(Stream.INBOX, batch.cursor)], now)
             if batch.messages:
@@ -276,7 +316,7 @@ class Daemon:
             )
         flagged = self.source.flagged()
         with self.store.transaction() as state:
-            session = Session(state)
+            session = Session(state, self.alert)
             for f in batch.messages if batch else ():
                 with self._guard(session, f"Sent {f.ref}", now, reject=False):
                     mail = SentMail(f.ref, f.received, f.raw)
@@ -305,6 +345,14 @@ class Daemon:
             if reject:
                 session.state.reject(what, f"{type(exc).__name__}: {exc}", now)
 
+    def _prepare(self, f: Fetched, known: Known, now: datetime) -> route.Prepared:
+        mail = InboxMail(f.ref, f.received, f.flagged, f.raw)
+        try:
+            return route.prepare(self.world, known, mail, now)
+        except Exception as exc:  # a bug: this message is recorded and skipped, not all
+            log.exception("%s: could not be classified; skipped", f.ref)
+            return route.Prepared(mail, known, error=f"{type(exc).__name__}: {exc}")
+
     def _apply(self, session: Session, actions: list[Action], now: datetime) -> None:
         self.emit("applied", actions=session.apply(actions, now))
 
@@ -328,14 +376,17 @@ class Daemon:
                 return
 
     def _copy_to_sent(self, now: datetime) -> None:
-        """Copies for Sent go last: they matter to people, not to the first reply."""
+        """Copies for Sent go last: they matter to people, not to the first reply. One
+        that cannot be saved (a dropped connection) is tried again on the next tick."""
         copies, self._copies = self._copies, []
         if not self.source.has_sent or not self.cfg.imap.save_sent:
             return
-        for item in copies:
+        for i, item in enumerate(copies):
             if not item.save_sent:
                 continue
             try:
                 self.source.save_sent(item.raw, now)
             except TransientError as exc:
-                log.warning("could not save a copy of %s in Sent: %s", item.id, exc)
+                log.warning("could not save a copy of %s in Sent (will retry): %s", item.id, exc)
+                self._copies = copies[i:][-MAX_PENDING_COPIES:]
+                return

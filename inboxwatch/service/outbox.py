@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from inboxwatch.adapters.ports import Envelope, MailSource, Sender, StateStore
-from inboxwatch.core.actions import Delivered, Note
+from inboxwatch.core.actions import Delivered, Note, Notice
 from inboxwatch.core.mime import restamp
 from inboxwatch.core.queue import Caps, OutboxItem, Outcome, Purpose, Result, due
 from inboxwatch.core.route import World, cancel_obsolete, on_delivery
@@ -86,13 +86,23 @@ class Outbox:
         caps: Caps,
         window: SendingWindow,
         clock: Callable[[], datetime],
+        stop: Callable[[], bool] = lambda: False,
+        alert: Callable[[Notice], None] | None = None,
     ) -> None:
         self.store, self.sender, self.journal = store, sender, journal
         self.caps, self.window = caps, window
         #: Reads the moment of each acceptance: a fact recorded as it happens (the first
         #: response time), while every decision uses the tick's ``now``.
         self.clock = clock
+        #: Asked before each message: once true, the one in flight is finished, no other starts.
+        self.stop = stop
+        self.alert = alert
         self.recovered = False
+        #: Accepted by the server but not yet in the state (a failed write): nothing is
+        #: sent until they are (fail closed; otherwise they would go out twice).
+        self.unrecorded: set[str] = set()
+        #: The journal could not be written: it must take a line again before any send.
+        self.journal_failed = False
 
     def recover(self, world: World, source: MailSource, now: datetime) -> None:
         """After a crash: what the server accepted that the state does not show yet."""
@@ -111,7 +121,7 @@ class Outbox:
                 if item.id not in found and source.in_sent(item.id):
                     found.add(item.id)
         with self.store.transaction() as state:
-            session = Session(state)
+            session = Session(state, self.alert)
             for item in queued:
                 if item.id in found:
                     done = Delivered(item, Result(Outcome.ACCEPTED))
@@ -119,12 +129,41 @@ class Outbox:
                     session.apply([*on_delivery(session, world, done, now), note], now)
         self.journal.clear()
 
+    def reconcile(self, world: World, now: datetime) -> None:
+        """Bring what the server accepted into the state before anything else is sent.
+
+        Normally there is nothing to do (the journal is cleared after each batch). After
+        a failed write (a full disk) the journal or :attr:`unrecorded` names what went
+        out: it is marked sent here, or this raises and nothing is sent this time.
+        """
+        if self.journal_failed:  # raises while the disk is still full
+            self.journal.record("<probe>")
+            self.journal.clear()
+            self.journal_failed = False
+        accepted = self.unrecorded | self.journal.read()
+        if not accepted:
+            return
+        with self.store.transaction() as state:
+            session = Session(state, self.alert)
+            for item in state.queued():
+                if item.id in accepted:
+                    done = Delivered(item, Result(Outcome.ACCEPTED))
+                    session.apply(on_delivery(session, world, done, now), now)
+        self.journal.clear()
+        self.unrecorded.clear()
+        log.info("recorded %d message(s) sent before a failed write", len(accepted))
+
     def send_due(
         self, world: World, now: datetime, only: Purpose | None = None
     ) -> list[OutboxItem]:
-        """Send what is due now (within caps and sending hours); the accepted items back."""
+        """Send what is due now (within caps and sending hours); the accepted items back.
+
+        Fails closed: if what a batch sent cannot be recorded (journal or state), this
+        raises, and the next call sends nothing until :meth:`reconcile` succeeds.
+        """
+        self.reconcile(world, now)
         with self.store.transaction() as state:
-            session = Session(state)
+            session = Session(state, self.alert)
             sent_times = state.sent_times(now - timedelta(days=1))
             items = due(state.queued(), sent_times, now, self.caps, self.window)
             if only is not None:
@@ -137,23 +176,35 @@ class Outbox:
         stamp = now.astimezone(self.window.tz)
         ready = [dataclasses.replace(i, raw=restamp(i.raw, stamp)) for i in ready]
         accepted_at: dict[str, datetime] = {}
+        broken: list[OSError] = []
 
         def on_accepted(item_id: str) -> None:
-            self.journal.record(item_id)
             accepted_at[item_id] = self.clock()
+            self.unrecorded.add(item_id)
+            try:
+                self.journal.record(item_id)
+            except OSError as exc:  # the disk is full: send no more until it is recorded
+                log.error("cannot write the send journal: %s; sending stops", exc)
+                broken.append(exc)
 
         envelopes = [Envelope(i.id, i.mail_from, i.rcpt, i.raw) for i in ready]
-        results = self.sender.send(envelopes, on_accepted)
+        results = self.sender.send(envelopes, on_accepted, lambda: bool(broken) or self.stop())
         with self.store.transaction() as state:
-            session = Session(state)
+            session = Session(state, self.alert)
             for item in ready:
                 res = results.get(item.id) or Result(Outcome.DEFERRED, "not attempted")
                 at = accepted_at.get(item.id, now) if res.ok else now
                 session.apply(on_delivery(session, world, Delivered(item, res), at), at)
-        self.journal.clear()  # the results are in the state now
+        # The results are in the state now (a failed write raised above, leaving
+        # `unrecorded` and the journal for reconcile()).
+        self.unrecorded.clear()
+        self.journal.clear()
         for item in ready:
             if (got := results.get(item.id)) is not None and got.ok:
                 log.info("sent %s to %s (%s)", item.purpose, item.rcpt, item.id)
+        if broken:
+            self.journal_failed = True
+            raise broken[0]
         return [i for i in ready if (r := results.get(i.id)) is not None and r.ok]
 
 

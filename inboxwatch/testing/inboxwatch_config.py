@@ -3,7 +3,7 @@
 The other side of ``MailServers``: the servers are the mail world, this is how the
 program under test is told to reach it (ports, TLS with the test CA, the user's
 password in a file). Tests, the bench and the demo all configure inboxwatch this way,
-through ``MailServers.inboxwatch_config``.
+through ``MailServers.inboxwatch_config`` (defined on ``MailAccess``).
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from inboxwatch.testing.devservers import MailServers
+    from inboxwatch.testing.mail_access import MailAccess
 
 
 def write_inboxwatch_config(
-    servers: MailServers,
+    servers: MailAccess,
     user: str,
     folder: Path,
     *,

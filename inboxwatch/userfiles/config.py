@@ -262,9 +262,7 @@ def _sending(sec: Section) -> SendingConfig:
             sec.file.problem(sec.key(name), "must not be negative")
     for name in ("max_per_hour", "max_per_day"):
         if getattr(out, name) < 1:
-            sec.file.problem(
-                sec.key(name), "must be at least 1 (to stop sending, stop the daemon)"
-            )
+            sec.file.problem(sec.key(name), "must be at least 1 (to stop sending, stop the daemon)")
     for name in ("followup_max_age_days", "owner_mail_max_age_days"):
         if not getattr(out, name) > 0:  # also rejects nan
             sec.file.problem(sec.key(name), "must be more than 0")

@@ -1,8 +1,10 @@
 """Message templates: ``templates/NAME.toml`` with ``subject``, ``body`` and optional ``html``.
 
-Placeholders are ``{{ name }}`` or ``{{ name | fallback text }}``. Nothing else is
-evaluated: no attribute access, no code, so a template (or a lead's input) cannot reach
-Python internals. Values are inserted as plain text; header safety is compose.py's job.
+Placeholders are ``{{ name }}`` or ``{{ name | fallback }}``, where each ``|`` alternative
+is another variable (used if it has a value) or, the first that is not, literal text:
+``{{ name | email }}``, ``{{ first_name | there }}``. Nothing else is evaluated: no
+attribute access, no code, so a template (or a lead's input) cannot reach Python
+internals. Values are inserted as plain text; header safety is ``core/mime.py``'s job.
 """
 
 from __future__ import annotations
@@ -65,9 +67,22 @@ class Rendered:
     html: str = ""
 
 
+def _fallback(spec: str, values: Mapping[str, str]) -> str:
+    """``{{ name | email | there }}``: each alternative that names a variable gives its
+    value if it has one; the first that names none is literal text. So a lead without a
+    name reads "jane@example.com", not the word "email"."""
+    for alt in (a.strip() for a in spec.split("|")):
+        if alt in values or alt in BUILTIN_VARIABLES:
+            if value := values.get(alt, ""):
+                return value
+            continue
+        return alt
+    return ""
+
+
 def _fill(text: str, values: Mapping[str, str], escape: bool) -> str:
     def sub(m: re.Match[str]) -> str:
-        value = values.get(m.group(1), "") or (m.group(2) or "")
+        value = values.get(m.group(1), "") or _fallback(m.group(2) or "", values)
         return htmllib.escape(value) if escape else value
 
     return PLACEHOLDER.sub(sub, text)
