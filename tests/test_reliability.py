@@ -532,9 +532,9 @@ class _Counting:
         self.inner = inner
         self.asked: list[str] = []
 
-    def send(self, batch: Any, on_accepted: Any = None) -> dict[str, Result]:
+    def send(self, batch: Any, on_accepted: Any = None, stop: Any = None) -> dict[str, Result]:
         self.asked += [env.id for env in batch]
-        return dict(self.inner.send(batch, on_accepted))
+        return dict(self.inner.send(batch, on_accepted, stop))
 
 
 def test_smtp_down_keeps_the_ack_pending_with_back_off_then_sends_it_once(
