@@ -311,7 +311,7 @@ def test_a_form_field_cannot_override_the_lead_address() -> None:
 
 
 def test_a_fallback_that_names_a_variable_gives_its_value() -> None:
-    """"New lead from direct-email: email" was what an owner read for a lead with no name."""
+    """An owner read "New lead from direct-email: email" for a lead with no name."""
     tpl = Template("t", "t.toml", "{{ name | email }}", "Hi {{ first_name | name | there }}!")
     values = {"name": "", "first_name": "", "email": "jane@customer.test"}
     assert render(tpl, values).subject == "jane@customer.test"

@@ -2,8 +2,8 @@
 
 Tests of the core and the daemon drive it instead of a server: deliver a message, flag
 it, expunge it, renumber the folder, all in microseconds and with a fixed clock (the
-SMTP twin is :mod:`~inboxwatch.adapters.memory_sender`). ``tests/contract/`` holds them to the same behaviour as the
-real adapters, so what passes here means the same with Dovecot and an SMTP server:
+SMTP twin is :mod:`~inboxwatch.adapters.memory_sender`). ``tests/contract/`` holds it to
+the same behaviour as the real adapter, so what passes here means the same with Dovecot:
 refs and cursors are ``"UIDVALIDITY:UID"`` with the same first-start, look-back,
 renumbering and gap rules as :class:`~inboxwatch.adapters.imap.ImapSource`.
 """
