@@ -4,14 +4,17 @@ Tests of the core and the daemon drive it instead of a server: deliver a message
 it, expunge it, renumber the folder, all in microseconds and with a fixed clock (the
 SMTP twin is :mod:`~inboxwatch.adapters.memory_sender`). ``tests/contract/`` holds it to
 the same behaviour as the real adapter, so what passes here means the same with Dovecot:
-refs and cursors are ``"UIDVALIDITY:UID"`` with the same first-start, look-back,
-renumbering and gap rules as :class:`~inboxwatch.adapters.imap.ImapSource`.
+refs are ``"UIDVALIDITY:UID"`` and cursors ``"UIDVALIDITY:UID:MARK"`` (an arrival-time
+high-water mark, POSIX seconds) with the same first-start, look-back, renumbering and gap
+rules as :class:`~inboxwatch.adapters.imap.ImapSource`; arrival times count in whole
+seconds, as IMAP's INTERNALDATE does.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -21,20 +24,58 @@ from inboxwatch.adapters.ports import Batch, Fetched, Stream
 from inboxwatch.errors import TransientError
 
 log = logging.getLogger("inboxwatch.memory")
-#: As for IMAP: after a renumbering, mail this recent (or the look-back) is read again.
+#: As for IMAP: after a renumbering, mail this recent (or the look-back) is looked at again
+#: and what arrived after the cursor's mark returned.
 RESYNC_WINDOW = timedelta(days=2)
 _validities = itertools.count(1000)  # every folder and renumbering gets a new UIDVALIDITY
 
 
-def _position(cursor: str | None) -> tuple[int, int] | None:
-    """As IMAP's: None for no cursor, UIDVALIDITY -1 (a renumbering) for a garbled one."""
-    if not cursor:
+def _position(ref: str | None) -> tuple[int, int] | None:
+    """As IMAP's: None for no ref, UIDVALIDITY -1 (no folder has it) for a garbled one."""
+    if not ref:
         return None
-    validity, _, uid = cursor.partition(":")
+    validity, _, uid = ref.partition(":")
     try:
         return int(validity), int(uid)
     except ValueError:
         return -1, 0
+
+
+def _cursor(text: str | None) -> tuple[int, int, int | None] | None:
+    """As IMAP's ``parse_cursor``: (UIDVALIDITY, UID, mark), the mark None for an old
+    ``"V:U"`` cursor; a garbled one is UIDVALIDITY -1 (a renumbering)."""
+    if not text:
+        return None
+    parts = text.split(":")
+    try:
+        if len(parts) == 2:
+            return int(parts[0]), int(parts[1]), None
+        if len(parts) == 3:
+            return int(parts[0]), int(parts[1]), int(parts[2])
+    except ValueError:
+        pass
+    return -1, 0, None
+
+
+def _second(m: _Message) -> int:
+    """Arrival in whole POSIX seconds, as IMAP's INTERNALDATE has it."""
+    return math.floor(m.received.timestamp())
+
+
+def _chunk(pending: list[_Message], limit: int) -> list[_Message]:
+    """As IMAP's ``resync_chunk``: ``limit`` messages without splitting a second, or the
+    whole of a second that holds more than ``limit``."""
+    if len(pending) <= limit:
+        return pending
+    edge = _second(pending[limit])
+    cut = limit
+    while cut > 0 and _second(pending[cut - 1]) == edge:
+        cut -= 1
+    if cut == 0:
+        cut = limit
+        while cut < len(pending) and _second(pending[cut]) == edge:
+            cut += 1
+    return pending[:cut]
 
 
 def _header(raw: bytes) -> bytes:
@@ -185,33 +226,79 @@ class MemorySource:
         if folder is None:
             return Batch((), cursor or "", more=False)
         top = folder.uidnext - 1
-        at = _position(cursor)
+        at = _cursor(cursor)
+        if at is not None and at[0] != folder.uidvalidity:
+            return self._resync(stream, folder, at, now, lookback, limit, headers_only)
         if at is None:  # first start: nothing old unless a look-back is asked for
             pending = []
             if lookback > timedelta(0):
                 since = (now - lookback).date()
                 pending = [m for m in folder.messages if m.received.date() >= since]
             after = pending[0].uid - 1 if pending else top
-        elif at[0] != folder.uidvalidity:
-            log.warning(
-                "%s: UIDVALIDITY changed (%s -> %s): re-syncing by Message-ID",
-                stream,
-                at[0],
-                folder.uidvalidity,
-            )
-            since = (now - max(RESYNC_WINDOW, lookback)).date()
-            pending = [m for m in folder.messages if m.received.date() >= since]
-            after = pending[0].uid - 1 if pending else top
+            mark = self._newest(folder, after)  # the mail skipped on purpose
         else:
             pending = [m for m in folder.messages if m.uid > at[1]]
             after = at[1]
+            mark = at[2] if at[2] is not None else self._newest(folder, at[1])
         chosen, more = pending[:limit], len(pending) > limit
+        mark = max([mark, *(_second(m) - 1 for m in chosen)])
         last = chosen[-1].uid if chosen else after
         if not more:
             last = max(last, top)  # past an expunged tail, as IMAP
         if stream is Stream.INBOX:
             self._inbox_at = (folder.uidvalidity, last)
-        messages = tuple(
+        messages = self._fetched(folder, chosen, headers_only)
+        return Batch(messages, f"{folder.uidvalidity}:{last}:{mark}", more)
+
+    def _resync(
+        self,
+        stream: Stream,
+        folder: _Folder,
+        at: tuple[int, int, int | None],
+        now: datetime,
+        lookback: timedelta,
+        limit: int,
+        headers_only: bool,
+    ) -> Batch:
+        """As IMAP: only mail that arrived after the mark, by arrival; until the last of
+        it is read, the cursor keeps the old numbering with the mark raised."""
+        log.warning(
+            "%s: UIDVALIDITY changed (%s -> %s): re-reading mail that arrived after %s",
+            stream,
+            at[0],
+            folder.uidvalidity,
+            "the last position" if at[2] is not None else "the re-sync window began",
+        )
+        since = (now - max(RESYNC_WINDOW, lookback)).date()
+        floor = at[2] if at[2] is not None else -1
+        pending = sorted(
+            (m for m in folder.messages if m.received.date() >= since and _second(m) > floor),
+            key=lambda m: (_second(m), m.uid),
+        )
+        chosen = _chunk(pending, limit)
+        more = len(chosen) < len(pending)
+        mark = max(floor, 0)
+        if more:
+            cursor = f"{at[0]}:{at[1]}:{max([mark, *(_second(m) for m in chosen)])}"
+            position = (at[0], at[1])
+        else:
+            mark = max([mark, *(_second(m) - 1 for m in chosen)])
+            last = max([folder.uidnext - 1, *(m.uid for m in chosen)])
+            cursor, position = f"{folder.uidvalidity}:{last}:{mark}", (folder.uidvalidity, last)
+        if stream is Stream.INBOX:
+            self._inbox_at = position
+        return Batch(self._fetched(folder, chosen, headers_only), cursor, more)
+
+    @staticmethod
+    def _newest(folder: _Folder, last_uid: int) -> int:
+        """The newest arrival (POSIX seconds) of the mail up to UID ``last_uid``; 0 for none."""
+        return max((_second(m) for m in folder.messages if m.uid <= last_uid), default=0)
+
+    @staticmethod
+    def _fetched(
+        folder: _Folder, chosen: list[_Message], headers_only: bool
+    ) -> tuple[Fetched, ...]:
+        return tuple(
             Fetched(
                 ref=f"{folder.uidvalidity}:{m.uid}",
                 received=m.received,
@@ -220,7 +307,6 @@ class MemorySource:
             )
             for m in chosen
         )
-        return Batch(messages, f"{folder.uidvalidity}:{last}", more)
 
     def flagged(self) -> frozenset[str]:
         self._check()

@@ -90,8 +90,9 @@ class MailSource(Protocol):
 
         With no cursor (first start) the reading begins ``lookback`` before ``now``, in
         whole days as IMAP's SINCE counts them (zero: only mail that arrives from now
-        on). A cursor the source no longer recognises (the server renumbered the
-        folder) re-reads recent mail; the core recognises what it handled by Message-ID.
+        on). After the server renumbered the folder
+        (an IMAP UIDVALIDITY change) only mail that arrived after the newest message
+        already read or skipped is returned: the cursor keeps an arrival-time mark.
         """
         ...
 

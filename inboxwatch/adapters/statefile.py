@@ -170,3 +170,60 @@ class StateFile:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+class Keyed:
+    """One table as ``{key: row}`` for the length of a transaction, written back in bulk.
+
+    TinyDB scans a table on every query and rebuilds it on every insert or update, so a
+    cycle touching many rows would cost rows squared (measured: 7 of the 12 s of a
+    1,000-message backlog). A transaction loads each table it uses once and writes it back
+    with at most three TinyDB calls.
+    """
+
+    def __init__(self, table: Any, key: str) -> None:
+        self.table, self.key = table, key
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.ids: dict[str, int] = {}
+        for doc in table.all():
+            self.rows[doc[key]] = dict(doc)
+            self.ids[doc[key]] = doc.doc_id
+        # Ordered: rows inserted in one transaction keep the order they were queued in.
+        self.changed: dict[str, None] = {}
+        self.removed: set[str] = set()
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        return self.rows.get(key)
+
+    def values(self) -> list[dict[str, Any]]:
+        return list(self.rows.values())
+
+    def put(self, row: dict[str, Any]) -> None:
+        key = row[self.key]
+        self.rows[key] = row
+        self.changed[key] = None
+        self.removed.discard(key)
+
+    def remove(self, key: str) -> bool:
+        if self.rows.pop(key, None) is None:
+            return False
+        self.removed.add(key)
+        self.changed.pop(key, None)
+        return True
+
+    def write(self) -> None:
+        gone = [self.ids[k] for k in self.removed if k in self.ids]
+        updates = {k: self.rows[k] for k in self.changed if k in self.ids}
+        new = [self.rows[k] for k in self.changed if k not in self.ids]
+        if gone:
+            self.table.remove(doc_ids=gone)
+        if updates:
+
+            def replace(doc: dict[str, Any]) -> None:
+                row = updates[doc[self.key]]
+                doc.clear()
+                doc.update(row)
+
+            self.table.update(replace, doc_ids=[self.ids[k] for k in updates])
+        if new:
+            self.table.insert_multiple(new)

@@ -323,7 +323,23 @@ def test_mark_processed_sets_the_keyword_on_those_refs_only(kit: Kit) -> None:
     assert "\\Seen" not in kit.flags(a_id)
 
 
-def test_a_renumbered_folder_is_read_again_from_recent_mail(
+def unmarked(cursor: str) -> str:
+    """The cursor as written before arrival marks ("UIDVALIDITY:UID")."""
+    return ":".join(cursor.split(":")[:2])
+
+
+def second(t: datetime) -> datetime:
+    """A whole second, as IMAP's INTERNALDATE keeps it."""
+    return t.replace(microsecond=0)
+
+
+def reconnect_renumbered(kit: Kit) -> None:
+    kit.renumber()
+    kit.source.close()  # a server renumbering drops the connection: the daemon reconnects
+    kit.source.open()
+
+
+def test_a_renumbered_folder_is_read_again_from_what_arrived_after_the_mark(
     kit: Kit, caplog: pytest.LogCaptureFixture
 ) -> None:
     now = datetime.now(UTC)
@@ -333,20 +349,102 @@ def test_a_renumbered_folder_is_read_again_from_recent_mail(
     kit.deliver(recent)
     before = read(kit, None, lookback=30 * DAY)
     assert mids(before) == [old_id, recent_id]
-    kit.renumber()
-    kit.source.close()  # a server renumbering drops the connection: the daemon reconnects
-    kit.source.open()
+    assert len(before.cursor.split(":")) == 3  # UIDVALIDITY:UID:MARK
+    reconnect_renumbered(kit)
     with caplog.at_level(logging.WARNING):
         after = read(kit, before.cursor)
     assert any("UIDVALIDITY changed" in r.getMessage() for r in caplog.records)
-    assert mids(after) == [recent_id]  # two days back, not everything
+    # The mail read last comes back (the same second as the mark: the core knows it by
+    # Message-ID); the old mail does not, whatever the look-back.
+    assert mids(after) == [recent_id]
     assert after.messages[0].ref != before.messages[1].ref
-    assert mids(read(kit, before.cursor, lookback=30 * DAY)) == [old_id, recent_id]
+    assert mids(read(kit, before.cursor, lookback=30 * DAY)) == [recent_id]
+    # A cursor from before arrival marks re-reads recent mail, or the look-back, as it did.
+    assert mids(read(kit, unmarked(before.cursor))) == [recent_id]
+    assert mids(read(kit, unmarked(before.cursor), lookback=30 * DAY)) == [old_id, recent_id]
     assert kit.source.flagged() == frozenset()
     assert read(kit, after.cursor).messages == ()
     new, new_id = message("after the renumbering")
     kit.deliver(new)
     assert mids(read(kit, after.cursor)) == [new_id]
+
+
+def test_mail_skipped_at_the_first_start_never_comes_back_after_a_renumbering(kit: Kit) -> None:
+    now = second(datetime.now(UTC))
+    for subject, age in (("skipped an hour ago", timedelta(hours=1)), ("skipped", 5 * DAY)):
+        raw, _ = message(subject)
+        kit.deliver(raw, received=now - age)
+    first = read(kit, None)
+    assert first.messages == ()
+    between, between_id = message("after the position, not read before the renumbering")
+    kit.deliver(between)
+    reconnect_renumbered(kit)
+    batch = read(kit, first.cursor)
+    assert mids(batch) == [between_id] and not batch.more
+    assert mids(read(kit, first.cursor, lookback=30 * DAY)) == [between_id]
+    assert read(kit, batch.cursor).messages == ()
+    new, new_id = message("after the renumbering")
+    kit.deliver(new)
+    moved, moved_id = message("moved in from another folder: an old arrival time")
+    kit.deliver(moved, received=now - 3 * DAY)
+    assert mids(read(kit, batch.cursor)) == [new_id, moved_id]  # by position, not by mark
+
+
+def test_an_old_cursor_without_a_mark_gets_one_from_the_folder(kit: Kit) -> None:
+    now = second(datetime.now(UTC))
+    skipped, _ = message("in the inbox before the first start")
+    kit.deliver(skipped, received=now - 5 * DAY)  # older than the recent mail looked at first
+    old_style = unmarked(read(kit, None).cursor)
+    upgraded = read(kit, old_style)
+    assert upgraded.messages == () and upgraded.cursor != old_style
+    assert unmarked(upgraded.cursor) == old_style  # the same position, now with a mark
+    between, between_id = message("after the position")
+    kit.deliver(between)
+    reconnect_renumbered(kit)
+    assert mids(read(kit, upgraded.cursor, lookback=30 * DAY)) == [between_id]
+
+
+def test_mail_in_the_second_of_the_last_one_read_is_not_lost_to_a_renumbering(kit: Kit) -> None:
+    t = second(datetime.now(UTC) - timedelta(hours=1))
+    start = read(kit, None)
+    a, a_id = message("read")
+    kit.deliver(a, received=t)
+    batch = read(kit, start.cursor)
+    assert mids(batch) == [a_id]
+    b, b_id = message("same second, after the read")
+    kit.deliver(b, received=t)
+    reconnect_renumbered(kit)
+    # The one read comes back too: the core recognises it by Message-ID.
+    assert mids(read(kit, batch.cursor)) == [a_id, b_id]
+
+
+def test_a_renumbered_backlog_comes_by_arrival_in_chunks_that_never_split_a_second(
+    kit: Kit,
+) -> None:
+    base = second(datetime.now(UTC) - timedelta(hours=1))
+    start = read(kit, None)
+    offsets = {"m1": 1, "m2": 3, "m3": 3, "m4": 3, "m5": 2, "m6": 4}  # m5 arrived before m2
+    ids = {}
+    for name, offset in offsets.items():
+        raw, ids[name] = message(name)
+        kit.deliver(raw, received=base + timedelta(seconds=offset))
+    reconnect_renumbered(kit)
+    for limit in (2, 3):
+        chunks: list[list[str]] = []
+        cursor, more = start.cursor, True
+        for _ in range(10):
+            if not more:
+                break
+            batch = read(kit, cursor, limit=limit)
+            chunks.append(mids(batch))
+            cursor, more = batch.cursor, batch.more
+        # Three in one second exceed a limit of two rather than be cut apart.
+        expected = [["m1", "m5"], ["m2", "m3", "m4"], ["m6"]]
+        assert chunks == [[ids[n] for n in chunk] for chunk in expected], limit
+        assert read(kit, cursor).messages == ()
+    new, new_id = message("after the backlog")
+    kit.deliver(new)
+    assert mids(read(kit, cursor)) == [new_id]
 
 
 def test_limit_below_one_is_a_bug(kit: Kit) -> None:
