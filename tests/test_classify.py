@@ -346,7 +346,9 @@ def test_a_robot_rule_taking_the_sender_never_answers_a_no_reply(tmp_path: Path)
 
 
 def test_a_no_reply_notification_with_a_lead_in_reply_to(tmp_path: Path) -> None:
-    rb = robot_book(tmp_path, 'lead = "reply-to"', 'subject = "New message"')
+    rb = robot_book(
+        tmp_path, 'lead = "reply-to"\nsenders = ["@marketplace.example"]', 'subject = "New message"'
+    )
     msg = mail(
         "Hi, is the oak table still available?\n",
         "New message from Jane Doe",
@@ -359,7 +361,9 @@ def test_a_no_reply_notification_with_a_lead_in_reply_to(tmp_path: Path) -> None
 
 
 def test_a_no_reply_notification_whose_lead_is_itself_is_not_an_enquiry(tmp_path: Path) -> None:
-    rb = robot_book(tmp_path, 'lead = "reply-to"', 'subject = "New message"')
+    rb = robot_book(
+        tmp_path, 'lead = "reply-to"\nsenders = ["@marketplace.example"]', 'subject = "New message"'
+    )
     msg = mail(
         "You have a new message.\n",
         "New message",
@@ -382,7 +386,7 @@ def test_an_auto_generated_form_notification_is_rescued(book: RuleBook) -> None:
     msg = mail(
         FORM,
         "New form submission: Contact",
-        "Forms <forms@formhost.example>",
+        "Formspree <noreply@formspree.io>",
         Auto_Submitted="auto-generated",
     )
     c = run(msg, book)
@@ -405,7 +409,7 @@ def test_an_auto_generated_message_whose_lead_is_the_sender_is_not_rescued(
 
 
 def test_an_auto_generated_notification_for_a_known_lead_is_an_auto_reply(book: RuleBook) -> None:
-    msg = mail(FORM, "New form submission", "Forms <forms@formhost.example>",
+    msg = mail(FORM, "New form submission", "Formspree <noreply@formspree.io>",
                Auto_Submitted="auto-generated", In_Reply_To=OUR_ACK)  # fmt: skip
     c = run(msg, book, Context(OWN, TEAM, Known(by_message_id={OUR_ACK: MARIA})))
     assert c.kind is Kind.AUTO_REPLY and c.lead_key == MARIA
@@ -425,6 +429,7 @@ def test_a_rescue_respects_an_earlier_ignore_rule(tmp_path: Path) -> None:
     name = "form"
     lead = "body"
     lead_pattern = '^email:\\s*(?P<email>\\S+@\\S+)'
+    senders = ["@formhost.example"]
     accept_robots = true
     template = "ack"
     [rule.match]
@@ -464,7 +469,7 @@ def test_a_suppressed_form_lead_is_never_an_enquiry(book: RuleBook) -> None:
     ctx = Context(OWN, TEAM, Known(suppressed=frozenset({"tom.becker@example.org"})))
     assert run(sample(SAMPLES / "02-web-form.eml"), book, ctx).kind is not Kind.ENQUIRY
     ctx = Context(OWN, TEAM, Known(suppressed=frozenset({"jane.doe@example.com"})))
-    msg = mail(FORM, "New form submission", "Forms <forms@formhost.example>",
+    msg = mail(FORM, "New form submission", "Formspree <noreply@formspree.io>",
                Auto_Submitted="auto-generated")  # fmt: skip
     assert run(msg, book, ctx).kind is not Kind.ENQUIRY
 
@@ -489,7 +494,7 @@ def test_a_form_lead_that_is_us_the_team_or_a_robot_is_not_answered(
     book: RuleBook, address: str
 ) -> None:
     body = f"Name: Test\nEmail: {address}\nMessage: test\n"
-    c = run(mail(body, "New form submission", "Forms <forms@formhost.example>"), book)
+    c = run(mail(body, "New form submission", "Formspree <noreply@formspree.io>"), book)
     assert c.kind is Kind.IGNORE and c.rule == "website-form"
 
 

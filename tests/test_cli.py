@@ -130,7 +130,10 @@ def _seq_step(name: str, day: int) -> str:
 
 def _form_rule_with_bare_template(home: Path) -> None:
     (home / "templates" / "bare.toml").write_text('body = "Thanks"\n', encoding="utf-8")
-    extra = 'lead = "body"\nlead_pattern = \'^mail: (?P<email>\\S+)\'\ntemplate = "bare"'
+    extra = (
+        "lead = \"body\"\nlead_pattern = '^mail: (?P<email>\\S+)'\n"
+        'senders = ["@our-domain"]\ntemplate = "bare"'
+    )
     _append(home / "rules" / "rules.toml", _rule("form2", extra))
 
 

@@ -191,7 +191,7 @@ EXPECTED: dict[str, Want] = {
     "marketplace_bark_lead.eml": Want(E, F, "sarah.k@outlook.example", "Sarah K."),
     # The relay address forwards to the customer; the quoted customer text is content.
     "marketplace_houzz_relay.eml": Want(
-        E, F, "reply-3f9a2b7c4d@messages.houzz.example", has=("alcove bookcase",)
+        E, F, "reply-3f9a2b7c4d@messages.houzz.com", has=("alcove bookcase",)
     ),
 }
 

@@ -647,18 +647,23 @@ def test_giving_up_after_the_last_retry_is_logged_as_such_and_recorded_on_the_le
         rd.wait_until(
             lambda: (r := ack_row()) and r["attempts"] >= 1, timeout=WAIT, what="first attempt"
         )
-        mark = 0
-        for _ in range(queue.MAX_ATTEMPTS + 2):
+        for n in range(2, 5):  # a few retries, each after its back-off
             row = ack_row()
-            assert row is not None
-            if row["status"] != "pending":
-                break
+            assert row is not None and row["status"] == "pending"
             clock.set(datetime.fromisoformat(row["next_try"]) + timedelta(seconds=1))
-            mark = len(caplog.records)
             wake_and_wait(rd)
+            assert (r := ack_row()) is not None and r["attempts"] == n
+        # Retries are bounded by age: a week after the enquiry ([imap] max_age_days) the
+        # acknowledgement is given up, however few attempts an outage left it.
+        stored = rd.lead(lead)
+        assert stored is not None
+        clock.set(stored.arrived + timedelta(days=7, seconds=1))
+        mark = len(caplog.records)
+        wake_and_wait(rd)
         row = ack_row()
         assert row is not None and row["status"] == "failed"
-        assert row["attempts"] == queue.MAX_ATTEMPTS
+        assert row["error"].startswith("given up: not sent within 7 days"), row["error"]
+        assert "450" in row["error"]  # the last error is kept
     finally:
         controller.stop()
     last = [r.getMessage() for r in caplog.records[mark:] if lead in r.getMessage()]
@@ -669,6 +674,9 @@ def test_giving_up_after_the_last_retry_is_logged_as_such_and_recorded_on_the_le
     assert any(e.what == "ack not delivered" for e in stored.events), [
         e.what for e in stored.events
     ]
+    # The owner is told to write to the lead themselves (queued: this server is busy).
+    notices = [r for r in rows(path, "outbox") if r["purpose"] == "owner-notice"]
+    assert notices and lead in notices[0]["raw"], notices
 
 
 class _AlwaysBusy:

@@ -513,8 +513,8 @@ def test_duplicate_rule_names(tmp_path: Path) -> None:
 @pytest.mark.parametrize("lead", ["lead = \"body\"\nlead_pattern = '(?P<email>\\S+@\\S+)'",
                                   'lead = "reply-to"'])  # fmt: skip
 def test_a_notification_rule_needs_a_template_subject(tmp_path: Path, lead: str) -> None:
-    text = f'[[rule]]\nname = "form"\n{lead}\ntemplate = "nosubject"\n' + SEQ
-    base = book(tmp_path, {"rules.toml": text}, {"nosubject": 'body = "Hello"\n'})
+    text = f'[[rule]]\nname = "form"\n{lead}\nsenders = ["@our-domain"]\ntemplate = "nosubject"\n'
+    base = book(tmp_path, {"rules.toml": text + SEQ}, {"nosubject": 'body = "Hello"\n'})
     (problem,) = book_problems(base)
     assert problem.key == "subject" and problem.file.endswith("nosubject.toml")
     assert "'form'" in problem.message
@@ -545,3 +545,90 @@ def test_all_rule_book_problems_at_once(tmp_path: Path) -> None:
     text = "\n".join(str(p) for p in problems)
     for words in ("rule.0.kind", "from_regex", "no sequence 'nope'", "c.toml:1", "nmae"):
         assert words in text
+
+
+# ---- who may send a notification (senders) ------------------------------------------------
+
+
+@pytest.mark.parametrize("lead", ["lead = \"body\"\nlead_pattern = '^email: (?P<email>\\S+)'",
+                                  'lead = "reply-to"'])  # fmt: skip
+def test_check_refuses_a_notification_rule_without_senders(tmp_path: Path, lead: str) -> None:
+    text = f'[[rule]]\nname = "form"\n{lead}\n' + SEQ
+    (problem,) = book_problems(book(tmp_path, {"rules.toml": text}))
+    assert problem.key == "rule.0.senders" and "required when lead" in problem.message
+    assert problem.line == line_of(text, "[[rule]]")  # the key is missing: the rule's line
+    fixed = text.replace("[[rule]]\n", '[[rule]]\nsenders = ["@our-domain"]\n', 1)
+    (tmp_path / "rules" / "rules.toml").write_text(fixed, encoding="utf-8")
+    assert load(tmp_path).rules[0].senders == ("@our-domain",)
+
+
+def test_a_rule_that_answers_the_sender_needs_no_senders(tmp_path: Path) -> None:
+    text = '[[rule]]\nname = "direct"\n[rule.match]\nsubject = "quote"\n' + SEQ
+    assert load(book(tmp_path, {"rules.toml": text})).rules[0].senders == ()
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("[]", "lets nobody send"),
+        ('["formspree.io"]', "is not an address"),
+        ('["@localhost"]', "is not an address"),
+        ('["jane@@example.com"]', "is not an address"),
+        ('["@exa mple.com"]', "is not an address"),
+        ('["@"]', "is not an address"),
+        ("[3]", "expected a list of strings"),
+        ('"@formspree.io"', "expected a list"),
+    ],
+)
+def test_senders_entries_are_checked(tmp_path: Path, value: str, words: str) -> None:
+    _, problems, text = parse(tmp_path, f"[[rule]]\nname = 'r'\nsenders = {value}\n")
+    assert [p.key for p in problems] == ["rule.0.senders"], [str(p) for p in problems]
+    assert words in problems[0].message
+    assert problems[0].line == line_of(text, "senders")
+
+
+def test_senders_match_an_address_a_domain_or_ours(tmp_path: Path) -> None:
+    r = rule(
+        tmp_path,
+        'senders = ["Forms@Example.com", "@formspree.io", "@our-domain"]\nlead = "reply-to"',
+    )
+    assert r.senders == ("forms@example.com", "@formspree.io", "@our-domain")
+    ours = frozenset({"hello@shop.example", "owner@gmail.com"})
+    domains = frozenset({"shop.example"})
+
+    def allows(sender: str) -> bool:
+        return r.allows(sender, ours, domains)
+
+    assert allows("forms@example.com") and allows("FORMS@example.com")
+    assert not allows("other@example.com")
+    assert allows("noreply@formspree.io") and allows("x@mail.formspree.io")
+    assert not allows("noreply@evilformspree.io") and not allows("x@formspree.io.evil.example")
+    assert allows("wordpress@shop.example") and allows("email@www.shop.example")
+    assert allows("owner@gmail.com")  # the owner's own address, on a public provider
+    assert not allows("someone@gmail.com") and not allows("")
+    assert rule(tmp_path, "").allows("anyone@anywhere.example", ours, domains)
+
+
+def test_a_sender_outside_the_list_skips_the_rule(tmp_path: Path) -> None:
+    text = """\
+    [[rule]]
+    name = "form"
+    lead = "body"
+    lead_pattern = '^email: (?P<email>\\S+)$'
+    senders = ["@formspree.io"]
+    accept_robots = true
+    template = "ack"
+    [rule.match]
+    subject = "new submission"
+
+    [[rule]]
+    name = "direct"
+    """
+    rb = load(book(tmp_path, {"rules.toml": text + SEQ}))
+    body = "Email: jane@example.org\n"
+    stranger = classify(mail("New submission", body, "x@stranger.example"), rb, CTX, NOW)
+    assert stranger.rule == "direct" and stranger.lead == Address("x@stranger.example")
+    assert "rule 'form' skipped: x@stranger.example is not one of its senders" in stranger.reasons
+    listed = classify(mail("New submission", body, "noreply@formspree.io"), rb, CTX, NOW)
+    assert listed.kind is Kind.ENQUIRY and listed.rule == "form"
+    assert listed.lead == Address("jane@example.org")

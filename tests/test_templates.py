@@ -194,6 +194,7 @@ SEQ = """
 name = "form"
 lead = "body"
 lead_pattern = '^email: (?P<email>\\S+)$|^company: (?P<company>.+)$'
+senders = ["@our-domain"]
 template = "ack"
 
 [sequence.default]

@@ -4,6 +4,11 @@ Order matters and follows the standards before the user's rules:
 bounce → automatic reply → our own / team mail → reply from a known lead → list/bulk →
 user rules. Only an ``enquiry`` can ever lead to an automatic answer, and only to an
 address that is not a robot, not us, not the team and not suppressed (RFC 3834 §2).
+
+A rule that finds the lead in a notification (body or Reply-To) writes to a person the
+sender named: it only counts for the senders it lists, and never for a message whose From
+domain failed authentication at our own receiving server (:mod:`inboxwatch.core.authres`).
+The user's patterns share one time budget per message (:mod:`inboxwatch.core.safe_regex`).
 """
 
 from __future__ import annotations
@@ -16,12 +21,13 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from inboxwatch.core import autodetect
+from inboxwatch.core import authres, autodetect
 from inboxwatch.core.message import Address, Message, is_valid_address, parse_addresses
 from inboxwatch.core.mime import MARK_HEADER, made_by_us
 from inboxwatch.core.optout import is_opt_out
 from inboxwatch.core.quotes import new_text
 from inboxwatch.core.returndate import find_return_date
+from inboxwatch.core.safe_regex import Budget
 from inboxwatch.userfiles.rulebook import RuleBook
 from inboxwatch.userfiles.rules import LeadFound, Rule, find_lead
 
@@ -107,6 +113,8 @@ class Context:
     own: frozenset[str]
     team: frozenset[str]
     known: Known = field(default_factory=Known)
+    #: authserv-ids of our own receiving server: only its Authentication-Results count.
+    authserv_ids: tuple[str, ...] = ()
 
     @property
     def own_domains(self) -> frozenset[str]:
@@ -167,10 +175,16 @@ def _concerns(msg: Message, known: Known, extra: tuple[str, ...] = ()) -> str:
     return next((known.by_address[a] for a in candidates if a in known.by_address), "")
 
 
-def classify(msg: Message, book: RuleBook, ctx: Context, received: datetime) -> Classification:
-    """Classify ``msg`` (which reached the mailbox at ``received``)."""
+def classify(
+    msg: Message, book: RuleBook, ctx: Context, received: datetime, budget: Budget | None = None
+) -> Classification:
+    """Classify ``msg`` (which reached the mailbox at ``received``).
+
+    The user's patterns draw on ``budget`` (a fresh :class:`Budget` if none); using it up
+    raises :class:`~inboxwatch.core.safe_regex.RuleTimeout`, a ``MessageError``.
+    """
     msg, via_group = _unwrap_own_group(msg, ctx)
-    result = _classify(msg, book, ctx, received)
+    result = _classify(msg, book, ctx, received, budget or Budget())
     if via_group:
         result = dataclasses.replace(
             result, reasons=("came through our own group", *result.reasons)
@@ -178,7 +192,9 @@ def classify(msg: Message, book: RuleBook, ctx: Context, received: datetime) -> 
     return result
 
 
-def _classify(msg: Message, book: RuleBook, ctx: Context, received: datetime) -> Classification:
+def _classify(
+    msg: Message, book: RuleBook, ctx: Context, received: datetime, budget: Budget
+) -> Classification:
     text = new_text(msg.text, msg.html)
     sender = msg.from_.addr if msg.from_ else ""
     known = ctx.known
@@ -196,7 +212,7 @@ def _classify(msg: Message, book: RuleBook, ctx: Context, received: datetime) ->
         )
     if found and found.kind == "auto_reply":
         key = _concerns(msg, known)
-        rescued = None if key else _robot_notification(msg, book, ctx, found.reasons, text)
+        rescued = None if key else _robot_notification(msg, book, ctx, found.reasons, text, budget)
         if rescued is not None:
             return rescued
         if key and sender == key and any(r.startswith("calendar reply") for r in found.reasons):
@@ -231,7 +247,7 @@ def _classify(msg: Message, book: RuleBook, ctx: Context, received: datetime) ->
     if sender in ctx.team:
         # Form plugins often send from the site's admin address, which is the owner's.
         team_why = (f"sent from a team address {sender}",)
-        if (rescued := _robot_notification(msg, book, ctx, team_why, text)) is not None:
+        if (rescued := _robot_notification(msg, book, ctx, team_why, text, budget)) is not None:
             return rescued
         return Classification(
             Kind.OWN,
@@ -283,15 +299,22 @@ def _classify(msg: Message, book: RuleBook, ctx: Context, received: datetime) ->
     body = msg.body_text
     notes: list[str] = []
     for rule in book.rules:
-        if not rule.matches(msg, body):
+        if not rule.matches(msg, body, budget):
             continue
         if robot_reasons and not rule.accept_robots:
             # A list, robot or in-house message only counts when a rule says it carries a lead.
             continue
+        if not _sender_allowed(rule, sender, ctx):
+            # Anyone can write "Email: someone@else" under a form-like subject.
+            who = sender or "no sender"
+            notes.append(f"rule {rule.name!r} skipped: {who} is not one of its senders")
+            continue
         base = (*robot_reasons, *notes, f"matched rule {rule.name!r}")
         if rule.kind == "ignore":
             return Classification(Kind.IGNORE, base, rule=rule.name, new_text=text)
-        lead = find_lead(rule, msg, body)
+        if rule.lead_from != "sender" and (failed := _auth_failure(msg, ctx)):
+            return Classification(Kind.IGNORE, (*base, failed), rule=rule.name, new_text=text)
+        lead = find_lead(rule, msg, body, budget)
         if lead.address is None:
             # Not the notification the rule expected (e.g. a person's subject happened to
             # match): let the later rules judge it.
@@ -310,7 +333,12 @@ def _classify(msg: Message, book: RuleBook, ctx: Context, received: datetime) ->
 
 
 def _robot_notification(
-    msg: Message, book: RuleBook, ctx: Context, reasons: tuple[str, ...], text: str
+    msg: Message,
+    book: RuleBook,
+    ctx: Context,
+    reasons: tuple[str, ...],
+    text: str,
+    budget: Budget,
 ) -> Classification | None:
     """Web forms and marketplaces often mark their notifications Auto-Submitted.
 
@@ -322,23 +350,36 @@ def _robot_notification(
     body = msg.body_text
     sender = msg.from_.addr if msg.from_ else ""
     for rule in book.rules:
-        if not rule.accept_robots or not rule.matches(msg, body):
+        if not rule.accept_robots or not rule.matches(msg, body, budget):
             continue
+        if not _sender_allowed(rule, sender, ctx):
+            continue
+        matched = (*reasons, f"matched rule {rule.name!r}")
         if rule.kind == "ignore":
-            return Classification(
-                Kind.IGNORE,
-                (*reasons, f"matched rule {rule.name!r}"),
-                rule=rule.name,
-                new_text=text,
-            )
+            return Classification(Kind.IGNORE, matched, rule=rule.name, new_text=text)
         if rule.lead_from == "sender":
             continue
-        lead = find_lead(rule, msg, body)
+        if failed := _auth_failure(msg, ctx):
+            return Classification(Kind.IGNORE, (*matched, failed), rule=rule.name, new_text=text)
+        lead = find_lead(rule, msg, body, budget)
         if lead.address is None or lead.address.addr == sender or _unanswerable(lead.address, ctx):
             continue
         why = (*reasons, f"matched rule {rule.name!r} (accepts robots)", lead.reason)
         return _enquiry(rule, lead, why, book, text)
     return None
+
+
+def _sender_allowed(rule: Rule, sender: str, ctx: Context) -> bool:
+    return rule.allows(sender, ctx.own | ctx.team, ctx.own_domains)
+
+
+def _auth_failure(msg: Message, ctx: Context) -> str:
+    """Why the From domain is not to be believed, by our own server's word ("" if it is)."""
+    if msg.from_ is None or not ctx.authserv_ids:
+        return ""
+    headers = authres.trusted(msg.header_all("authentication-results"), ctx.authserv_ids)
+    failed = authres.failure(headers, msg.from_.domain)
+    return f"not trusted: the sender's domain failed authentication: {failed}" if failed else ""
 
 
 def _enquiry(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from inboxwatch.core.classify import Classification, Context, Kind, Known
@@ -25,6 +25,7 @@ from inboxwatch.core.letters import (
 )
 from inboxwatch.core.message import Address, Message
 from inboxwatch.core.mime import Outgoing
+from inboxwatch.core.queue import MaxAge
 from inboxwatch.core.timing import SendingWindow, first_business_day_after
 from inboxwatch.userfiles.config import Config
 from inboxwatch.userfiles.rulebook import RuleBook
@@ -51,10 +52,20 @@ class Settings:
     max_age: timedelta = timedelta(days=7)
     #: Time-lapse: arrival is "now" on the simulated clock, not the mailbox's date.
     simulated: bool = False
+    #: authserv-ids of our own receiving server (lower-cased): whose Authentication-Results
+    #: count when a notification's sender is judged.
+    authserv_ids: tuple[str, ...] = ()
+    #: How long each kind of message may wait to go out before it is given up.
+    max_ages: MaxAge = field(default_factory=MaxAge)
 
     def context(self, known: Known | None = None) -> Context:
         """What classification needs to know about us and the state: one definition."""
-        return Context(own=self.own, team=self.team, known=known or Known())
+        return Context(
+            own=self.own,
+            team=self.team,
+            known=known or Known(),
+            authserv_ids=self.authserv_ids,
+        )
 
     @classmethod
     def from_config(cls, cfg: Config, simulated: bool = False) -> Settings:
@@ -72,6 +83,12 @@ class Settings:
             team=team - cfg.own_addresses,
             max_age=timedelta(days=cfg.imap.max_age_days),
             simulated=simulated,
+            authserv_ids=cfg.imap.authserv_id,
+            max_ages=MaxAge(
+                ack=timedelta(days=cfg.imap.max_age_days),
+                followup=timedelta(days=s.followup_max_age_days),
+                owner=timedelta(days=s.owner_mail_max_age_days),
+            ),
         )
 
 

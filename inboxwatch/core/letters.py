@@ -174,6 +174,22 @@ def to_owner(
     )
 
 
+def notice_mail(
+    *, me: Address, owner: str, subject: str, body: str, message_id: str, now: datetime
+) -> Outgoing:
+    """Mail to the owner about inboxwatch itself (sending refused, a message given up):
+    written here, not from a template, since it is about the service, not a lead."""
+    return Outgoing(
+        purpose="owner-notice",
+        from_=Address(me.addr, f"inboxwatch ({me.name})" if me.name else "inboxwatch"),
+        to=Address(owner),
+        subject=f"inboxwatch: {subject}",
+        body=body,
+        message_id=message_id,
+        date=now,
+    )
+
+
 def excerpt(text: str, limit: int = 1200) -> str:
     text = text.strip()
     return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " [...]"

@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from inboxwatch.core import autodetect
 from inboxwatch.core.actions import (
     Action,
-    Delivered,
     InboxMail,
     Note,
     PutLead,
@@ -27,7 +26,6 @@ from inboxwatch.core.actions import (
     SentMail,
     StateView,
     Suppress,
-    UpdateOutbox,
 )
 from inboxwatch.core.cadence import next_wake, plan
 from inboxwatch.core.classify import Classification, Kind, Known, classify
@@ -40,12 +38,11 @@ from inboxwatch.core.decide import (
     on_enquiry,
     on_message,
     on_orphan_reply,
-    undeliverable,
 )
-from inboxwatch.core.lead import Ended, Lead, message_ids
+from inboxwatch.core.lead import Lead, message_ids
 from inboxwatch.core.message import Message, parse_message
 from inboxwatch.core.mime import MARK_HEADER, made_by_us, to_bytes
-from inboxwatch.core.queue import OutboxItem, Purpose, retry
+from inboxwatch.core.queue import OutboxItem, Purpose
 from inboxwatch.errors import MessageError
 from inboxwatch.userfiles.rulebook import RuleBook
 
@@ -329,10 +326,19 @@ def on_flags(view: StateView, world: World, flagged: frozenset[str], now: dateti
 # -- time -------------------------------------------------------------------------------------
 
 
-def on_due(view: StateView, world: World, lead: Lead, now: datetime) -> list[Action]:
+def on_due(
+    view: StateView, world: World, lead: Lead, now: datetime, *, mail_waiting: bool = False
+) -> list[Action]:
     """What time alone makes due for one lead: follow-ups, owner tasks, a hold ending,
     closing. The lead always gets its wake time again, changed or not, so a lead whose
-    step waits (sending hours) is not found due on every tick."""
+    step waits (sending hours) is not found due on every tick.
+
+    ``mail_waiting``: an earlier message to the lead is still in the outbox (a quota, an
+    outage). Nothing more is planned until it goes: the lead has no wake time, and its
+    delivery gives it one again, counted from when it really went.
+    """
+    if mail_waiting:
+        return [PutLead(lead, None)]
     decision = plan(lead, world.book, world.settings, now, world.ids)
     out = actions_of(decision, world, now)
     if decision.lead is None:
@@ -350,74 +356,3 @@ def on_time(view: StateView, world: World, now: datetime) -> list[Action]:
 def rewake(view: StateView, world: World, now: datetime) -> list[Action]:
     """Every lead's wake time again (after a start or an edit of the rules)."""
     return [PutLead(lead, wake_of(lead, world, now)) for lead in view.leads()]
-
-
-# -- delivery ---------------------------------------------------------------------------------
-
-
-def obsolete(item: OutboxItem, lead: Lead | None) -> bool:
-    """A queued message to a lead that must no longer go out (the lead's state moved on)."""
-    if item.purpose is Purpose.FOLLOWUP:
-        return lead is None or not lead.is_active
-    if item.purpose is Purpose.ACK and lead is not None:
-        return lead.ended in (Ended.OPTED_OUT, Ended.BOUNCED, Ended.HANDLED, Ended.STOPPED)
-    return False
-
-
-def cancel_obsolete(
-    view: StateView, items: Iterable[OutboxItem]
-) -> tuple[list[OutboxItem], list[Action]]:
-    """Split what is due into what still goes and the cancellations of the rest."""
-    ready: list[OutboxItem] = []
-    out: list[Action] = []
-    for item in items:
-        if obsolete(item, view.lead(item.lead) if item.lead else None):
-            note = f"{item.purpose} {item.step} to {item.lead} cancelled: automation ended"
-            out += [UpdateOutbox(item.cancelled()), Note(note)]
-        else:
-            ready.append(item)
-    return ready, out
-
-
-def on_delivery(view: StateView, world: World, d: Delivered, now: datetime) -> list[Action]:
-    """What the server said: sent (a first response), refused for good, or try again."""
-    item, res = d.item, d.result
-    lead = view.lead(item.lead) if item.lead else None
-    if res.ok:
-        out: list[Action] = [UpdateOutbox(item.sent(now))]
-        if lead is not None and item.purpose.to_lead:
-            if item.purpose is Purpose.ACK and lead.acked is None:
-                lead = dataclasses.replace(lead, acked=now)
-            if lead.first_response is None:
-                lead = dataclasses.replace(lead, first_response=now)
-            lead = lead.log(now, f"{item.step or item.purpose}: sent", item.id)
-            out.append(PutLead(lead, wake_of(lead, world, now)))
-        return out
-    what = f"{item.purpose} not delivered"
-    if res.permanent:
-        out = [
-            UpdateOutbox(item.failed(res.error)),
-            Note(f"{item.purpose} to {item.rcpt} failed permanently: {res.error}", logging.WARNING),
-        ]
-        if lead is not None:
-            lead = lead.log(now, what, res.error)
-            if item.purpose.to_lead:  # the server refused the lead's address: a hard bounce
-                lead = undeliverable(lead, now, res.error)
-                out.append(Suppress(item.lead, "refused by the SMTP server"))
-            out.insert(1, PutLead(lead, wake_of(lead, world, now)))
-        return out
-    again = retry(item, now, res.error, counts=not res.connection)
-    if again.queued:
-        note = Note(f"{item.purpose} to {item.rcpt} will be retried: {res.error}", logging.WARNING)
-        return [UpdateOutbox(again), note]
-    out = [
-        UpdateOutbox(again),
-        Note(
-            f"{item.purpose} to {item.rcpt} given up after {again.attempts} attempts: {res.error}",
-            logging.ERROR,
-        ),
-    ]
-    if lead is not None:
-        lead = lead.log(now, what, res.error)
-        out.append(PutLead(lead, wake_of(lead, world, now)))
-    return out

@@ -7,6 +7,7 @@ so a batch of a thousand messages does not rebuild them a thousand times.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -91,11 +92,14 @@ class Session:
             elif isinstance(a, MoveCursor):
                 state.set_cursor(a.stream, a.cursor)
             elif isinstance(a, RaiseNotice):
-                if all(n.key != a.notice.key for n in state.notices()):
+                old = next((n for n in state.notices() if n.key == a.notice.key), None)
+                if old is None:
                     state.put_notice(a.notice)
                     log.error("%s", a.notice.text)
                     if self.alert is not None:
                         self.alert(a.notice)
+                elif old.until != a.notice.until:  # told already: keep the end up to date
+                    state.put_notice(dataclasses.replace(old, until=a.notice.until))
             elif isinstance(a, ClearNotice):
                 if state.clear_notice(a.key):
                     log.info("resolved: %s", a.key)

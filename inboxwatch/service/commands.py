@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,6 +52,8 @@ def read_known(cfg: Config) -> Known:
 
 def cmd_check(args: argparse.Namespace) -> int:
     cfg, book = load_all(args.config)
+    for warning in book.warnings:  # a help, not an error: the time limit is the guarantee
+        print(f"inboxwatch: warning: {warning}", file=sys.stderr)
     print(
         f"{args.config}: OK ({len(book.rules)} rules, {len(book.sequences)} sequences, "
         f"{len(book.templates)} templates; state {cfg.state_path})"

@@ -46,7 +46,7 @@ from inboxwatch.errors import ConfigError, TransientError
 from inboxwatch.service.alerts import run_alert_command
 from inboxwatch.service.apply import Session
 from inboxwatch.service.clock import Clock
-from inboxwatch.service.outbox import Outbox, SendJournal
+from inboxwatch.service.outbox import Outbox, SendJournal, paused_until
 from inboxwatch.userfiles.config import Config
 from inboxwatch.userfiles.rulebook import RuleBook, load_rulebook
 
@@ -206,6 +206,8 @@ class Daemon:
 
     def connect(self, now: datetime) -> None:
         """Open the mailbox; once per start, settle what a crash may have left behind."""
+        if not self.connected and not self.outbox.recovered:
+            self.log_warnings()
         self.source.open()
         self.connected = True
         self.outbox.recover(self.world, self.source, now)
@@ -219,7 +221,9 @@ class Daemon:
             sent = state.sent_times(now - timedelta(days=1))
             at = next_send_time(state.queued(), sent, now, caps, self.settings.window)
             if at is not None:
-                times.append(at)
+                # A quota pause: nothing goes before it ends (waking sooner would spin).
+                pause = paused_until(state.notices(), now)
+                times.append(max(at, pause) if pause is not None else at)
         if not times:
             return float("inf")
         sim = max(0.0, (min(times) - now).total_seconds())
@@ -267,6 +271,12 @@ class Daemon:
             self.book = book
             self._rewake = True
             log.info("rules, sequences and templates reloaded")
+            self.log_warnings()
+
+    def log_warnings(self) -> None:
+        """Patterns prone to backtracking: a help (each message's rules have a time limit)."""
+        for warning in self.book.warnings:
+            log.warning("%s", warning)
 
     def _read_inbox(self, now: datetime) -> list[str]:
         """New inbox mail in chunks, each committed with its position; acknowledgements
@@ -326,9 +336,13 @@ class Daemon:
             for lead in route.flagged_leads(session, flagged):
                 with self._lead_guard(session, lead, now):
                     self._apply(session, route.on_flag(session, self.world, lead, now), now)
-            for lead in session.due(now):
+            due = session.due(now)
+            waiting = {i.lead for i in state.queued() if i.purpose.to_lead} if due else set()
+            for lead in due:
                 with self._lead_guard(session, lead, now):
-                    self._apply(session, route.on_due(session, self.world, lead, now), now)
+                    busy = lead.address in waiting
+                    acts = route.on_due(session, self.world, lead, now, mail_waiting=busy)
+                    self._apply(session, acts, now)
             state.archive_closed(now)
             state.prune(now)
 

@@ -20,15 +20,25 @@ import dataclasses
 import email.header
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from inboxwatch.adapters.ports import Envelope, MailSource, Sender, StateStore
-from inboxwatch.core.actions import Delivered, Note, Notice
+from inboxwatch.core.actions import Delivered, Note, Notice, UpdateOutbox
+from inboxwatch.core.delivery import PAUSED, cancel_obsolete, expire, on_delivery
 from inboxwatch.core.mime import restamp
-from inboxwatch.core.queue import Caps, OutboxItem, Outcome, Purpose, Result, due
-from inboxwatch.core.route import World, cancel_obsolete, on_delivery
+from inboxwatch.core.queue import (
+    PAUSE_DEFAULT,
+    Caps,
+    OutboxItem,
+    Outcome,
+    Purpose,
+    Result,
+    due,
+    hold,
+)
+from inboxwatch.core.route import World
 from inboxwatch.core.timing import SendingWindow
 from inboxwatch.service.apply import Session
 
@@ -164,6 +174,10 @@ class Outbox:
         self.reconcile(world, now)
         with self.store.transaction() as state:
             session = Session(state, self.alert)
+            if paused_until(state.notices(), now) is not None:
+                return []  # our provider's quota: nothing is tried before it can have reset
+            for item in state.queued():  # one at a time: two may concern one lead
+                session.apply(expire(session, world, item, now), now)
             sent_times = state.sent_times(now - timedelta(days=1))
             items = due(state.queued(), sent_times, now, self.caps, self.window)
             if only is not None:
@@ -192,9 +206,16 @@ class Outbox:
         with self.store.transaction() as state:
             session = Session(state, self.alert)
             for item in ready:
-                res = results.get(item.id) or Result(Outcome.DEFERRED, "not attempted")
+                res = results.get(item.id) or Result(
+                    Outcome.DEFERRED, "not attempted", attempted=False
+                )
                 at = accepted_at.get(item.id, now) if res.ok else now
                 session.apply(on_delivery(session, world, Delivered(item, res), at), at)
+            if paused := [r for r in results.values() if r.paused and r.attempted]:
+                # One quota reply holds the whole queue, not just this batch.
+                until = now + max(r.retry_after or PAUSE_DEFAULT for r in paused)
+                why = f"sending paused: {paused[0].error}"
+                session.apply([UpdateOutbox(i) for i in hold(state.queued(), until, why)], now)
         # The results are in the state now (a failed write raised above, leaving
         # `unrecorded` and the journal for reconcile()).
         self.unrecorded.clear()
@@ -206,6 +227,13 @@ class Outbox:
             self.journal_failed = True
             raise broken[0]
         return [i for i in ready if (r := results.get(i.id)) is not None and r.ok]
+
+
+def paused_until(notices: Iterable[Notice], now: datetime) -> datetime | None:
+    """The end of a quota pause still running at ``now``, if any."""
+    ends = [n.until for n in notices if n.key == PAUSED and n.until is not None]
+    end = max(ends, default=None)
+    return end if end is not None and end > now else None
 
 
 class DryRunSender:

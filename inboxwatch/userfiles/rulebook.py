@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from inboxwatch.errors import ConfigError, Problem
-from inboxwatch.userfiles.rules import Rule, parse_rule
+from inboxwatch.userfiles.rules import OUR_DOMAIN, Rule, parse_rule
 from inboxwatch.userfiles.sequences import Sequence, parse_sequence
 from inboxwatch.userfiles.templates import (
     BUILTIN_VARIABLES,
@@ -25,6 +25,9 @@ class RuleBook:
     rules: tuple[Rule, ...]
     sequences: dict[str, Sequence]
     templates: dict[str, Template]
+    #: Not errors: things ``check`` reports and the daemon logs (patterns prone to
+    #: backtracking), in the shape of the problems.
+    warnings: tuple[Problem, ...] = ()
 
     def sequence_for(self, rule: Rule) -> Sequence | None:
         return self.sequences.get(rule.sequence)
@@ -62,7 +65,8 @@ def load_rulebook(rules_dir: Path, templates_dir: Path) -> RuleBook:
             sequences[name] = parse_sequence(name, sec)
         root.finish()
     templates = load_templates(templates_dir, problems)
-    book = RuleBook(tuple(rules), sequences, templates)
+    warnings = tuple(w for rule in rules for w in rule.warnings)
+    book = RuleBook(tuple(rules), sequences, templates, warnings)
     _cross_check(book, problems, rules_dir, tomls)
     if problems:
         raise ConfigError(problems)
@@ -87,6 +91,14 @@ def _cross_check(
         names[rule.name] = rule.file
         if rule.kind != "enquiry":
             continue
+        if rule.lead_from != "sender" and not rule.senders:
+            problem(
+                rule.file,
+                f"{rule.key}.senders",
+                f'required when lead = "{rule.lead_from}": who may send these notifications, '
+                f'e.g. senders = ["{OUR_DOMAIN}", "@formspree.io"] (otherwise anyone can name '
+                "a stranger in a message and have them written to)",
+            )
         if rule.sequence not in book.sequences:
             problem(rule.file, f"{rule.key}.sequence", f"no sequence {rule.sequence!r}")
         if rule.template and rule.template not in book.templates:

@@ -1,0 +1,109 @@
+"""What the daemon does with SMTP refusals that are ours, and with a provider's quota.
+
+On the in-memory twins (the SMTP reply classes themselves are tested against a real
+SMTP server in test_smtp_faults.py): the lead is never blamed, the queue is held, the
+owner is told once (log, status, alert command) and by mail once sending works again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import email
+import email.policy
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from test_scenario import START, MemoryEdges, purposes
+
+from inboxwatch.adapters.smtp import Stage
+from inboxwatch.core.delivery import PAUSED, SENDER_REFUSED
+from inboxwatch.core.lead import Automation
+from inboxwatch.testing.mailfactory import mail
+
+OWNER = "owner@shop.test"
+
+
+def notices(e: MemoryEdges) -> dict[str, object]:
+    with e.store.transaction() as state:
+        return {n.key: n for n in state.notices()}
+
+
+def test_our_sender_refused_holds_the_queue_blames_no_lead_and_tells_the_owner_once(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "alerts.txt"
+    e = MemoryEdges(tmp_path)
+    e.daemon.cfg = dataclasses.replace(e.daemon.cfg, alert_command=f"sh -c 'cat >> {out}'")
+    e.sender.reply(e.shop, "550 5.7.1 sender address rejected: not owned by user", "mail")
+    for who in ("ann", "bob"):
+        e.deliver(mail(f"{who}@customer.test", e.shop, "Quote?"))
+    e.daemon.tick(START)
+    assert e.sender.sent == []
+    for who in ("ann", "bob"):
+        lead = e.lead(f"{who}@customer.test")
+        assert lead is not None and lead.automation is Automation.ACTIVE and not lead.undeliverable
+    with e.store.transaction() as state:
+        assert state.suppressed() == frozenset()
+        assert {i.rcpt for i in state.queued()} >= {"ann@customer.test", "bob@customer.test"}
+    assert SENDER_REFUSED in notices(e)
+    # Told once: more ticks and more refusals raise nothing new.
+    for minutes in (5, 70, 140):
+        e.deliver(mail(f"c{minutes}@customer.test", e.shop, "Quote?"))
+        e.daemon.tick(START + timedelta(minutes=minutes))
+    assert out.read_text().count("refuses our sender") == 1
+    # The owner fixes the account: everything waiting goes, and the owner hears by mail.
+    del e.sender.replies[(Stage.MAIL, e.shop)]
+    e.daemon.tick(START + timedelta(hours=4))
+    assert purposes(e.outgoing("ann@customer.test")) == ["ack"]
+    assert purposes(e.outgoing("bob@customer.test")) == ["ack"]
+    assert SENDER_REFUSED not in notices(e)
+    e.daemon.tick(START + timedelta(hours=4, minutes=1))
+    told = [
+        email.message_from_bytes(r, policy=email.policy.default)
+        for r in e.outgoing(OWNER)
+        if b"X-Inboxwatch: owner-notice" in r
+    ]
+    assert [m["Subject"] for m in told] == ["inboxwatch: Sending works again"]
+
+
+def test_a_daily_quota_pauses_all_sending_at_no_cost_until_it_can_have_reset(
+    tmp_path: Path,
+) -> None:
+    e = MemoryEdges(tmp_path)
+    e.sender.reply("ann@customer.test", "550 5.4.5 Daily user sending quota exceeded", "rcpt")
+    e.deliver(mail("ann@customer.test", e.shop, "Quote?"))
+    e.daemon.tick(START)
+    notice = notices(e)[PAUSED]
+    assert notice.until is not None and notice.until - START >= timedelta(hours=20)  # type: ignore[attr-defined]
+    del e.sender.replies[(Stage.RCPT, "ann@customer.test")]
+    e.deliver(mail("bob@customer.test", e.shop, "Quote?"))
+    tried = len(e.sender.tried)
+    for hours in (1, 6, 12):
+        e.daemon.tick(START + timedelta(hours=hours))
+    assert len(e.sender.tried) == tried  # nothing is even tried while paused
+    assert e.daemon.seconds_to_next(START + timedelta(hours=12)) >= 3600
+    e.daemon.tick(START + timedelta(hours=25))
+    assert purposes(e.outgoing("ann@customer.test")) == ["ack"]
+    assert purposes(e.outgoing("bob@customer.test")) == ["ack"]
+    with e.store.transaction() as state:
+        assert all(i.attempts == 0 for i in state.queued())
+
+
+def test_status_shows_an_open_problem(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from inboxwatch.cli import main
+
+    e = MemoryEdges(tmp_path)
+    e.sender.reply(e.shop, "550 5.7.1 sender rejected", "mail")
+    e.deliver(mail("ann@customer.test", e.shop, "Quote?"))
+    e.daemon.tick(START)
+    # The memory store is not the file `status` reads: copy the notice there.
+    from inboxwatch.adapters.tinydb_store import TinyDbStore
+
+    with TinyDbStore.open(e.daemon.cfg.state_path).transaction() as state:
+        for n in notices(e).values():
+            state.put_notice(n)  # type: ignore[arg-type]
+    assert main(["status", "--json", "--config", str(e.daemon.cfg.file)]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert [p["key"] for p in report["problems"]] == [SENDER_REFUSED]
