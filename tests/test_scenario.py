@@ -287,3 +287,27 @@ def test_a_lead_that_trips_a_bug_does_not_stop_the_others_or_spin(
     monkeypatch.setattr(route, "plan", real_plan)
     e.daemon.tick(day1 + timedelta(hours=1, minutes=1))
     assert purposes(e.outgoing("poison@customer.test")) == ["ack", "followup"]
+
+
+def test_a_copy_for_sent_that_fails_on_a_dropped_connection_is_saved_on_the_next_tick(
+    tmp_path: Path,
+) -> None:
+    from inboxwatch.errors import TransientError
+
+    e = MemoryEdges(tmp_path)
+    e.deliver(mail("lea@customer.test", e.shop, "Quote?"))
+    real_save = e.source.save_sent
+    calls = {"n": 0}
+
+    def save_once_broken(raw: bytes, when: datetime) -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise TransientError("IMAP append to Sent: connection reset (simulated)")
+        real_save(raw, when)
+
+    e.source.save_sent = save_once_broken  # type: ignore[method-assign]
+    e.daemon.tick(START)
+    assert purposes(e.outgoing("lea@customer.test")) == ["ack"]
+    assert e.source.saved == []
+    e.daemon.tick(START + timedelta(minutes=1))
+    assert [purposes([raw]) for raw in e.source.saved] == [["ack"]]
