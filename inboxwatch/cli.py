@@ -99,23 +99,60 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def setup_logging(debug: bool) -> None:
-    """One line per event on stderr (journald adds its own time stamp); only our loggers.
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to the *current* sys.stderr, so a replaced stream is never written after close."""
 
-    Library loggers stay quiet unless --debug: imapclient's protocol log redacts the
-    password on LOGIN, so even then no secret is written.
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+class _LibraryFilter(logging.Filter):
+    """Third-party records pass at ERROR and above; with --debug, all of them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threshold = logging.ERROR
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= self.threshold
+
+
+def setup_logging(debug: bool) -> None:
+    """One line per event on stderr (journald adds its own time stamp), ours and libraries'.
+
+    Third-party loggers (mail-parser, imapclient, aiosmtplib, asyncio, ...) go through the
+    same format via the root logger and are quiet unless --debug: only their errors show.
+    So mail-parser's "Email content 'alternative' not handled" warning no longer reaches
+    the terminal through Python's last-resort handler. imapclient's protocol log (--debug)
+    redacts the password on LOGIN, so even then no secret is written.
     """
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
     logger = logging.getLogger("inboxwatch")
     if not any(getattr(h, "_inboxwatch", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        handler = _StderrHandler(sys.stderr)
+        handler.setFormatter(fmt)
         handler._inboxwatch = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
     logger.setLevel(logging.DEBUG if debug else logging.INFO)
     logger.propagate = False
+
+    root = logging.getLogger()
+    mine = [h for h in root.handlers if getattr(h, "_inboxwatch_libraries", False)]
+    if mine:
+        lib = mine[0]
+    else:
+        lib = _StderrHandler(sys.stderr)
+        lib.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        lib.addFilter(_LibraryFilter())
+        lib._inboxwatch_libraries = True  # type: ignore[attr-defined]
+        root.addHandler(lib)
+    for f in lib.filters:
+        if isinstance(f, _LibraryFilter):
+            f.threshold = logging.DEBUG if debug else logging.ERROR
+    root.setLevel(logging.DEBUG if debug else logging.WARNING)
     if debug:
         logging.getLogger("imapclient").setLevel(logging.DEBUG)
-        logging.getLogger("imapclient").addHandler(logging.StreamHandler(sys.stderr))
 
 
 def _dispatch(args: argparse.Namespace) -> int:

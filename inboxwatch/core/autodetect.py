@@ -180,7 +180,10 @@ def detect_auto_reply(msg: Message) -> Detection | None:
     if msg.header("x-apple-action").strip().lower() == "vacation":
         reasons.append("X-Apple-Action: vacation")
     if msg.has_header("x-loop"):
-        reasons.append("X-Loop (passed through an automatic responder)")
+        # Loop protection, not a responder's mark: procmail-made responders set it, but so
+        # do list managers (SmartList, Sympa, procmail recipes) on every post; weak, so
+        # :func:`detect` lets list headers outweigh it.
+        reasons.append("X-Loop (loop protection)")
     if _MAILER.search(msg.header("x-mailer")):
         reasons.append(f"X-Mailer: {msg.header('x-mailer')[:40]}")
     if null_sender(msg):
@@ -217,7 +220,32 @@ def detect_auto_reply(msg: Message) -> Detection | None:
                 reasons.append(
                     "automatic notification wording in body (sent automatically, do not reply)"
                 )
+    if reasons and _challenge(msg):
+        reasons.append(CHALLENGE)
     return Detection("auto_reply", tuple(dict.fromkeys(reasons))) if reasons else None
+
+
+#: Reason given to a challenge-response filter's message (decide tells the owner once).
+CHALLENGE = "challenge-response filter (asks the sender to prove they are human)"
+# Services whose whole business is challenge-response: Boxbe, Bluebottle, MailInBlack.
+_CHALLENGE_DOMAINS = ("boxbe.com", "bluebottle.com", "mailinblack.com")
+_CHALLENGE_WORDING = rx(
+    r"\bverify#",  # cPanel BoxTrapper's subject
+    r"\breal live human being\b|\bleave the subject line intact\b",
+    r"\bprove (?:that )?you(?:'re| are) (?:a )?(?:human|real person|not a (?:robot|spammer))",
+    r"\bverify that you are a real (?:person|human)|\bprouv\w* que vous n'etes pas un robot",
+    r"\b(?:requires|needs) (?:your )?verification\b|\bsender verification\b",
+    r"\ben attente de (?:validation|confirmation)\b",
+)
+
+
+def _challenge(msg: Message) -> bool:
+    """Already an automatic reply: is it a challenge-response filter's challenge?"""
+    domain = msg.from_.domain if msg.from_ else ""
+    if any(domain == d or domain.endswith("." + d) for d in _CHALLENGE_DOMAINS):
+        return True
+    own = fold(unquoted(msg.body_text[:SCAN]))[:3000]
+    return bool(_CHALLENGE_WORDING.search(fold(msg.subject)) or _CHALLENGE_WORDING.search(own))
 
 
 # ---- lists and bulk ------------------------------------------------------------------
@@ -248,6 +276,45 @@ def detect_list(msg: Message) -> Detection | None:
     return Detection("list", tuple(reasons)) if reasons else None
 
 
+# The stamps of a list manager (RFC 2919/2369 and Mailman/ezmlm/SmartList/Sympa habits):
+# a post redistributed to subscribers. List-Unsubscribe or Precedence alone is bulk mail,
+# which newsletters and transactional senders share, so it is not among them.
+_LIST_MANAGER = (
+    "List-Id", "List-Post", "List-Help", "List-Subscribe", "List-Owner", "List-Archive",
+    "Mailing-List", "X-Mailing-List", "X-Mailman-Version", "X-BeenThere",
+)  # fmt: skip
+# Reasons that say "this message answers another one automatically" (a responder wrote
+# it), as opposed to "a machine was involved" (Auto-Submitted: auto-generated, X-Loop,
+# a null sender, machine wording), which every post a list relays for a robot carries.
+_RESPONSE_REASON = re.compile(
+    r"^(?:Auto-Submitted: auto-replied|X-Auto-?Re(?:ply|spon)|X-AutoReply-From|X-Mail-Autoreply"
+    r"|X-Autorespond|(?:X-)?Precedence: auto_reply|X-POST-MessageClass|X-Apple-Action"
+    r"|read receipt|calendar reply|auto-reply subject|out-of-office/automatic wording"
+    r"|challenge-response)",
+    re.I,
+)
+
+
+def is_list_post(msg: Message) -> bool:
+    """Strong list evidence: a list manager's own headers (not just bulk-sender ones)."""
+    return any(msg.has_header(n) for n in _LIST_MANAGER)
+
+
 def detect(msg: Message) -> Detection | None:
-    """The first of bounce, auto_reply, list that applies, else None."""
-    return detect_bounce(msg) or detect_auto_reply(msg) or detect_list(msg)
+    """The first of bounce, auto_reply, list that applies, else None, with signals weighed.
+
+    A list manager's headers beat weak automatic markers: a list relays robots' posts
+    (``Auto-Submitted: auto-generated``), and SmartList, Sympa and procmail stamp
+    ``X-Loop`` on every post. Only a responder's own mark (``auto-replied``, an
+    auto-reply subject, out-of-office wording) keeps a relayed message an ``auto_reply``;
+    either way it is never a person.
+    """
+    if bounce := detect_bounce(msg):
+        return bounce
+    auto = detect_auto_reply(msg)
+    listed = detect_list(msg)
+    if auto is None or listed is None or not is_list_post(msg):
+        return auto or listed
+    if any(_RESPONSE_REASON.match(r) for r in auto.reasons):
+        return Detection("auto_reply", (*auto.reasons, "relayed by a mailing list"))
+    return Detection("list", (*listed.reasons, *(f"also: {r}" for r in auto.reasons)))

@@ -8,7 +8,9 @@ its own module; :func:`inboxwatch.core.autodetect.detect` asks it first.
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Mapping
 
 from inboxwatch.core.detection import (
     REPLY_PREFIX,
@@ -21,7 +23,7 @@ from inboxwatch.core.detection import (
     rx,
     unquoted,
 )
-from inboxwatch.core.message import Message
+from inboxwatch.core.message import Message, parse_addresses
 from inboxwatch.core.robots import is_noreply_address
 
 _BARE_DAEMON = re.compile(r"\bmailer[-_]?daemon\b", re.I)
@@ -68,6 +70,175 @@ _NDR_BODY = rx(
     r"there was a problem delivering your message to",
     r"your message (?:to \S+ )?(?:was|has been) (?:blocked|rejected) by the recipient'?s?\b",
 )
+# NDR wording in other languages: Japanese, Chinese, Korean carrier/ISP servers, Russian
+# (Yandex, Mail.ru, Exchange), Ukrainian, Polish, Czech, Nordic, Finnish, Turkish,
+# Hungarian, Romanian, Greek. Literal words, folded like the text (NFKD splits Hangul and
+# kana with voicing marks), searched anywhere in the subject or the generator's text.
+_NDR_WORDS_INTL = (
+    "メールエラー通知", "エラー通知", "配信エラー", "配送エラー", "配信不能", "配送不能",
+    "配信できません", "配送できません", "送信できません", "配信失敗", "配送失敗", "未配達",
+    "宛先不明", "届きませんでした", "配信されませんでした", "返送",
+    "退信", "系统退信", "退回", "投递失败", "投遞失敗", "发送失败", "發送失敗", "无法投递",
+    "無法投遞", "无法送达", "無法送達", "未能送达", "無法傳遞", "傳送失敗", "退件",
+    "반송", "전송 실패", "전송실패", "배달 실패", "발송 실패", "발송실패", "전달 실패",
+    "배달되지 않", "전달되지 않", "전송되지 않",
+    "недоставленное сообщение", "сообщение не доставлено", "не доставлено", "недоставлено",
+    "ошибка доставки", "невозможно доставить", "не удалось доставить", "не может быть доставлено",
+    "уведомление о недоставке", "возврат почты", "не вдалося доставити", "не доставлено",
+    "niedostarczalne", "nie mozna dostarczyc", "nie dostarczono", "blad dostarczenia",
+    "nedorucitelne", "nelze dorucit", "nedoruceno",
+    "ej levererbart", "kan inte levereras", "kunde inte levereras", "leveransfel",
+    "kan ikke leveres", "kunne ikke leveres", "ikke levert", "levering mislykkedes",
+    "ei voitu toimittaa", "toimitus epaonnistui", "teslim edilemedi", "iletilemedi",
+    "kezbesithetetlen", "nem kezbesitheto", "nu a putut fi livrat", "nelivrat",
+    "δεν παραδοθηκε", "μη παραδοσιμο", "αδυναμια παραδοσης",
+)  # fmt: skip
+_NDR_INTL = re.compile("|".join(re.escape(fold(w)) for w in _NDR_WORDS_INTL))
+# Mailing-list managers' error and loop notices (Mailman, Sympa, LISTSERV, Majordomo,
+# ezmlm, Google Groups): the list did not take our message.
+_LIST_ERROR = rx(
+    r"\b(?:mail|message) loop(?:ing)? (?:detected|problem)|\bloop detected\b",
+    r"\b(?:your )?(?:message|post(?:ing)?|submission) (?:to \S+ )?(?:has been |was )?"
+    r"(?:rejected|refused|discarded|bounced)\b",
+    r"\b(?:non-?member|not a member|not subscribed|not allowed to post|are not permitted to post"
+    r"|posting restricted|members only)\b",
+    r"\buncaught bounce\b|\bcommand(?:s)? (?:not understood|failed)\b|\berror(?:s)? processing\b",
+)
+# Generators' own words of a failed delivery when a role sender or the returned original
+# corroborates them; too weak alone ("failed", "undeliverable" anywhere in the text).
+_FAILURE_WORDS = rx(
+    r"\bundeliver(?:ed|able)\b|\bdelivery (?:failure|failed|problem|error|status)|\bbounced?\b",
+    r"\b(?:could|can)(?:not|n't| not) be (?:delivered|sent)\b|\bnot (?:be )?delivered\b",
+    r"\b(?:permanent|fatal|delivery) error\b|\buser unknown\b|\bmailbox (?:full|unavailable"
+    r"|not found|does not exist)|\bno such (?:user|mailbox|address)\b|\brecipient rejected\b",
+    r"\bunrouteable\b|\bunknown (?:user|recipient|address)\b|\bhost not found\b",
+    r"\b(?:rejected|returned) (?:mail|message)\b|\bsms (?:delivery )?(?:failed|failure)\b",
+    r"\bmessage (?:rejected|blocked|refused)\b|\bfailed (?:recipient|delivery)\b",
+)
+# SMTP reply text a generator pastes: "550 5.1.1 <x@y>: Recipient address rejected",
+# "said: 554", "Diagnostic-Code: smtp; 550", enhanced status codes of RFC 3463.
+_SMTP_TEXT = rx(
+    r"^\s*(?:diagnostic-code|final-recipient|remote-mta|reporting-mta)\s*:",
+    r"\b[45]\d\d[ -][45]\.\d{1,3}\.\d{1,3}\b|\bsaid: [45]\d\d\b",
+    r"\bsmtp (?:error|reply|response)\b[^\n]{0,40}\b[45]\d\d\b",
+)
+# Role senders of mail systems, carriers' SMS gateways and list managers. Compared with
+# the local part with separators ignored ("post_master", "Mailer-Daemon", "MAILER").
+_SYSTEM_WHOLE = frozenset(
+    {"postmaster", "mailer", "mailerdaemon", "maildaemon", "mdaemon", "maildelivery",
+     "maildeliverysystem", "maildeliverysubsystem", "mailadmin", "mailadministrator",
+     "mailsystem", "smtp", "smtpd", "bounce", "bounces", "smsgateway", "smsadmin",
+     "mmsadmin", "mailerror", "mailerrors", "deliverystatus"}
+)  # fmt: skip
+_SYSTEM_PREFIX = ("bounce", "postmaster", "mailerdaemon", "maildaemon")
+_ROLE_WHOLE = frozenset(
+    {"daemon", "root", "nobody", "listserv", "majordomo", "mailman", "sympa", "ezmlm",
+     "listmanager", "lyris", "noreply", "donotreply", "admin", "notify", "system"}
+)  # fmt: skip
+_ROLE_SUFFIX = re.compile(r"\w[-_](?:admin|owner|request|bounces?|errors|daemon)$")
+_ROLE_PREFIX = ("noreply", "donotreply")
+_LIST_ROLE_SUFFIX = ("admin", "owner", "request")
+_LIST_ROLE_WHOLE = frozenset({"listserv", "majordomo", "mailman", "sympa", "ezmlm", "lyris"})
+_ROLE_NAME = rx(
+    r"^\s*\W*(?:mail delivery (?:subsystem|system|service)|mail(?:er)? ?daemon|postmaster"
+    r"|mail administrator|system administrator|mail system|delivery (?:status|subsystem))\b",
+)
+
+
+def _role_local(local: str) -> str:
+    """``post_master`` -> ``postmaster``: the local part without tag and separators."""
+    return re.sub(r"[-_.=]+", "", local.lower().split("+", 1)[0])
+
+
+def role_sender(msg: Message) -> tuple[str, bool]:
+    """Why the sender is a role address, else "", and whether it is a mail system's own.
+
+    Mail-system roles (postmaster, MAILER-DAEMON, ``bounce*@``, "Mail Delivery System")
+    send nothing but reports; other roles (``no-reply@``, ``*-admin@``, list managers)
+    send notices of all sorts, so they count only with the structure of a report.
+    """
+    if not msg.from_:
+        return "", False
+    local, raw = _role_local(msg.from_.local), msg.from_.local.lower()
+    why = f"role sender {msg.from_.addr}"
+    if local in _SYSTEM_WHOLE or local.startswith(_SYSTEM_PREFIX):
+        return why, True
+    if _ROLE_NAME.search(msg.from_.name):
+        return f"mail-system sender name {msg.from_.name[:40]}", True
+    if local in _ROLE_WHOLE or local.startswith(_ROLE_PREFIX):
+        return why, False
+    if _ROLE_SUFFIX.search(raw):
+        return why, False
+    return "", False
+
+
+def _list_manager(msg: Message) -> bool:
+    if not msg.from_:
+        return False
+    tokens = [t for t in re.split(r"[-_.=+]+", msg.from_.local.lower()) if t]
+    return bool(tokens) and (
+        (len(tokens) > 1 and tokens[-1] in _LIST_ROLE_SUFFIX)
+        or _role_local(msg.from_.local) in _LIST_ROLE_WHOLE
+    )
+
+
+def _provider_notification(text: str) -> tuple[bool, list[str]] | None:
+    """Amazon SES bounce notifications, bare or in an SNS envelope: (hard, recipients)."""
+    start = text.find("{")
+    if start < 0 or '"bounce' not in text.lower():
+        return None
+    try:
+        obj = json.loads(text[start : text.rfind("}") + 1])
+    except ValueError:
+        return None
+    for _ in range(2):  # SNS wraps the SES JSON in a string field "Message"
+        if isinstance(obj, dict) and isinstance(obj.get("Message"), str):
+            try:
+                obj = json.loads(obj["Message"])
+            except ValueError:
+                return None
+    if not isinstance(obj, dict):
+        return None
+    kind = str(obj.get("notificationType") or obj.get("eventType") or "").lower()
+    bounce = obj.get("bounce")
+    if kind != "bounce" or not isinstance(bounce, dict):
+        return None
+    recipients = [
+        _dsn_addr(str(r.get("emailAddress", "")))
+        for r in bounce.get("bouncedRecipients") or ()
+        if isinstance(r, dict)
+    ]
+    return str(bounce.get("bounceType", "")).lower() != "transient", recipients
+
+
+def _original_recipients(heads: tuple[Mapping[str, tuple[str, ...]], ...]) -> list[str]:
+    """To addresses of the returned original message(s): whom the failed message was for."""
+    out: list[str] = []
+    for h in heads:
+        out += [a.addr for a in parse_addresses(list(h.get("to", ())))]
+    return [a for a in out if not is_noreply_address(a)][:20]
+
+
+_INLINE_TO = re.compile(
+    r"^\s*(?:to|an|a|para|à|destinataire|收件人|宛先|받는 사람|кому)\s*[:：]\s*(.+)$", re.I | re.M
+)
+_INLINE_HEADERS = re.compile(r"^\s*(?:message-id|from|subject|date)\s*:", re.I | re.M)
+
+
+def _inline_recipients(msg: Message, text: str) -> list[str]:
+    """The To line of an original returned inline ("To: lead@example.org")."""
+    ours = {a.addr for a in (*msg.to, *msg.cc)}
+    out: list[str] = []
+    for m in _INLINE_TO.finditer(text):
+        out += [a.lower() for a in _ADDR.findall(m.group(1)) if a.lower() not in ours]
+    return [a for a in dict.fromkeys(out) if not is_noreply_address(a)][:20]
+
+
+def _quoted_original(text: str) -> bool:
+    """An original message returned inline: at least three of its header fields as lines."""
+    return len(_INLINE_HEADERS.findall(text[:SCAN])) >= 3
+
+
 # Phrases of a delay/warning notice, which promise further attempts.
 _SOFT_BODY = rx(
     r"this is a warning only|has not yet been delivered|delivery incomplete|still being retried",
@@ -174,8 +345,12 @@ def detect_bounce(msg: Message) -> Detection | None:
     subject = fold(msg.subject)
     prefixed = bool(REPLY_PREFIX.match(subject))
     body = fold(unquoted(msg.body_text[:SCAN]))  # an NDR explains itself at the top
+    head = _ndr_head(body)
     subj_hit = not prefixed and bool(_NDR_SUBJECT.search(subject.strip()))
     body_hit = bool(_NDR_BODY.search(body))
+    # Short words in other languages ("退信", "반송") are what a person writes too: they
+    # count with a mail-system origin, never by appearing in both subject and body.
+    intl_hit = not prefixed and bool(_NDR_INTL.search(subject) or _NDR_INTL.search(head))
     origin = []
     if null_sender(msg):
         origin.append("Return-Path: <>")
@@ -183,8 +358,55 @@ def detect_bounce(msg: Message) -> Detection | None:
         origin.append("From postmaster")
     if auto_submitted(msg):
         origin.append(f"Auto-Submitted: {auto_submitted(msg)}")
-    if not strong and not ((subj_hit or body_hit) and (origin or (subj_hit and body_hit))):
-        return None
+    notice = None if prefixed else _provider_notification(msg.body_text[:SCAN])
+    if notice is not None:
+        reasons.append("provider bounce notification (SES/SNS JSON)")
+        strong = True
+    if not strong and not (
+        (subj_hit or body_hit or intl_hit) and (origin or (subj_hit and body_hit))
+    ):
+        # Outside the wording we know: the structure of a report. A returned original
+        # (attached or quoted inline), SMTP/DSN status text, a mail-system or list-manager
+        # sender; two of them, or one with failure words, make a bounce.
+        role, system = role_sender(msg)
+        attached = bool(msg.attached)
+        inline = bool(role) and _quoted_original(body)
+        status_text = bool(_SMTP_TEXT.search(head))
+        ndr_words = subj_hit or body_hit or intl_hit
+        words = ndr_words or bool(
+            not prefixed and (_FAILURE_WORDS.search(subject) or _FAILURE_WORDS.search(head))
+        )
+        list_error = (
+            not prefixed
+            and _list_manager(msg)
+            and bool(_LIST_ERROR.search(subject) or _LIST_ERROR.search(head))
+        )
+        structural = attached or inline or status_text or list_error
+        evidence = [
+            e
+            for e, ok in (
+                (role, bool(role)),
+                ("returned original message", attached or inline),
+                ("SMTP/DSN status text", status_text),
+                ("delivery-failure wording", words),
+                ("mailing-list manager error notice", list_error),
+                *((o, True) for o in origin),
+            )
+            if ok
+        ]
+        if prefixed or not (
+            (role and structural and (words or system or list_error))
+            or (system and words)
+            or ((attached or status_text) and ndr_words)
+            or (attached and status_text and words)
+        ):
+            return None
+        reasons.extend(evidence)
+        if list_error:  # the list refused the post; no recipient's mailbox failed
+            reasons.append("list did not take the message")
+            return _bounce(reasons, False, _original_recipients(msg.attached))
+    if intl_hit and not (subj_hit or body_hit):
+        reasons.append("NDR wording (non-English)")
     if subj_hit:
         reasons.append(f"NDR subject: {msg.subject[:60]}")
     if body_hit:
@@ -217,6 +439,8 @@ def detect_bounce(msg: Message) -> Detection | None:
         reasons.append("DSN reports delivery, not a failure")
         return _bounce(reasons, False, [])
 
+    if notice is not None:
+        return _bounce(reasons, notice[0], notice[1] or failed_hdr)
     head = _ndr_head(fold(msg.body_text[:SCAN]))
     soft = bool(_NDR_SUBJECT_SOFT.search(subject) and subj_hit) or bool(_SOFT_BODY.search(head))
     statuses = set(_STATUS.findall(msg.report_text))
@@ -227,7 +451,12 @@ def detect_bounce(msg: Message) -> Detection | None:
     elif soft and _HARD_BODY.search(head) and not _SOFT_BODY.search(head):
         soft = False
     reasons.append("delivery delayed (transient)" if soft else "delivery failed")
-    recipients = failed_hdr or list(_text_recipients(msg, head))
+    recipients = (
+        failed_hdr
+        or list(_text_recipients(msg, head))
+        or _original_recipients(msg.attached)
+        or _inline_recipients(msg, fold(msg.body_text[:SCAN]))
+    )
     return _bounce(reasons, not soft, recipients)
 
 

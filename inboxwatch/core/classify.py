@@ -21,7 +21,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from inboxwatch.core import authres, autodetect
+from inboxwatch.core import authres, autodetect, complaints, spamverdict
 from inboxwatch.core.message import Address, Message, is_valid_address, parse_addresses
 from inboxwatch.core.mime import MARK_HEADER, made_by_us
 from inboxwatch.core.optout import is_opt_out
@@ -95,6 +95,9 @@ class Kind(StrEnum):
     LIST = "list"
     OWN = "own"
     IGNORE = "ignore"
+    #: An abuse/spam complaint about our mail (RFC 5965 ARF or a provider's forward):
+    #: an opt-out of the complained-about address, never answered.
+    COMPLAINT = "complaint"
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,8 @@ class Context:
     known: Known = field(default_factory=Known)
     #: authserv-ids of our own receiving server: only its Authentication-Results count.
     authserv_ids: tuple[str, ...] = ()
+    #: Honour the receiving server's spam verdict: a flagged enquiry is not acknowledged.
+    trust_spam_verdict: bool = True
 
     @property
     def own_domains(self) -> frozenset[str]:
@@ -141,6 +146,8 @@ class Classification:
     opt_out: bool = False
     #: Written by a team member (not by us): in a lead's thread, a person took over.
     by_team: bool = False
+    #: Complaints: the (lower-cased) addresses that complained about our mail.
+    complained: tuple[str, ...] = ()
 
     def as_json(self, **extra: Any) -> str:
         obj: dict[str, Any] = {
@@ -157,6 +164,8 @@ class Classification:
         }
         if self.kind is Kind.BOUNCE:
             obj["bounce"] = {"hard": self.bounce_hard, "recipients": list(self.bounced)}
+        if self.kind is Kind.COMPLAINT:
+            obj["complaint"] = {"recipients": list(self.complained)}
         if self.return_date:
             obj["return_date"] = self.return_date.isoformat()
         if self.opt_out:
@@ -185,6 +194,8 @@ def classify(
     """
     msg, via_group = _unwrap_own_group(msg, ctx)
     result = _classify(msg, book, ctx, received, budget or Budget())
+    if result.kind is Kind.ENQUIRY and ctx.trust_spam_verdict:
+        result = _spam_checked(msg, result, ctx)
     if via_group:
         result = dataclasses.replace(
             result, reasons=("came through our own group", *result.reasons)
@@ -198,6 +209,17 @@ def _classify(
     text = new_text(msg.text, msg.html)
     sender = msg.from_.addr if msg.from_ else ""
     known = ctx.known
+
+    if (complaint := complaints.detect_complaint(msg, ctx.own)) is not None:
+        named = tuple(a for a in complaint.recipients if a not in ctx.team)
+        key = next((known.by_address[a] for a in named if a in known.by_address), "")
+        key = key or next(
+            (known.by_message_id[m] for m in complaint.message_ids if m in known.by_message_id),
+            "",
+        )
+        return Classification(
+            Kind.COMPLAINT, complaint.reasons, lead_key=key, complained=named, new_text=text
+        )
 
     found = autodetect.detect(msg)
     if found and found.kind == "bounce":
@@ -330,6 +352,21 @@ def _classify(
     if robot_reasons and robot_reasons[0].startswith("sent from our own"):
         return Classification(Kind.OWN, (*robot_reasons, *notes), new_text=text)
     return Classification(Kind.IGNORE, (*robot_reasons, *notes, "no rule matched"), new_text=text)
+
+
+def _spam_checked(msg: Message, result: Classification, ctx: Context) -> Classification:
+    """An enquiry our receiving server judged spam is recorded, not acknowledged.
+
+    Only a new sender's enquiry is affected: a known lead's mail stays theirs. A sender
+    can write such headers too (our server may not strip them), but they can only keep
+    an acknowledgement from going out, which is the safe direction.
+    """
+    verdict = spamverdict.server_verdict(msg)
+    lead = result.lead.addr if result.lead else ""
+    if not verdict or lead in ctx.known.by_address:
+        return result
+    why = f"the receiving server judged it spam ({verdict}): recorded, not acknowledged"
+    return dataclasses.replace(result, kind=Kind.IGNORE, reasons=(*result.reasons, why))
 
 
 def _robot_notification(

@@ -57,6 +57,8 @@ class Settings:
     authserv_ids: tuple[str, ...] = ()
     #: How long each kind of message may wait to go out before it is given up.
     max_ages: MaxAge = field(default_factory=MaxAge)
+    #: Honour the receiving server's spam verdict on new senders' enquiries.
+    trust_spam_verdict: bool = True
 
     def context(self, known: Known | None = None) -> Context:
         """What classification needs to know about us and the state: one definition."""
@@ -65,6 +67,7 @@ class Settings:
             team=self.team,
             known=known or Known(),
             authserv_ids=self.authserv_ids,
+            trust_spam_verdict=self.trust_spam_verdict,
         )
 
     @classmethod
@@ -84,6 +87,7 @@ class Settings:
             max_age=timedelta(days=cfg.imap.max_age_days),
             simulated=simulated,
             authserv_ids=cfg.imap.authserv_id,
+            trust_spam_verdict=cfg.imap.trust_spam_verdict,
             max_ages=MaxAge(
                 ack=timedelta(days=cfg.imap.max_age_days),
                 followup=timedelta(days=s.followup_max_age_days),
@@ -233,8 +237,11 @@ def on_enquiry(
 def on_message(
     inc: Incoming, lead: Lead, book: RuleBook, st: Settings, now: datetime, ids: Ids
 ) -> Decision:
-    """A message about a known lead: reply, automatic reply, bounce, or a team member's mail."""
+    """A message about a known lead: reply, automatic reply, bounce, complaint, or a team
+    member's mail."""
     c = inc.c
+    if c.kind is Kind.COMPLAINT:
+        return on_complaint(lead, c, book, st, now, ids)
     if c.kind is Kind.REPLY:
         lead = dataclasses.replace(lead, conversation=Conversation.WAITING_US).log(
             now, "reply", excerpt(c.new_text, 300)
@@ -263,6 +270,8 @@ def on_message(
         sends = owner_mail("owner-reply", lead, book, st, now, ids, excerpt=excerpt(c.new_text))
         return Decision(lead, sends, f"reply from {lead.address}: sequence stopped")
     if c.kind is Kind.AUTO_REPLY:
+        if any(r.startswith(CHALLENGE) for r in c.reasons):
+            return _challenged(lead, now)
         if not lead.is_active:
             return Decision(lead.log(now, "automatic reply"), (), "automatic reply (ended lead)")
         if c.return_date is None:
@@ -285,6 +294,45 @@ def on_message(
     if c.kind is Kind.OWN and c.by_team:
         return handed_over(lead, now, "a team member wrote in the thread")
     return Decision(None, (), f"{c.kind.value}: nothing to do")
+
+
+#: The reason prefix :mod:`inboxwatch.core.autodetect` gives a challenge-response filter.
+CHALLENGE = "challenge-response filter"  # autodetect.CHALLENGE starts so
+_CHALLENGE_EVENT = "behind a challenge-response filter"
+
+
+def _challenged(lead: Lead, now: datetime) -> Decision:
+    """Boxbe, BoxTrapper, MailInBlack ... ask us to prove we are human. Never answered
+    (it is an automatic reply); the owner is told once, as a lead event and a note: our
+    mail may not reach the lead until a person passes the challenge."""
+    if any(e.what == _CHALLENGE_EVENT for e in lead.events):
+        return Decision(lead.log(now, "automatic reply", CHALLENGE), (), f"{CHALLENGE} again")
+    lead = lead.log(now, _CHALLENGE_EVENT, "a person must answer the challenge for mail to arrive")
+    note = f"{lead.address} sits behind a {CHALLENGE}: not answered; the owner must pass it"
+    return Decision(lead, (), note)
+
+
+def on_complaint(
+    lead: Lead, c: Classification, book: RuleBook, st: Settings, now: datetime, ids: Ids
+) -> Decision:
+    """The lead reported our mail as spam/abuse: an opt-out, however it was said.
+
+    The lead ends as opted out, the address is suppressed, and the owner is told (the
+    owner-reply mail, whose excerpt says what happened). Never answered.
+    """
+    was_active = lead.is_active
+    lead = dataclasses.replace(lead, conversation=Conversation.CLOSED)
+    lead = lead.log(now, "complaint", "; ".join(c.reasons))
+    if was_active:
+        lead = lead.end(now, Ended.OPTED_OUT, "reported our mail as spam/abuse")
+    told = (
+        f"COMPLAINT: {lead.address} reported our mail as spam or abuse to their mail "
+        "provider. The address is suppressed and will get no more mail from inboxwatch; "
+        "please do not write to them unless they write first."
+    )
+    sends = owner_mail("owner-reply", lead, book, st, now, ids, excerpt=told)
+    note = f"complaint about our mail to {lead.address}: address suppressed, lead ended"
+    return Decision(lead, sends, note, suppress=lead.address)
 
 
 def on_orphan_reply(

@@ -8,6 +8,7 @@ space at a fold after an encoded word (see shared/notes/test-servers.md).
 from __future__ import annotations
 
 import email.header
+import email.parser
 import email.utils
 import hashlib
 import re
@@ -68,6 +69,10 @@ class Message:
     defects: tuple[str, ...] = ()
     raw_size: int = 0
     report_text: str = field(default="", repr=False)
+    #: Headers of returned/attached messages (``message/rfc822``, ``text/rfc822-headers``
+    #: and their RFC 6532 ``global`` forms), decoded like :attr:`headers`: what a bounce
+    #: sends back of the original message.
+    attached: tuple[Mapping[str, tuple[str, ...]], ...] = field(default=(), repr=False)
 
     def header(self, name: str) -> str:
         """First value of header ``name`` (case-insensitive), decoded, or ""."""
@@ -224,6 +229,34 @@ def _report_text(msg: StdMessage) -> str:
     return "\n".join(chunks)
 
 
+_ATTACHED_MESSAGE = frozenset({"message/rfc822", "message/global"})
+_ATTACHED_HEADERS = frozenset({"text/rfc822-headers", "message/global-headers"})
+
+
+def _attached(msg: StdMessage) -> tuple[Mapping[str, tuple[str, ...]], ...]:
+    """Headers of the messages a report or forward carries (at most 10)."""
+    out: list[Mapping[str, tuple[str, ...]]] = []
+    for part in msg.walk():
+        ctype = part.get_content_type()
+        if ctype in _ATTACHED_MESSAGE:
+            payload = part.get_payload()
+            inner = payload[0] if isinstance(payload, list) and payload else None
+            if isinstance(inner, StdMessage):
+                heads = _std_headers(inner)
+                if heads:
+                    out.append(heads)
+        elif ctype in _ATTACHED_HEADERS:
+            raw = part.get_payload(decode=True)
+            if isinstance(raw, bytes):
+                text = raw.decode("utf-8", "replace")
+                heads = _std_headers(email.parser.HeaderParser().parsestr(text))
+                if heads:
+                    out.append(heads)
+        if len(out) >= 10:
+            break
+    return tuple(out)
+
+
 def _decode_text_parts(std: StdMessage, subtype: str) -> str:
     out: list[str] = []
     for part in std.walk():
@@ -289,4 +322,5 @@ def parse_message(raw: bytes) -> Message:
         defects=defects,
         raw_size=len(raw),
         report_text=_report_text(std),
+        attached=_attached(std),
     )

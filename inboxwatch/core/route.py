@@ -246,6 +246,9 @@ def on_prepared(view: StateView, world: World, p: Prepared, now: datetime) -> li
         if c.kind is Kind.BOUNCE and c.bounce_hard:
             # Unknown to us, but an address that bounced must never get an acknowledgement.
             extra = [Suppress(addr, "hard bounce") for addr in c.bounced]
+        elif c.kind is Kind.COMPLAINT:
+            # A complaint is an opt-out of the address, whether or not it was a lead.
+            extra = [Suppress(addr, "complaint about our mail") for addr in c.complained]
         decision = Decision(note=f"{c.kind.value}: {'; '.join(c.reasons)}")
     sender = msg.from_.addr if msg.from_ else "?"
     note = Note(f"{mail.ref} from={sender} {c.kind.value}: {decision.note}")

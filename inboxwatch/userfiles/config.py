@@ -8,7 +8,7 @@ import shlex
 import subprocess
 import zoneinfo
 from dataclasses import dataclass
-from datetime import time
+from datetime import date, time
 from pathlib import Path
 
 from inboxwatch.core.message import is_valid_address
@@ -99,6 +99,9 @@ class ImapConfig(ServerConfig):
     processed_keyword: str = ""
     #: authserv-ids of our own receiving server, whose Authentication-Results we trust.
     authserv_id: tuple[str, ...] = ()
+    #: Honour the spam verdict our server wrote (X-Spam-Flag, rspamd, Microsoft SCL):
+    #: a new sender's enquiry it calls spam is recorded but never acknowledged.
+    trust_spam_verdict: bool = True
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,9 @@ class Identity:
     address: str
     name: str
     aliases: tuple[str, ...] = ()
+    #: How a message written in the first person is signed ("Anna\nExample Ltd");
+    #: empty: the templates sign with ``name``.
+    signature: str = ""
 
     @property
     def addresses(self) -> frozenset[str]:
@@ -124,6 +130,8 @@ class SendingConfig:
     max_per_hour: int = 50
     max_per_day: int = 300
     hold_max_days: int = 30
+    #: Dates that are not sending days (public holidays, the office closed).
+    holidays: frozenset[date] = frozenset()
     followup_max_age_days: float = 2.0
     owner_mail_max_age_days: float = 3.0
 
@@ -229,6 +237,16 @@ def _hhmm(sec: Section, name: str, default: time) -> time:
     return parsed
 
 
+def _dates(sec: Section, name: str) -> frozenset[date]:
+    out: set[date] = set()
+    for value in sec.str_list(name):
+        try:
+            out.add(date.fromisoformat(value))
+        except ValueError:
+            sec.file.problem(sec.key(name), f'expected dates as "YYYY-MM-DD", got {value!r}')
+    return frozenset(out)
+
+
 def _sending(sec: Section) -> SendingConfig:
     d = SendingConfig()
     days_raw = sec.str_list("days") if "days" in sec.data else WEEKDAYS[:5]
@@ -252,6 +270,7 @@ def _sending(sec: Section) -> SendingConfig:
         max_per_hour=sec.get("max_per_hour", int, d.max_per_hour),
         max_per_day=sec.get("max_per_day", int, d.max_per_day),
         hold_max_days=sec.get("hold_max_days", int, d.hold_max_days),
+        holidays=_dates(sec, "holidays"),
         followup_max_age_days=sec.get("followup_max_age_days", float, d.followup_max_age_days),
         owner_mail_max_age_days=sec.get(
             "owner_mail_max_age_days", float, d.owner_mail_max_age_days
@@ -302,6 +321,7 @@ def load_config(path: Path | str) -> Config:
         max_age_days=imap_sec.get("max_age_days", int, 7),
         processed_keyword=imap_sec.get("processed_keyword", str, ""),
         authserv_id=tuple(a.strip().lower() for a in imap_sec.str_list("authserv_id")),
+        trust_spam_verdict=imap_sec.get("trust_spam_verdict", bool, True),
     )
     if not 30 <= imap.idle_renew_seconds <= 1740:
         toml.problem("imap.idle_renew_seconds", "must be between 30 and 1740 (29 minutes)")
@@ -326,6 +346,7 @@ def load_config(path: Path | str) -> Config:
         address=id_sec.require("address", str, "").strip().lower(),
         name=id_sec.get("name", str, ""),
         aliases=tuple(a.strip().lower() for a in id_sec.str_list("aliases")),
+        signature=id_sec.get("signature", str, "").strip("\n"),
     )
     for key, addr in [("address", identity.address)] + [("aliases", a) for a in identity.aliases]:
         if addr and not is_valid_address(addr):
