@@ -51,12 +51,13 @@ from inboxwatch.adapters.memory_mail import MemorySource
 from inboxwatch.adapters.memory_sender import MemorySender
 from inboxwatch.adapters.ports import Batch, Stream
 from inboxwatch.adapters.tinydb_store import TinyDbStore
-from inboxwatch.core.decide import Send, Settings
 from inboxwatch.core.lead import Automation, Conversation, Ended, Lead
+from inboxwatch.core.letters import Send
 from inboxwatch.core.message import Address
 from inboxwatch.core.mime import Outgoing
 from inboxwatch.core.queue import OutboxItem, Purpose, Status
 from inboxwatch.core.route import World, queue_item, wake_of
+from inboxwatch.core.settings import Settings
 from inboxwatch.core.timing import SendingWindow
 from inboxwatch.service.clock import FixedClock
 from inboxwatch.service.commands import load_all

@@ -12,9 +12,9 @@ from inboxwatch.adapters.memory_store import MemoryStore
 from inboxwatch.core import route
 from inboxwatch.core.actions import InboxMail, PutLead, Queue, Suppress
 from inboxwatch.core.classify import Context, Kind, Known, classify
-from inboxwatch.core.decide import Settings
 from inboxwatch.core.lead import Conversation, Ended, Lead
 from inboxwatch.core.message import Address, parse_message
+from inboxwatch.core.settings import Settings
 from inboxwatch.core.timing import SendingWindow
 from inboxwatch.userfiles.rulebook import RuleBook, load_rulebook
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from inboxwatch.core.classify import Context, Kind, classify
-from inboxwatch.core.letters import LeadView, Thread, excerpt, lead_values, to_lead, to_owner
+from inboxwatch.core.letters import LeadView, Thread, excerpt, lead_values, to_lead
 from inboxwatch.core.message import Address, parse_message
 from inboxwatch.core.mime import (
     MARK_HEADER,
@@ -21,6 +21,7 @@ from inboxwatch.core.mime import (
     reply_subject,
     to_bytes,
 )
+from inboxwatch.core.owner_mail import to_owner
 from inboxwatch.userfiles.rulebook import load_rulebook
 from inboxwatch.userfiles.templates import Template
 

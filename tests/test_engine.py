@@ -21,18 +21,12 @@ from hypothesis import strategies as st
 
 from inboxwatch.core.cadence import next_step, next_wake, pending_steps, plan, step_due
 from inboxwatch.core.classify import Classification, Kind
-from inboxwatch.core.decide import (
-    Decision,
-    Incoming,
-    Send,
-    Settings,
-    handed_over,
-    on_enquiry,
-    on_message,
-)
+from inboxwatch.core.decide import Decision, Incoming, handed_over, on_enquiry, on_message
 from inboxwatch.core.lead import Automation, Conversation, Ended, Lead
+from inboxwatch.core.letters import Send
 from inboxwatch.core.message import Address, Message, parse_message
 from inboxwatch.core.returndate import find_return_date
+from inboxwatch.core.settings import Settings
 from inboxwatch.core.timing import SendingWindow, day_offset
 from inboxwatch.userfiles.rulebook import RuleBook, load_rulebook
 from inboxwatch.userfiles.sequences import Step

@@ -15,8 +15,8 @@ import pytest
 
 from inboxwatch.core import authres
 from inboxwatch.core.classify import Classification, Context, Kind, classify
-from inboxwatch.core.decide import Settings
 from inboxwatch.core.message import Address, parse_message
+from inboxwatch.core.settings import Settings
 from inboxwatch.userfiles.config import load_config
 from inboxwatch.userfiles.rulebook import RuleBook, load_rulebook
 from tests.test_config import IMAP, REST, SMTP, write

@@ -16,9 +16,10 @@ from hypothesis import strategies as st
 
 from inboxwatch.core.autodetect import CHALLENGE, detect
 from inboxwatch.core.classify import Context, Kind, classify
-from inboxwatch.core.decide import Incoming, Settings, on_message
+from inboxwatch.core.decide import Incoming, on_message
 from inboxwatch.core.lead import Lead
 from inboxwatch.core.message import Address, parse_message
+from inboxwatch.core.settings import Settings
 from inboxwatch.core.timing import SendingWindow
 from inboxwatch.userfiles.rulebook import RuleBook, load_rulebook
 

@@ -20,9 +20,9 @@ from inboxwatch.adapters.memory_store import MemoryStore
 from inboxwatch.core import route
 from inboxwatch.core.actions import InboxMail, Reject
 from inboxwatch.core.classify import Context, classify
-from inboxwatch.core.decide import Settings
 from inboxwatch.core.message import Address, parse_message
 from inboxwatch.core.safe_regex import MESSAGE_BUDGET, Budget, RuleTimeout, compile_user, hazards
+from inboxwatch.core.settings import Settings
 from inboxwatch.core.timing import SendingWindow
 from inboxwatch.userfiles.rulebook import RuleBook, load_rulebook
 

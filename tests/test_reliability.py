@@ -34,8 +34,8 @@ from inboxwatch.adapters.smtp import Envelope, SmtpSender
 from inboxwatch.adapters.statefile import read_json, write_json_atomic
 from inboxwatch.adapters.tinydb_store import TinyDbStore
 from inboxwatch.core import queue
-from inboxwatch.core.decide import Send
 from inboxwatch.core.lead import Ended
+from inboxwatch.core.letters import Send
 from inboxwatch.core.message import Address
 from inboxwatch.core.mime import Outgoing, new_message_id, to_bytes
 from inboxwatch.core.queue import Caps, OutboxItem, Result, Status

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from inboxwatch.core.classify import Context, Kind, Known, classify
-from inboxwatch.core.decide import Settings
 from inboxwatch.core.message import Message, parse_message
+from inboxwatch.core.settings import Settings
 from inboxwatch.core.spamverdict import server_verdict
 from inboxwatch.userfiles.config import load_config
 from inboxwatch.userfiles.rulebook import RuleBook, load_rulebook

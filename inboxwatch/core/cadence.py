@@ -9,8 +9,11 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime, timedelta
 
-from inboxwatch.core.decide import Decision, Ids, Send, Settings, email_step, owner_mail
+from inboxwatch.core.decide import Decision, email_step
 from inboxwatch.core.lead import Automation, Conversation, Ended, Lead, iso
+from inboxwatch.core.letters import Ids, Send
+from inboxwatch.core.owner_mail import owner_mail
+from inboxwatch.core.settings import Settings
 from inboxwatch.core.timing import day_offset, due_at
 from inboxwatch.userfiles.rulebook import RuleBook
 from inboxwatch.userfiles.sequences import Sequence, Step

@@ -8,98 +8,27 @@ alone does to a lead is :mod:`inboxwatch.core.cadence`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 
-from inboxwatch.core.classify import Classification, Context, Kind, Known
+from inboxwatch.core.classify import Classification, Kind
 from inboxwatch.core.lead import Automation, Conversation, Ended, Lead, iso
 from inboxwatch.core.letters import (
-    LeadView,
+    Ids,
+    Send,
     Thread,
     excerpt,
     lead_values,
     thread_start,
     to_lead,
-    to_owner,
+    view_of,
 )
 from inboxwatch.core.message import Address, Message
-from inboxwatch.core.mime import Outgoing
-from inboxwatch.core.queue import MaxAge
-from inboxwatch.core.timing import SendingWindow, first_business_day_after
-from inboxwatch.userfiles.config import Config
+from inboxwatch.core.owner_mail import owner_mail
+from inboxwatch.core.settings import Settings
+from inboxwatch.core.timing import first_business_day_after
 from inboxwatch.userfiles.rulebook import RuleBook
 from inboxwatch.userfiles.sequences import Step
-
-Ids = Callable[[], str]
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The parts of the config the decisions need, in the shapes they need."""
-
-    me: Address
-    owner: str
-    owner_alerts: bool
-    window: SendingWindow
-    min_gap: timedelta
-    ack_period: timedelta
-    hold_max: timedelta
-    #: Our own addresses, and the team's (the owner included, ours excluded).
-    own: frozenset[str] = frozenset()
-    team: frozenset[str] = frozenset()
-    #: An enquiry older than this when first seen is not acknowledged (a person decides).
-    max_age: timedelta = timedelta(days=7)
-    #: Time-lapse: arrival is "now" on the simulated clock, not the mailbox's date.
-    simulated: bool = False
-    #: authserv-ids of our own receiving server (lower-cased): whose Authentication-Results
-    #: count when a notification's sender is judged.
-    authserv_ids: tuple[str, ...] = ()
-    #: How long each kind of message may wait to go out before it is given up.
-    max_ages: MaxAge = field(default_factory=MaxAge)
-    #: Honour the receiving server's spam verdict on new senders' enquiries.
-    trust_spam_verdict: bool = True
-
-    def context(self, known: Known | None = None) -> Context:
-        """What classification needs to know about us and the state: one definition."""
-        return Context(
-            own=self.own,
-            team=self.team,
-            known=known or Known(),
-            authserv_ids=self.authserv_ids,
-            trust_spam_verdict=self.trust_spam_verdict,
-        )
-
-    @classmethod
-    def from_config(cls, cfg: Config, simulated: bool = False) -> Settings:
-        s = cfg.sending
-        team = cfg.team | ({cfg.owner} if cfg.owner else frozenset())
-        return cls(
-            me=Address(cfg.identity.address, cfg.identity.name),
-            owner=cfg.owner,
-            owner_alerts=cfg.owner_alerts and bool(cfg.owner),
-            window=SendingWindow(cfg.timezone, s.window_start, s.window_end, s.days),
-            min_gap=timedelta(hours=s.min_gap_hours),
-            ack_period=timedelta(days=s.ack_period_days),
-            hold_max=timedelta(days=s.hold_max_days),
-            own=cfg.own_addresses,
-            team=team - cfg.own_addresses,
-            max_age=timedelta(days=cfg.imap.max_age_days),
-            simulated=simulated,
-            authserv_ids=cfg.imap.authserv_id,
-            trust_spam_verdict=cfg.imap.trust_spam_verdict,
-            max_ages=MaxAge(
-                ack=timedelta(days=cfg.imap.max_age_days),
-                followup=timedelta(days=s.followup_max_age_days),
-                owner=timedelta(days=s.owner_mail_max_age_days),
-            ),
-        )
-
-
-@dataclass(frozen=True)
-class Send:
-    out: Outgoing
-    step: str = ""
 
 
 @dataclass(frozen=True)
@@ -118,34 +47,6 @@ class Incoming:
     c: Classification
 
 
-def _view(lead: Lead) -> LeadView:
-    fields = dict(lead.fields)
-    if lead.phone:
-        fields["phone"] = lead.phone
-    return LeadView(Address(lead.address, lead.name), lead.source, lead.rule, lead.subject, fields)
-
-
-def owner_mail(
-    purpose: str, lead: Lead, book: RuleBook, st: Settings, now: datetime, ids: Ids, **extra: str
-) -> tuple[Send, ...]:
-    tpl = book.templates.get(purpose)
-    now = now.astimezone(st.window.tz)  # the Date header in the business's own zone
-    if not st.owner_alerts or tpl is None:
-        return ()
-    values = lead_values(_view(lead), st.me, st.owner, extra)
-    out = to_owner(
-        purpose=purpose,
-        template=tpl,
-        values=values,
-        me=st.me,
-        owner=st.owner,
-        lead=Address(lead.address, lead.name),
-        message_id=ids(),
-        now=now,
-    )
-    return (Send(out),)
-
-
 def email_step(
     lead: Lead, step: Step, book: RuleBook, st: Settings, now: datetime, ids: Ids, purpose: str
 ) -> tuple[Lead, Send]:
@@ -154,7 +55,7 @@ def email_step(
     out, thread = to_lead(
         purpose=purpose,
         template=tpl,
-        values=lead_values(_view(lead), st.me, st.owner, {"step": step.name}),
+        values=lead_values(view_of(lead), st.me, st.owner, {"step": step.name}),
         me=st.me,
         to=Address(lead.address, lead.name),
         thread=Thread(lead.thread_subject, lead.thread),

@@ -35,9 +35,10 @@ from inboxwatch.core.actions import (
     Suppress,
     UpdateOutbox,
 )
-from inboxwatch.core.decide import Send, undeliverable
+from inboxwatch.core.decide import undeliverable
 from inboxwatch.core.lead import Ended, Lead, iso
-from inboxwatch.core.letters import notice_mail
+from inboxwatch.core.letters import Send
+from inboxwatch.core.owner_mail import notice_mail
 from inboxwatch.core.queue import (
     PAUSE_DEFAULT,
     OutboxItem,

@@ -8,10 +8,11 @@ subject starts a new thread and later steps reply under our own first message.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from inboxwatch.core.lead import Lead
 from inboxwatch.core.message import SYNTHETIC_ID_DOMAIN, Address, Message
 from inboxwatch.core.mime import Outgoing, clean_header, reply_subject
 from inboxwatch.userfiles.templates import Template, render
@@ -57,6 +58,16 @@ def first_name(name: str) -> str:
     return word.title() if word.islower() or word.isupper() else word
 
 
+#: Makes new Message-IDs (tests pass predictable ones).
+Ids = Callable[[], str]
+
+
+@dataclass(frozen=True)
+class Send:
+    out: Outgoing
+    step: str = ""
+
+
 @dataclass(frozen=True)
 class Thread:
     """Where the conversation with a lead stands, as far as threading headers go."""
@@ -90,6 +101,14 @@ class LeadView:
     rule: str
     subject: str = ""
     fields: Mapping[str, str] = field(default_factory=dict)
+
+
+def view_of(lead: Lead) -> LeadView:
+    """What templates may show of a lead (its phone among the fields)."""
+    fields = dict(lead.fields)
+    if lead.phone:
+        fields["phone"] = lead.phone
+    return LeadView(Address(lead.address, lead.name), lead.source, lead.rule, lead.subject, fields)
 
 
 def lead_values(
@@ -145,49 +164,6 @@ def to_lead(
     )
     new_subject = thread.subject if thread.message_ids else rendered.subject
     return out, Thread(new_subject, (*thread.message_ids, message_id))
-
-
-def to_owner(
-    *,
-    purpose: str,
-    template: Template,
-    values: Mapping[str, str],
-    me: Address,
-    owner: str,
-    lead: Address | None,
-    message_id: str,
-    now: datetime,
-) -> Outgoing:
-    """An alert for the owner; Reply-To the lead, so answering it answers the lead."""
-    rendered = render(template, values)
-    return Outgoing(
-        purpose=purpose,
-        from_=Address(me.addr, f"inboxwatch ({me.name})" if me.name else "inboxwatch"),
-        to=Address(owner),
-        subject=rendered.subject,
-        body=rendered.body,
-        html=rendered.html,
-        message_id=message_id,
-        date=now,
-        reply_to=lead,
-        lead=lead.addr if lead else "",
-    )
-
-
-def notice_mail(
-    *, me: Address, owner: str, subject: str, body: str, message_id: str, now: datetime
-) -> Outgoing:
-    """Mail to the owner about inboxwatch itself (sending refused, a message given up):
-    written here, not from a template, since it is about the service, not a lead."""
-    return Outgoing(
-        purpose="owner-notice",
-        from_=Address(me.addr, f"inboxwatch ({me.name})" if me.name else "inboxwatch"),
-        to=Address(owner),
-        subject=f"inboxwatch: {subject}",
-        body=body,
-        message_id=message_id,
-        date=now,
-    )
 
 
 def excerpt(text: str, limit: int = 1200) -> str:

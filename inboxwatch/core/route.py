@@ -32,17 +32,17 @@ from inboxwatch.core.classify import Classification, Kind, Known, classify
 from inboxwatch.core.decide import (
     Decision,
     Incoming,
-    Send,
-    Settings,
     handed_over,
     on_enquiry,
     on_message,
     on_orphan_reply,
 )
 from inboxwatch.core.lead import Lead, message_ids
+from inboxwatch.core.letters import Send
 from inboxwatch.core.message import Message, parse_message
 from inboxwatch.core.mime import MARK_HEADER, made_by_us, to_bytes
 from inboxwatch.core.queue import OutboxItem, Purpose
+from inboxwatch.core.settings import Settings
 from inboxwatch.errors import MessageError
 from inboxwatch.userfiles.rulebook import RuleBook
 

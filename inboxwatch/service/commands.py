@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from inboxwatch.core.classify import Classification, Context, Kind, Known, classify
-from inboxwatch.core.decide import Settings
 from inboxwatch.core.letters import LeadView, Thread, lead_values, thread_start, to_lead
 from inboxwatch.core.message import Address, parse_message
 from inboxwatch.core.mime import new_message_id, to_bytes
+from inboxwatch.core.settings import Settings
 from inboxwatch.errors import ConfigError, MessageError, Problem
 from inboxwatch.userfiles.config import Config, load_config
 from inboxwatch.userfiles.rulebook import RuleBook, load_rulebook

@@ -37,11 +37,11 @@ from inboxwatch.adapters.ports import (
 from inboxwatch.core import route
 from inboxwatch.core.actions import Action, InboxMail, MoveCursor, Notice, SentMail
 from inboxwatch.core.classify import Known
-from inboxwatch.core.decide import Settings
 from inboxwatch.core.lead import Lead
 from inboxwatch.core.mime import new_message_id
 from inboxwatch.core.queue import Caps, OutboxItem, Purpose, next_send_time
 from inboxwatch.core.route import World
+from inboxwatch.core.settings import Settings
 from inboxwatch.errors import ConfigError, TransientError
 from inboxwatch.service.alerts import run_alert_command
 from inboxwatch.service.apply import Session

@@ -15,9 +15,9 @@ from inboxwatch.adapters.ports import State
 from inboxwatch.adapters.tinydb_store import TinyDbStore
 from inboxwatch.core.actions import Notice
 from inboxwatch.core.cadence import next_step, next_wake
-from inboxwatch.core.decide import Settings
 from inboxwatch.core.lead import Automation, Conversation, Ended, Lead, iso
 from inboxwatch.core.queue import OutboxItem
+from inboxwatch.core.settings import Settings
 from inboxwatch.errors import InboxwatchError
 from inboxwatch.service.commands import load_all, open_state, running_pid
 from inboxwatch.userfiles.config import load_config

@@ -1,0 +1,78 @@
+"""The parts of the config the decisions need, in the shapes they need them.
+
+Built once from the config (:meth:`Settings.from_config`); the core never reads the
+config itself, so every decision is a function of (state, event, now, settings).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from inboxwatch.core.classify import Context, Known
+from inboxwatch.core.message import Address
+from inboxwatch.core.queue import MaxAge
+from inboxwatch.core.timing import SendingWindow
+from inboxwatch.userfiles.config import Config
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The parts of the config the decisions need, in the shapes they need."""
+
+    me: Address
+    owner: str
+    owner_alerts: bool
+    window: SendingWindow
+    min_gap: timedelta
+    ack_period: timedelta
+    hold_max: timedelta
+    #: Our own addresses, and the team's (the owner included, ours excluded).
+    own: frozenset[str] = frozenset()
+    team: frozenset[str] = frozenset()
+    #: An enquiry older than this when first seen is not acknowledged (a person decides).
+    max_age: timedelta = timedelta(days=7)
+    #: Time-lapse: arrival is "now" on the simulated clock, not the mailbox's date.
+    simulated: bool = False
+    #: authserv-ids of our own receiving server (lower-cased): whose Authentication-Results
+    #: count when a notification's sender is judged.
+    authserv_ids: tuple[str, ...] = ()
+    #: How long each kind of message may wait to go out before it is given up.
+    max_ages: MaxAge = field(default_factory=MaxAge)
+    #: Honour the receiving server's spam verdict on new senders' enquiries.
+    trust_spam_verdict: bool = True
+
+    def context(self, known: Known | None = None) -> Context:
+        """What classification needs to know about us and the state: one definition."""
+        return Context(
+            own=self.own,
+            team=self.team,
+            known=known or Known(),
+            authserv_ids=self.authserv_ids,
+            trust_spam_verdict=self.trust_spam_verdict,
+        )
+
+    @classmethod
+    def from_config(cls, cfg: Config, simulated: bool = False) -> Settings:
+        s = cfg.sending
+        team = cfg.team | ({cfg.owner} if cfg.owner else frozenset())
+        return cls(
+            me=Address(cfg.identity.address, cfg.identity.name),
+            owner=cfg.owner,
+            owner_alerts=cfg.owner_alerts and bool(cfg.owner),
+            window=SendingWindow(cfg.timezone, s.window_start, s.window_end, s.days),
+            min_gap=timedelta(hours=s.min_gap_hours),
+            ack_period=timedelta(days=s.ack_period_days),
+            hold_max=timedelta(days=s.hold_max_days),
+            own=cfg.own_addresses,
+            team=team - cfg.own_addresses,
+            max_age=timedelta(days=cfg.imap.max_age_days),
+            simulated=simulated,
+            authserv_ids=cfg.imap.authserv_id,
+            trust_spam_verdict=cfg.imap.trust_spam_verdict,
+            max_ages=MaxAge(
+                ack=timedelta(days=cfg.imap.max_age_days),
+                followup=timedelta(days=s.followup_max_age_days),
+                owner=timedelta(days=s.owner_mail_max_age_days),
+            ),
+        )
