@@ -21,7 +21,8 @@ from inboxwatch.core import route
 from inboxwatch.core.actions import InboxMail, Reject
 from inboxwatch.core.classify import Context, classify
 from inboxwatch.core.message import Address, parse_message
-from inboxwatch.core.safe_regex import MESSAGE_BUDGET, Budget, RuleTimeout, compile_user, hazards
+from inboxwatch.core.regex_lint import hazards
+from inboxwatch.core.safe_regex import MESSAGE_BUDGET, Budget, RuleTimeout, compile_user
 from inboxwatch.core.settings import Settings
 from inboxwatch.core.timing import SendingWindow
 from inboxwatch.userfiles.rulebook import RuleBook, load_rulebook

@@ -8,10 +8,17 @@ its own module; :func:`inboxwatch.core.autodetect.detect` asks it first.
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Mapping
 
+from inboxwatch.core.bounce_recipients import (
+    ADDR,
+    dsn_addr,
+    dsn_records,
+    inline_recipients,
+    original_recipients,
+    provider_notification,
+    text_recipients,
+)
 from inboxwatch.core.detection import (
     REPLY_PREFIX,
     SCAN,
@@ -23,8 +30,7 @@ from inboxwatch.core.detection import (
     rx,
     unquoted,
 )
-from inboxwatch.core.message import Message, parse_addresses
-from inboxwatch.core.robots import is_noreply_address
+from inboxwatch.core.message import Message
 
 _BARE_DAEMON = re.compile(r"\bmailer[-_]?daemon\b", re.I)
 _DAEMON_LOCALS = frozenset({"mailer-daemon", "mailerdaemon", "mailer_daemon", "mail-daemon"})
@@ -182,56 +188,7 @@ def _list_manager(msg: Message) -> bool:
     )
 
 
-def _provider_notification(text: str) -> tuple[bool, list[str]] | None:
-    """Amazon SES bounce notifications, bare or in an SNS envelope: (hard, recipients)."""
-    start = text.find("{")
-    if start < 0 or '"bounce' not in text.lower():
-        return None
-    try:
-        obj = json.loads(text[start : text.rfind("}") + 1])
-    except ValueError:
-        return None
-    for _ in range(2):  # SNS wraps the SES JSON in a string field "Message"
-        if isinstance(obj, dict) and isinstance(obj.get("Message"), str):
-            try:
-                obj = json.loads(obj["Message"])
-            except ValueError:
-                return None
-    if not isinstance(obj, dict):
-        return None
-    kind = str(obj.get("notificationType") or obj.get("eventType") or "").lower()
-    bounce = obj.get("bounce")
-    if kind != "bounce" or not isinstance(bounce, dict):
-        return None
-    recipients = [
-        _dsn_addr(str(r.get("emailAddress", "")))
-        for r in bounce.get("bouncedRecipients") or ()
-        if isinstance(r, dict)
-    ]
-    return str(bounce.get("bounceType", "")).lower() != "transient", recipients
-
-
-def _original_recipients(heads: tuple[Mapping[str, tuple[str, ...]], ...]) -> list[str]:
-    """To addresses of the returned original message(s): whom the failed message was for."""
-    out: list[str] = []
-    for h in heads:
-        out += [a.addr for a in parse_addresses(list(h.get("to", ())))]
-    return [a for a in out if not is_noreply_address(a)][:20]
-
-
-_INLINE_TO = re.compile(
-    r"^\s*(?:to|an|a|para|à|destinataire|收件人|宛先|받는 사람|кому)\s*[:：]\s*(.+)$", re.I | re.M
-)
 _INLINE_HEADERS = re.compile(r"^\s*(?:message-id|from|subject|date)\s*:", re.I | re.M)
-
-
-def _inline_recipients(msg: Message, text: str) -> list[str]:
-    """The To line of an original returned inline ("To: lead@example.org")."""
-    ours = {a.addr for a in (*msg.to, *msg.cc)}
-    out: list[str] = []
-    for m in _INLINE_TO.finditer(text):
-        out += [a.lower() for a in _ADDR.findall(m.group(1)) if a.lower() not in ours]
-    return [a for a in dict.fromkeys(out) if not is_noreply_address(a)][:20]
 
 
 def _quoted_original(text: str) -> bool:
@@ -250,43 +207,12 @@ _HARD_BODY = rx(
     r"does(?:n't| not) exist|address not found",
 )
 _STATUS = re.compile(r"^\s*status:\s*([245])\.\d{1,3}\.\d{1,3}", re.I | re.M)
-_DSN_FIELD = re.compile(r"^(original-recipient|final-recipient|action|status)\s*:\s*(.*)$", re.I)
-_ADDR = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
 # Where an NDR's own text ends and the returned original message begins.
 _ORIGINAL_START = rx(
     r"^-+ ?(?:this is a copy of the message|original message|below this line is a copy"
     r"|the header of the original message)",
     r"^original message headers|^(?:received|return-path|message-id|dkim-signature):",
 )
-
-
-def _dsn_records(report: str) -> list[dict[str, str]]:
-    """Per-recipient field groups of a message/delivery-status part (RFC 3464 §2.3)."""
-    records: list[dict[str, str]] = []
-    cur: dict[str, str] = {}
-    last = ""
-    for line in report.splitlines():
-        if line[:1] in (" ", "\t") and line.strip():
-            if last:  # folded field, e.g. "Final-Recipient: rfc822;\n  user@example.org"
-                cur[last] += " " + line.strip()
-            continue
-        m = _DSN_FIELD.match(line.strip())
-        if not line.strip() or (m and m.group(1).lower() in cur):
-            if cur:
-                records.append(cur)
-            cur = {}
-        last = m.group(1).lower() if m else ""
-        if m:
-            cur[last] = m.group(2).strip()
-    if cur:
-        records.append(cur)
-    return [r for r in records if "action" in r or "final-recipient" in r]
-
-
-def _dsn_addr(value: str) -> str:
-    """``rfc822; <User@Example.org>`` -> ``user@example.org``."""
-    found = _ADDR.search(value.partition(";")[2] or value)
-    return found.group(0).lower() if found else ""
 
 
 def _ndr_head(text: str) -> str:
@@ -296,19 +222,6 @@ def _ndr_head(text: str) -> str:
         if _ORIGINAL_START.search(line.strip()):
             return "\n".join(lines[:i])
     return text
-
-
-def _text_recipients(msg: Message, head: str) -> tuple[str, ...]:
-    """Fallback: addresses named in the NDR text that are neither us nor a robot."""
-    ours = {a.addr for a in (*msg.to, *msg.cc, *msg.reply_to)}
-    if msg.from_:
-        ours.add(msg.from_.addr)
-    found: dict[str, None] = {}
-    for m in _ADDR.finditer(head):
-        addr = m.group(0).lower().rstrip(".")
-        if addr not in ours and not is_noreply_address(addr):
-            found.setdefault(addr, None)
-    return tuple(found)[:20]
 
 
 def detect_bounce(msg: Message) -> Detection | None:
@@ -331,9 +244,7 @@ def detect_bounce(msg: Message) -> Detection | None:
     ctype_report = msg.content_type == "multipart/report" and rtype.endswith("delivery-status")
     if ctype_report:
         reasons.append(f"multipart/report; report-type={rtype}")
-    failed_hdr = [
-        a.lower() for v in msg.header_all("x-failed-recipients") for a in _ADDR.findall(v)
-    ]
+    failed_hdr = [a.lower() for v in msg.header_all("x-failed-recipients") for a in ADDR.findall(v)]
     if msg.has_header("x-failed-recipients"):
         reasons.append("X-Failed-Recipients")
     if msg.has_header("x-ms-exchange-message-is-ndr"):
@@ -358,7 +269,7 @@ def detect_bounce(msg: Message) -> Detection | None:
         origin.append("From postmaster")
     if auto_submitted(msg):
         origin.append(f"Auto-Submitted: {auto_submitted(msg)}")
-    notice = None if prefixed else _provider_notification(msg.body_text[:SCAN])
+    notice = None if prefixed else provider_notification(msg.body_text[:SCAN])
     if notice is not None:
         reasons.append("provider bounce notification (SES/SNS JSON)")
         strong = True
@@ -404,7 +315,7 @@ def detect_bounce(msg: Message) -> Detection | None:
         reasons.extend(evidence)
         if list_error:  # the list refused the post; no recipient's mailbox failed
             reasons.append("list did not take the message")
-            return _bounce(reasons, False, _original_recipients(msg.attached))
+            return _bounce(reasons, False, original_recipients(msg.attached))
     if intl_hit and not (subj_hit or body_hit):
         reasons.append("NDR wording (non-English)")
     if subj_hit:
@@ -417,8 +328,8 @@ def detect_bounce(msg: Message) -> Detection | None:
     failed: list[str] = []
     delayed: list[str] = []
     ok: list[str] = []
-    for rec in _dsn_records(msg.report_text):
-        addr = _dsn_addr(rec.get("final-recipient", "")) or _dsn_addr(
+    for rec in dsn_records(msg.report_text):
+        addr = dsn_addr(rec.get("final-recipient", "")) or dsn_addr(
             rec.get("original-recipient", "")
         )
         action = rec.get("action", "").lower().split()[0] if rec.get("action") else ""
@@ -453,9 +364,9 @@ def detect_bounce(msg: Message) -> Detection | None:
     reasons.append("delivery delayed (transient)" if soft else "delivery failed")
     recipients = (
         failed_hdr
-        or list(_text_recipients(msg, head))
-        or _original_recipients(msg.attached)
-        or _inline_recipients(msg, fold(msg.body_text[:SCAN]))
+        or list(text_recipients(msg, head))
+        or original_recipients(msg.attached)
+        or inline_recipients(msg, fold(msg.body_text[:SCAN]))
     )
     return _bounce(reasons, not soft, recipients)
 

@@ -20,7 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from inboxwatch.core.message import Address, Message
-from inboxwatch.core.safe_regex import Budget, SafePattern, compile_user, hazards
+from inboxwatch.core.regex_lint import hazards
+from inboxwatch.core.safe_regex import Budget, SafePattern, compile_user
 from inboxwatch.errors import Problem
 from inboxwatch.userfiles.tomlfile import Section
 
