@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import re
 
-from inboxwatch.core.message import Message, html_to_text
+from inboxwatch.core.message import Message
+from inboxwatch.core.quotes_html import html_as_plain
 
 # --- plain text -----------------------------------------------------------------------
 
@@ -30,7 +31,16 @@ _FOOTER = re.compile(
     r"|get outlook for (?:ios|android)\b.{0,60}"
     r"|von meinem \S.{0,30} gesendet\.?|gesendet von meinem \S.{0,40}"
     r"|envoyé de mon \S.{0,40}|enviado desde mi \S.{0,40}|enviado do meu \S.{0,40}"
-    r"|inviato da(?:l mio)? \S.{0,40}|verzonden (?:vanaf|met) (?:mijn )?\S.{0,40})\s*$",
+    r"|inviato da(?:l mio)? \S.{0,40}|verzonden (?:vanaf|met) (?:mijn )?\S.{0,40}"
+    r"|envoyé depuis (?:mon )?\S.{0,40}|gesendet mit der \S.{0,30}\bapp"
+    r"|sent via (?:the )?(?:samsung|galaxy|htc|lg|motorola|blackberry|verizon|at&t)\b.{0,80}"
+    # sv, da/no, fi, pl, cs, ru, uk, tr, hu, ja, zh, zh-TW, ko (iOS Mail and Android apps)
+    r"|skickat från min \S.{0,40}|sendt fra min \S.{0,40}|lähetetty \S{1,30}sta"
+    r"|wysłan[eo] z (?:mojego )?\S.{0,40}|odesláno z (?:mého )?\S.{0,40}"
+    r"|отправлено с (?:моего )?\S.{0,40}|надіслано з (?:мого )?\S.{0,40}"
+    r"|\S.{0,40} gönderildi|\S.{0,30}-r[óő]l küldve|\S.{0,30}から送信"
+    r"|发自我的\s?\S.{0,30}|从我的\s?\S.{0,30}发送|從我的\s?\S.{0,30}傳送"
+    r"|(?:나의|내) \S.{0,30}에서 보냄)\s*$",
     re.I,
 )
 # "-----Original Message-----", Gmail/Thunderbird forward rulers, Apple Mail forward intro.
@@ -42,7 +52,13 @@ _SEPARATOR = re.compile(
     # QQ/Foxmail, Outlook ru/uk/pl/cs/tr/sv/da/no/fi (the "-----Original Message-----" ruler)
     r"|原始邮件|原始郵件|исходное сообщение|пересылаемое сообщение|вихідне повідомлення"
     r"|oryginalna wiadomość|wiadomość oryginalna|původní zpráva|özgün ileti|orijinal mesaj"
-    r"|ursprungligt meddelande|oprindelig meddelelse|opprinnelig melding|alkuperäinen viesti)"
+    r"|ursprungligt meddelande|oprindelig meddelelse|opprinnelig melding|alkuperäinen viesti"
+    # Samsung Email, Thunderbird and Gmail in de/zh/ko/ja/ru/uk/hu/pl/sv/no, talon's
+    # "Antwort Nachricht"
+    r"|originalnachricht|antwort nachricht|原始信息|원본 메시지|元のメッセージ|転送されたメッセージ"
+    r"|转发的邮件|перенаправленное сообщение|пересланное сообщение|оригінальне повідомлення"
+    r"|пересланий лист|eredeti üzenet|továbbított üzenet|przekazana wiadomość"
+    r"|vidarebefordrat meddelande|videresendt melding|videresendt meddelelse|mesaj original)"
     r"\s*-{2,}\s*$"
     r"|^\s*(?:begin forwarded message|anfang der weitergeleiteten nachricht"
     r"|début du message réexpédié|inicio del mensaje reenviado)\s*:\s*$",
@@ -51,7 +67,10 @@ _SEPARATOR = re.compile(
 _UNDERSCORES = re.compile(r"^\s*_{10,}\s*$")
 # Outlook-style header block keys (en, de, fr, es, pt, nl, it, sv/da, pl, tr, ru, and the
 # zh/ja/ko blocks of Outlook, QQ, 163, Naver), optionally *bold*; CJK clients may use "：".
-_FROM_KEYS = r"from|von|de|van|da|fra|från|od|kimden|от|发件人|寄件者|差出人|보낸\s?사람"
+_FROM_KEYS = (
+    r"from|von|de|de la|van|da|fra|från|od|kimden|от|от кого|від|feladó|lähettäjä"
+    r"|发件人|寄件者|差出人|보낸\s?사람"
+)
 _HDR_FROM = re.compile(rf"^\s*\*?(?:{_FROM_KEYS})\s*[:：]", re.I)
 _HDR_ANY = re.compile(
     rf"^\s*\*?(?:{_FROM_KEYS}|sent|date|to|cc|subject|gesendet|datum|an"
@@ -59,7 +78,10 @@ _HDR_ANY = re.compile(
     r"|aan|onderwerp|inviato|a|oggetto|sendt|skickat|til|till|emne|ämne"
     r"|wysłano|do|temat|gönderildi|kime|konu|tarih|отправлено|дата|кому|копия|тема"
     r"|发送时间|日期|收件人|抄送|主题|傳送時間|收件者|副本|主旨|送信日時|宛先|件名"
-    r"|받는\s?사람|날짜|제목)\s*[:：]",
+    r"|받는\s?사람|날짜|제목|보낸\s?날짜|寄件日期"
+    # pt "Enviada em", es "Enviado el", cs, uk, hu, fi, ro
+    r"|enviad[ao] em|enviado el|odesláno|komu|předmět|kopie|надіслано|копія"
+    r"|elküldve|címzett|tárgy|lähetetty|vastaanottaja|aihe|trimis|către|subiect)\s*[:：]",
     re.I,
 )
 _HDR_WINDOW = 7  # a block's header lines, allowing a wrapped To: or From: line
@@ -69,8 +91,10 @@ _HDR_MIN = 3  # From plus at least two of Sent/Date/To/Subject
 # is not taken for one.
 _ATTR_VERB_LAST = re.compile(
     r"(?:\bwrote|\ba écrit|\bescribió|\bha scritto|\bscrisse|\bescreveu|\bschreef"
-    r"|\bgeschreven|\bschrieb|\bskrev|\bnapisał(?:\(a\)|a)?|\bkirjoitti|\byazdı|\bnapsal[a]?"
-    r"|\bírta|\ba scris|\bпишет|\bнаписал[аи]?|写道|寫道|작성)\s*[:：]\s*$",
+    r"|\bgeschreven|\bgeschrieben|\bschrieb|\bskrev|\bnapisał(?:\(a\)|a)?|\bkirjoitti|\byazdı"
+    r"|\bnapsal(?:\(a\)|a)?|\bírta|\ba scris|\bпишет|\bпише|\bнаписал(?:\(а\)|а|и)?"
+    r"|\bнаписав(?:\(-?ла\))?|\bнаписала|写道|寫道|작성(?:했습니다|하였습니다)?|のメール|書きました"
+    r")\s*[:：]\s*$",
     re.I,
 )
 # Verbless attributions (Yandex "02.03.2027, 10:00, "Shop" <a@b>:", Mail.ru "… от Shop
@@ -78,8 +102,20 @@ _ATTR_VERB_LAST = re.compile(
 # angle brackets right before the final colon.
 _ATTR_ADDR_END = re.compile(r"<[^\s<>@]+@[^\s<>@]+\.\w+>\s*[:：]\s*$")
 _ATTR_TIME = re.compile(r"\d{1,2}:\d{2}")
-_ATTR_INTRO = re.compile(r"^\s*(?:on|am|le|el|il|em|op|den|på|w dniu|在)\b", re.I)
-_ATTR_VERB = re.compile(r"\b(?:schrieb|schreef|skrev|wrote|escribió|escreveu)\b", re.I)
+# Leading dashes: old Yahoo "--- On ... wrote:", Zoho "---- On ... wrote ----".
+_ATTR_INTRO = re.compile(
+    r"^[\s-]{0,20}(?:on|am|le|el|il|em|op|den|dne|dnia|på|w dniu|wiadomość napisana przez|在)\b",
+    re.I,
+)
+_ATTR_VERB = re.compile(
+    r"\b(?:schrieb|schreef|skrev|wrote|sent|escribió|escreveu|napsal|napisał|napisana)\b", re.I
+)
+# Verbs that only attributions put before the address or date (fi, hu, Polish iOS, Russian
+# Android, Czech Gmail); with an address and a final colon they make one anywhere.
+_ATTR_VERB_INSIDE = re.compile(
+    r"\b(?:kirjoitti|ezt írta|napisana przez|пользователь|odesílatel)\b", re.I
+)
+_ATTR_ADDR = re.compile(r"[<(][^\s<>()@]+@[^\s<>()@]+\.\w+[>)]")
 _ATTR_EVIDENCE = re.compile(
     r"\d{1,2}:\d{2}|[^\s<>()@]@[^\s<>()@]+\.\w|\b\d{1,4}[./-]\d{1,2}[./-]\d{2,4}\b"
     r"|\b(?:19|20)\d{2}\b"
@@ -92,9 +128,17 @@ _ATTR_MAX_CHARS = 400
 
 def _is_attribution(line: str) -> bool:
     s = line.strip()
-    if len(s) > _ATTR_MAX_CHARS or not s.endswith((":", "：")) or not _ATTR_EVIDENCE.search(s):
+    if len(s) > _ATTR_MAX_CHARS:
+        return False
+    if s.startswith("--") and s.endswith("--"):
+        # "---- On <date> <name> wrote ----": the dashes stand for the colon.
+        s = s.strip("-").strip()
+        s = s if s.endswith((":", "：")) else s + ":"
+    if not s.endswith((":", "：")) or not _ATTR_EVIDENCE.search(s):
         return False
     if _ATTR_ADDR_END.search(s) and _ATTR_TIME.search(s):
+        return True
+    if _ATTR_VERB_INSIDE.search(s) and _ATTR_ADDR.search(s):
         return True
     return bool(_ATTR_VERB_LAST.search(s) or (_ATTR_INTRO.match(s) and _ATTR_VERB.search(s)))
 
@@ -104,24 +148,43 @@ def _split_attribution(line: str) -> list[str]:
     if _ATTR_INTRO.match(line) or not _is_attribution(line):
         return [line]
     for m in _INLINE_INTRO.finditer(line):
+        head = line[: m.start()]
+        if not head.strip(" -"):
+            break  # only dashes before it: the whole line is the attribution
         if _is_attribution(line[m.end() :]):
-            return [line[: m.start()], line[m.end() :]]
+            # "reply--- On ... wrote:": the dashes belong to the attribution
+            return [head.rstrip("-") if head.endswith("---") else head, line[m.end() :]]
     return [line]
 
 
+def _join(parts: list[str]) -> str:
+    """Lines of a wrapped attribution as one; no space after "<" or "(" ("Bob <" +
+    "bob@x>" is "Bob <bob@x>")."""
+    out = ""
+    for part in (p.strip() for p in parts):
+        out += part if not out or out.endswith(("<", "(")) else " " + part
+    return out
+
+
 def _attribution_length(lines: list[str], i: int) -> int:
-    """How many lines from ``i`` form one attribution (0 if none); wrapped ones start
-    with an intro word so the tail of a sentence above is never swallowed."""
+    """How many lines from ``i`` form one attribution (0 if none). So that the tail of a
+    sentence above is never swallowed, a wrapped one starts with an intro word ("On",
+    "Am", ...), or else starts a paragraph with a date, time or address on its first line
+    and is followed by a blank line, a quote or the end."""
     if _is_attribution(lines[i]):
         return 1
-    if not _ATTR_INTRO.match(lines[i]):
+    intro = bool(_ATTR_INTRO.match(lines[i]))
+    if not intro and (
+        (i > 0 and lines[i - 1].strip()) or not _ATTR_EVIDENCE.search(lines[i][:_ATTR_MAX_CHARS])
+    ):
         return 0
     for n in range(2, _ATTR_MAX_LINES + 1):
         part = lines[i : i + n]
         if len(part) < n or not part[-1].strip() or _QUOTED.match(part[-1]):
             return 0
-        if _is_attribution(" ".join(p.strip() for p in part)):
-            return n
+        if _is_attribution(_join(part)):
+            after = lines[i + n] if i + n < len(lines) else ""
+            return n if intro or not after.strip() or _QUOTED.match(after) else 0
     return 0
 
 
@@ -140,6 +203,50 @@ def _next_nonblank(lines: list[str], i: int) -> int:
     return i
 
 
+def _is_ruler(line: str) -> bool:
+    """A dashed line, bare or with a title ("-------- Originalnachricht --------"), that
+    opens a history block in any language when a header block follows it."""
+    s = line.strip()
+    return len(s) <= 100 and s.startswith("---") and s.endswith("---")
+
+
+# Mailman 2/3 and similar list managers put this under a line of underscores.
+_LIST_FOOTER = re.compile(r"mailing list|listinfo|unsubscribe|list-unsubscribe", re.I)
+
+
+def _ruler_kind(lines: list[str], i: int) -> str:
+    """A ruler (underscores, dashes) above a header block starts the history ("h"); a line
+    of underscores above a list's information starts a footer ("s"); else ""."""
+    underscores = bool(_UNDERSCORES.match(lines[i]))
+    if not underscores and not _is_ruler(lines[i]):
+        return ""
+    j = _next_nonblank(lines, i + 1)
+    if j < len(lines) and _is_header_block(lines, j):
+        return "h"
+    if underscores and any(_LIST_FOOTER.search(line[:200]) for line in lines[j : j + 2]):
+        return "s"
+    return ""
+
+
+def _is_name_signature(lines: list[str], kinds: list[str], i: int) -> bool:
+    """A one-line "-Name" / "--Jane Doe" signature: a dash right before a capitalised name
+    of one to three words, last in its stretch of text and not one of a dashed list."""
+    s = lines[i].strip()
+    body = s[2:] if s.startswith("--") else s[1:]
+    if not s.startswith("-") or len(s) > 40 or not body[:1].isalpha():
+        return False
+    words = body.split()
+    if not 1 <= len(words) <= 3 or not all(w[0].isupper() for w in words):
+        return False
+    j = _next_nonblank(lines, i + 1)
+    if j < len(lines) and kinds[j] not in "qahs":
+        return False
+    k = i - 1
+    while k >= 0 and not lines[k].strip():
+        k -= 1
+    return k < 0 or not lines[k].lstrip().startswith("-")
+
+
 # Line kinds: t text, b blank, q quoted ("> "), a attribution, h start of quoted history
 # (header block, separator), s signature delimiter or footer.
 def _kinds(lines: list[str]) -> list[str]:
@@ -151,13 +258,15 @@ def _kinds(lines: list[str]) -> list[str]:
             kinds[i] = "q"
         elif _SEPARATOR.match(line) or _is_header_block(lines, i):
             kinds[i] = "h"
-        elif _UNDERSCORES.match(line):
-            j = _next_nonblank(lines, i + 1)
-            kinds[i] = "h" if j < len(lines) and _is_header_block(lines, j) else "t"
+        elif kind := _ruler_kind(lines, i):
+            kinds[i] = kind
         elif _SIG_DELIM.match(line) or _FOOTER.match(line):
             kinds[i] = "s"
         elif n := _attribution_length(lines, i):
             kinds[i : i + n] = ["a"] * n
+    for i in range(len(lines)):
+        if kinds[i] == "t" and _is_name_signature(lines, kinds, i):
+            kinds[i] = "s"
     return kinds
 
 
@@ -194,111 +303,10 @@ def _new_plain(text: str) -> str:
     return _tidy([lines[i] for i in range(stop) if kinds[i] in "tbs"])
 
 
-# --- HTML ---------------------------------------------------------------------------------
-
-# Unclosed comments and <pre> run to the end, as in browsers (and keeps these linear).
-_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
-# HTML whitespace collapses, except in <pre>; html_to_text would keep source newlines.
-_HTML_SPACE = re.compile(r"(<pre\b.*?(?:</pre\s*>|\Z))|\s+", re.S | re.I)
-# Start of a tag that may open a quote, with its attributes (up to the next "<" or ">", so
-# the scan stays linear on hostile input); which kind it is is told by substrings below.
-_HTML_CANDIDATE = re.compile(r"<(div|span|blockquote|pre|hr)\b([^<>]*)", re.I)
-# Containers whose element holds the quote (cut as one balanced element) ...
-_BLOCK_MARKS = (
-    "gmail_quote",  # Gmail: attribution + blockquote
-    "gmail_extra",  # older Gmail
-    "gmail_signature",  # Gmail signature and its "-- " prefix span
-    "yahoo_quoted",
-    "moz-cite-prefix",  # Thunderbird attribution, before <blockquote type="cite">
-    "moz-forward-container",
-    "moz-signature",
-    "protonmail_quote",
-    "__quoted_text__",  # Zimbra data-marker
-)
-# ... and markers after which everything is quoted history (Outlook, new Outlook, Zimbra).
-_REST_MARKS = (
-    "divrplyfwdmsg",
-    "appendonsend",
-    "olk_src_body_section",
-    "mail-editor-reference-message-container",
-    "zwchr",
-    "__divider__",
-    "__headers__",
-)
-# Gmail's "indent" button also makes a blockquote, with border:none: that is not a quote.
-_INDENT = re.compile(r"border\s*:\s*none", re.I)
-
-
-def _quote_kind(tag: str, attrs: str) -> str:
-    """Whether a candidate tag opens a quote element ("block"), starts the quoted rest
-    of the mail ("rest"), is a blockquote with no quote marking ("bare"), or neither ("")."""
-    attrs = attrs.lower()
-    if any(mark in attrs for mark in _REST_MARKS):
-        return "rest"
-    if any(mark in attrs for mark in _BLOCK_MARKS):
-        return "block"
-    if tag.lower() == "blockquote" and not _INDENT.search(attrs):
-        return "block" if _CITE.search(attrs) or "quote" in attrs else "bare"
-    return ""
-
-
-# Mail clients mark the blockquote of a reply (type="cite": Apple Mail, Thunderbird,
-# Roundcube, iOS; a "...quote" class: Gmail, Proton, Tutanota) or put an attribution
-# right before it. A bare <blockquote> with neither is content: a marketplace or shop
-# notification quoting the customer's message, or a person quoting a passage.
-_CITE = re.compile(r"\btype\s*=\s*[\"']?cite\b|\bcite\s*=")
-_BARE_CONTEXT = 600  # characters before a bare blockquote searched for an attribution
-
-
-def _after_attribution(html: str, start: int, pos: int) -> bool:
-    """Whether the text just before ``start`` (not before ``pos``) ends in an attribution."""
-    text = _html_text(html[max(pos, start - _BARE_CONTEXT) : start])
-    lines = [line for line in text.splitlines() if line.strip()][-_ATTR_MAX_LINES:]
-    return any(_is_attribution(" ".join(lines[i:])) for i in range(len(lines)))
-
-
-_TAG_START = re.compile(r"<(/?)([a-zA-Z][\w:-]*)")
-
-
-def _element_end(html: str, start: int) -> int:
-    """End of the element opened at ``start``, counting nested tags of the same name.
-
-    Only tag starts are matched, so the scan is linear whatever the attributes hold."""
-    opener = _TAG_START.match(html, start)
-    name = opener.group(2).lower() if opener else ""
-    depth = 0
-    for m in _TAG_START.finditer(html, start):
-        if m.group(2).lower() != name:
-            continue
-        depth += -1 if m.group(1) else 1
-        if depth == 0:
-            close = html.find(">", m.end())
-            return len(html) if close < 0 else close + 1
-    return len(html)
-
-
-def _html_text(fragment: str) -> str:
-    return "\n".join(line.strip() for line in html_to_text(fragment).splitlines())
-
-
-def _html_as_plain(html: str) -> str:
-    """The HTML as plain text, with quote containers' text marked "> " line by line."""
-    html = _HTML_SPACE.sub(lambda m: m.group(1) or " ", _COMMENT.sub("", html))
-    parts: list[str] = []
-    pos = 0
-    for m in _HTML_CANDIDATE.finditer(html):
-        kind = _quote_kind(m.group(1), m.group(2))
-        if m.start() < pos or not kind:
-            continue
-        if kind == "bare" and not _after_attribution(html, m.start(), pos):
-            continue
-        end = len(html) if kind == "rest" else _element_end(html, m.start())
-        parts.append(_html_text(html[pos : m.start()]))
-        quoted = _html_text(html[m.start() : end])
-        parts.append("\n".join(f"> {line}" for line in quoted.splitlines()))
-        pos = end
-    parts.append(_html_text(html[pos:]))
-    return "\n".join(p for p in parts if p)
+def _ends_in_attribution(lines: list[str]) -> bool:
+    """Do these lines end in an attribution (wrapped over at most a few lines)?"""
+    last = lines[-_ATTR_MAX_LINES:]
+    return any(_is_attribution(" ".join(last[i:])) for i in range(len(last)))
 
 
 # --- API ----------------------------------------------------------------------------------
@@ -317,7 +325,7 @@ def new_text(text: str, html: str = "") -> str:
     if text.strip():
         return _new_plain(text)
     if html.strip():
-        return _new_plain(_html_as_plain(html))
+        return _new_plain(html_as_plain(html, _ends_in_attribution))
     return ""
 
 
