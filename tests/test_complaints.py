@@ -58,8 +58,10 @@ def test_a_person_forwarding_our_mail_is_not_a_complaint(name: str, book: RuleBo
 
 def test_the_lead_is_found_by_the_original_message_id(book: RuleBook) -> None:
     """Providers that redact the recipient still leave the original's Message-ID."""
-    text = raw("complaint_arf_abuse.eml").replace(
-        b"To: Tom Becker <tom.becker@example.org>", b"To: redacted"
+    text = (
+        raw("complaint_arf_abuse.eml")
+        .replace(b"To: Tom Becker <tom.becker@example.org>", b"To: redacted")
+        .replace(b"Original-Rcpt-To: <tom.becker@example.org>", b"Original-Rcpt-To: redacted")
     )
     known = Known(by_message_id={"<iw.7f3e9a1c20@shop.example>": "tom.becker@example.org"})
     ctx = Context(own=OWN, team=frozenset(), known=known)
@@ -123,3 +125,19 @@ def test_an_unknown_address_that_complained_is_suppressed(book: RuleBook) -> Non
         "anna.kovacs@oldmail.example"
     ]
     assert not [a for a in actions if isinstance(a, Queue)]
+
+
+def test_an_arf_report_names_the_recipient_even_without_the_original(book: RuleBook) -> None:
+    """Original-Rcpt-To of the report part is enough (RFC 5965 §3.2), and a not-spam
+    report (RFC 6650: the recipient wants the mail) is no complaint."""
+    text = raw("complaint_arf_abuse.eml").decode()
+    head, _, _ = text.partition("Content-Type: message/rfc822")
+    redacted = head.replace(
+        "Original-Rcpt-To: <tom.becker@example.org>", "Original-Rcpt-To: <x@y.example>"
+    )
+    c = classify(parse_message(redacted.encode()), book, CTX, NOW)
+    assert c.kind is Kind.COMPLAINT and "x@y.example" in c.complained, (c.kind, c.reasons)
+    not_spam = text.replace("Feedback-Type: abuse", "Feedback-Type: not-spam")
+    c = classify(parse_message(not_spam.encode()), book, CTX, NOW)
+    assert c.kind is not Kind.COMPLAINT
+    assert c.kind not in (Kind.ENQUIRY, Kind.REPLY), (c.kind, c.reasons)

@@ -13,8 +13,9 @@ Two shapes reach a business inbox:
 
 The complained-about recipient is the attached original's ``To`` (RFC 5965 §2 asks the
 reporter to attach the original, or its headers); providers that redact it leave the
-original's Message-ID, by which the lead is found. ``Original-Rcpt-To`` of the report
-part is not read: the parsed message does not surface the feedback-report fields yet.
+original's Message-ID, by which the lead is found; an ARF report's own
+``Original-Rcpt-To`` fields name it too. A report whose ``Feedback-Type`` is
+``not-spam`` (RFC 6650: the recipient *wants* the mail) is not a complaint.
 A forged complaint can only make us stop writing to an address: the safe direction.
 """
 
@@ -62,6 +63,18 @@ def _ours(heads: Mapping[str, tuple[str, ...]], own: frozenset[str]) -> bool:
     return any(a.addr in own for a in senders) or any(made_by_us(m, domains) for m in mids)
 
 
+_FIELD = re.compile(r"^([A-Za-z-]{1,40})\s*:\s*(.{0,500})$")
+
+
+def _feedback_fields(report: str) -> dict[str, list[str]]:
+    """The fields of a message/feedback-report part (RFC 5965 §3.1), lower-cased names."""
+    out: dict[str, list[str]] = {}
+    for line in report.splitlines()[:200]:
+        if m := _FIELD.match(line.strip()):
+            out.setdefault(m.group(1).lower(), []).append(m.group(2).strip())
+    return out
+
+
 def _first_paragraph(text: str) -> str:
     return text.strip().split("\n\n", 1)[0][:800]
 
@@ -70,9 +83,15 @@ def detect_complaint(msg: Message, own: frozenset[str]) -> Complaint | None:
     """A spam/abuse complaint about mail we sent, else None."""
     reasons: list[str] = []
     rtype = report_type(msg)
+    reported: list[str] = []
     if msg.content_type == "multipart/report" and rtype == "feedback-report":
-        reasons.append("abuse report (RFC 5965 ARF, report-type=feedback-report)")
+        fields = _feedback_fields(msg.report_text)
+        kind = (fields.get("feedback-type") or ["abuse"])[0].lower()
+        if kind == "not-spam":
+            return None
+        reasons.append(f"abuse report (RFC 5965 ARF, feedback type {kind})")
         originals = msg.attached
+        reported = [a.addr for a in parse_addresses(fields.get("original-rcpt-to", []))]
     else:
         if msg.content_type == "multipart/report" or not msg.attached:
             return None
@@ -86,7 +105,7 @@ def detect_complaint(msg: Message, own: frozenset[str]) -> Complaint | None:
             f"complaint from a provider's abuse/feedback address {sender}",
             "the attached message is one we sent",
         ]
-    recipients: list[str] = []
+    recipients: list[str] = list(reported)
     mids: list[str] = []
     for heads in originals:
         recipients += [a.addr for a in parse_addresses(heads.get("to", ()))]

@@ -215,7 +215,11 @@ def _report_text(msg: StdMessage) -> str:
     chunks: list[str] = []
     for part in msg.walk():
         ctype = part.get_content_type()
-        if ctype in ("message/delivery-status", "message/global-delivery-status"):
+        if ctype in (
+            "message/delivery-status",
+            "message/global-delivery-status",
+            "message/feedback-report",  # RFC 5965: Feedback-Type, Original-Rcpt-To, ...
+        ):
             payload = part.get_payload()
             if isinstance(payload, list):
                 for sub in payload:
