@@ -190,3 +190,30 @@ def test_challenges_are_named_and_told_once(path: Path, book: RuleBook) -> None:
     assert "challenge-response" in first.note and first.lead.is_active
     again = on_message(inc, first.lead, book, st, NOW, lambda: "<iw.2@shop.example>")
     assert again.note.endswith("again")
+
+
+def test_a_known_leads_post_to_a_mailing_list_is_list_mail_not_their_reply(book: RuleBook) -> None:
+    """The lead is known by address, but a list relayed this post to every subscriber."""
+    from inboxwatch.core.classify import Context, Kind, Known, classify
+    from inboxwatch.core.message import parse_message
+
+    raw = (
+        b"From: Tom Becker <tom.becker@example.org>\r\nTo: woodworkers@lists.example.net\r\n"
+        b"Subject: [woodworkers] Oak or beech for a table?\r\n"
+        b"Message-ID: <post.1@example.org>\r\n"
+        b"List-Id: Woodworkers <woodworkers.lists.example.net>\r\n"
+        b"List-Post: <mailto:woodworkers@lists.example.net>\r\nPrecedence: list\r\n\r\n"
+        b"Which would you use for a dining table?\r\n"
+    )
+    known = Known(by_address={"tom.becker@example.org": "tom.becker@example.org"})
+    ctx = Context(own=frozenset({"hello@shop.example"}), team=frozenset(), known=known)
+    c = classify(parse_message(raw), book, ctx, NOW)
+    assert c.kind is Kind.LIST, c.reasons
+    # The same lead answering in our thread through the list is still their reply.
+    in_thread = raw.replace(b"\r\n\r\n", b"\r\nIn-Reply-To: <iw.1@shop.example>\r\n\r\n", 1)
+    known2 = Known(
+        by_address=known.by_address,
+        by_message_id={"<iw.1@shop.example>": "tom.becker@example.org"},
+    )
+    ctx2 = Context(own=ctx.own, team=frozenset(), known=known2)
+    assert classify(parse_message(in_thread), book, ctx2, NOW).kind is Kind.REPLY

@@ -137,8 +137,12 @@ def _classify(
             by_team=True,
         )
     key = _concerns(msg, known)
-    if key and (sender == key or any(m in known.by_message_id for m in msg.thread_ids)):
-        why = "from a known lead" if sender == key else "in a known lead's thread"
+    in_thread = any(m in known.by_message_id for m in msg.thread_ids)
+    # A known lead's post to a mailing list we read is not an answer to us (unless it
+    # is in the lead's thread with us): the list manager's headers say so.
+    from_lead = sender == key and not autodetect.is_list_post(msg)
+    if key and (in_thread or from_lead):
+        why = "in a known lead's thread" if in_thread else "from a known lead"
         return Classification(
             Kind.REPLY,
             (why,),
