@@ -20,6 +20,8 @@ log = logging.getLogger("inboxwatch")
 
 
 def parseargs(argv: Sequence[str] | None) -> argparse.Namespace:
+    from inboxwatch.service.stats_command import since_date  # light: no config, no store
+
     p = argparse.ArgumentParser(
         prog="inboxwatch", description="Lead follow-up from a business's email inbox."
     )
@@ -65,6 +67,14 @@ def parseargs(argv: Sequence[str] | None) -> argparse.Namespace:
     c = cmd("leads", "list leads")
     c.add_argument("--json", action="store_true")
     c.add_argument("--all", action="store_true", help="include closed leads from the archive")
+    c = cmd("stats", "first-response times, replies per step, endings (from the history)")
+    c.add_argument(
+        "--since",
+        type=since_date,
+        metavar="YYYY-MM-DD",
+        help="count from this local day (default: the last 30 days)",
+    )
+    c.add_argument("--json", action="store_true", help="one JSON object")
     for name, help in (
         ("show", "print a lead's timeline"),
         ("stop", "stop the automation for a lead (a person takes over)"),
@@ -156,9 +166,13 @@ def setup_logging(debug: bool) -> None:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    from inboxwatch.service import commands, lead_commands
+    from inboxwatch.service import commands, lead_commands, stats_command
 
     name = f"cmd_{args.command}"
-    handler = getattr(commands, name, None) or getattr(lead_commands, name)
+    handler = (
+        getattr(commands, name, None)
+        or getattr(lead_commands, name, None)
+        or getattr(stats_command, name)
+    )
     result: int = handler(args)
     return result

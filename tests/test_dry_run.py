@@ -69,6 +69,6 @@ def test_dry_run_sends_nothing_writes_nothing_and_logs_every_would_be_message(
     assert mailbox_snapshot(mail_servers, shop) == box  # no keyword, no copy in Sent
     would = [r.getMessage() for r in caplog.records if "would send" in r.getMessage()]
     assert any(f"ack to {new}" in line for line in would), would
-    assert any("owner-alert to" in line and "New lead" in line for line in would), would
+    assert any("owner-alert to" in line and "Prices for a kitchen" in line for line in would), would
     # The known lead writing again is a reply (the real state was read), not a new lead.
     assert not any(f"ack to {known}" in line for line in would), would

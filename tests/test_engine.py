@@ -317,9 +317,11 @@ WED_SCHEDULE = [
     ("ack", "Wed 2026-03-04", "10:00"),
     ("followup-day1", "Thu 2026-03-05", "10:00"),
     ("nudge-day3", "Mon 2026-03-09", "09:00"),  # day 3 is a Saturday
-    ("value-day7", "Wed 2026-03-11", "10:00"),
-    ("final-day14", "Wed 2026-03-18", "10:00"),
-    ("reengage-day90", "Tue 2026-06-02", "10:00"),  # CEST by now: still 10:00 local
+    # Each later step keeps its distance (difference of days) from the one actually sent:
+    # 4 days after Monday's nudge, 7 after that, 76 after that (CEST by then: 09:00 local).
+    ("value-day7", "Fri 2026-03-13", "09:00"),
+    ("final-day14", "Fri 2026-03-20", "09:00"),
+    ("reengage-day90", "Thu 2026-06-04", "09:00"),
 ]
 
 
@@ -340,10 +342,10 @@ def test_whole_sequence_for_a_lead_who_never_answers(driver: str) -> None:
 
     tasks = owner_tasks(sim.sent)
     assert [(t.send.out.subject, *wall(t.at)) for t in tasks] == [
-        ("Task: call Jane Doe (direct-email)", "Wed 2026-03-04", "10:00"),  # at once
-        ("Task: call Jane Doe (direct-email)", "Mon 2026-03-09", "09:00"),
+        ("Please call Jane Doe: no phone number yet", "Wed 2026-03-04", "10:00"),  # at once
+        ("Please call Jane Doe: no phone number yet", "Mon 2026-03-09", "09:00"),
     ]
-    assert "call-day0" in tasks[0].send.out.body and "call-day3" in tasks[1].send.out.body
+    assert not any("call-day" in t.send.out.body for t in tasks)  # no internal step names
     alerts = [s for s in sim.sent if s.purpose == "owner-alert"]
     assert len(alerts) == 1 and alerts[0].at == WED
     assert len(sim.sent) == 6 + 2 + 1  # nothing else, ever
@@ -357,7 +359,7 @@ def test_whole_sequence_for_a_lead_who_never_answers(driver: str) -> None:
     assert lead.dormant
     closed = [e.at for e in lead.events if e.what == "automation ended: no_response"]
     # close_after_days (7) after the last step, to the quarter hour for the tick driver.
-    assert wall(closed[0]) == ("Tue 2026-06-09", "10:00")
+    assert wall(closed[0]) == ("Thu 2026-06-11", "09:00")
     assert next_wake(lead, BOOK, ST) is None
     assert next_step(lead, BOOK, ST) is None
 
@@ -365,26 +367,26 @@ def test_whole_sequence_for_a_lead_who_never_answers(driver: str) -> None:
 def test_dormant_only_after_the_day_14_email_and_conversation_waits_for_them() -> None:
     sim = Sim.enquiry(direct_enquiry(WED))
     assert sim.lead.conversation is Conversation.WAITING_THEM  # acked: the ball is with them
-    sim.run_until(berlin(2026, 3, 18, 9, 59))
+    sim.run_until(berlin(2026, 3, 20, 8, 59))
     assert "value-day7" in sim.lead.steps_done
     assert not sim.lead.dormant
-    sim.run_until(berlin(2026, 3, 18, 10, 0))
+    sim.run_until(berlin(2026, 3, 20, 9, 0))
     assert "final-day14" in sim.lead.steps_done
     assert sim.lead.dormant
     assert sim.lead.automation is Automation.ACTIVE  # dormant is not ended: day 90 is to come
-    sim.run_until(berlin(2026, 6, 9, 9, 59))
+    sim.run_until(berlin(2026, 6, 11, 8, 59))
     assert sim.lead.is_active and "reengage-day90" in sim.lead.steps_done
-    sim.run_until(berlin(2026, 6, 9, 10, 0))
+    sim.run_until(berlin(2026, 6, 11, 9, 0))
     assert sim.lead.ended is Ended.NO_RESPONSE
 
 
 def test_nothing_is_sent_after_the_lead_is_closed() -> None:
     sim = Sim.enquiry(direct_enquiry(WED))
-    sim.run_until(WED + timedelta(days=98))
+    sim.run_until(WED + timedelta(days=99))
     assert sim.lead.ended is Ended.NO_RESPONSE
     count = len(sim.sent)
     closed = sim.lead
-    for days in (98, 120, 365, 1000):
+    for days in (99, 120, 365, 1000):
         d = plan(closed, BOOK, ST, WED + timedelta(days=days), sim.ids)
         assert d == Decision()
     assert len(sim.sent) == count
@@ -450,7 +452,8 @@ def test_friday_night_enquiry() -> None:
     nudge = steps["nudge-day3"]
     assert nudge.astimezone(BERLIN).date() != date(2026, 3, 9)  # not the same Monday
     assert nudge - steps["followup-day1"] >= ST.min_gap
-    assert wall(nudge) == ("Tue 2026-03-10", "09:00")
+    # Day 3 keeps two days' distance from the day-1 email actually sent on Monday.
+    assert wall(nudge) == ("Wed 2026-03-11", "09:00")
     assert wall(tasks[1].at) == ("Tue 2026-03-10", "09:00")  # day 3 = Monday 22:00
     assert_cadence_rules(sim)
 
@@ -465,10 +468,10 @@ def test_friday_night_enquiry() -> None:
                 ("ack", "Thu 2026-03-26", "16:45", "15:45"),
                 ("followup-day1", "Fri 2026-03-27", "16:45", "15:45"),
                 ("nudge-day3", "Mon 2026-03-30", "09:00", "07:00"),
-                # 7 calendar days, same wall time: 16:45 CEST (7x24h would be 17:45, shut).
-                ("value-day7", "Thu 2026-04-02", "16:45", "14:45"),
-                ("final-day14", "Thu 2026-04-09", "16:45", "14:45"),
-                ("reengage-day90", "Wed 2026-06-24", "16:45", "14:45"),
+                # Calendar days from the nudge actually sent, at its wall time: 09:00 CEST.
+                ("value-day7", "Fri 2026-04-03", "09:00", "07:00"),
+                ("final-day14", "Fri 2026-04-10", "09:00", "07:00"),
+                ("reengage-day90", "Thu 2026-06-25", "09:00", "07:00"),
             ],
             id="berlin-spring-forward",
         ),
@@ -479,9 +482,9 @@ def test_friday_night_enquiry() -> None:
                 ("ack", "Thu 2026-10-29", "16:45", "20:45"),
                 ("followup-day1", "Fri 2026-10-30", "16:45", "20:45"),
                 ("nudge-day3", "Mon 2026-11-02", "09:00", "14:00"),  # 09:00 EST
-                ("value-day7", "Thu 2026-11-05", "16:45", "21:45"),
-                ("final-day14", "Thu 2026-11-12", "16:45", "21:45"),
-                ("reengage-day90", "Wed 2027-01-27", "16:45", "21:45"),
+                ("value-day7", "Fri 2026-11-06", "09:00", "14:00"),
+                ("final-day14", "Fri 2026-11-13", "09:00", "14:00"),
+                ("reengage-day90", "Thu 2027-01-28", "09:00", "14:00"),
             ],
             id="new-york-fall-back",
         ),
@@ -806,8 +809,8 @@ def test_renamed_later_step_is_sent_once() -> None:
     assert "value-day7" not in sent
     assert [(s.step, *wall(s.at)) for s in sim.lead_mail()][3] == (
         "value-week1",
-        "Wed 2026-03-11",
-        "10:00",
+        "Fri 2026-03-13",
+        "09:00",
     )
 
 
@@ -825,9 +828,9 @@ def test_step_with_a_missing_template_is_skipped_with_an_event() -> None:
     assert sim.lead.steps_done["value-day7"] == "skipped"
     skipped = [e for e in sim.lead.events if e.what == "value-day7: skipped"]
     assert len(skipped) == 1 and "value-day7" in skipped[0].detail
-    assert wall(skipped[0].at) == ("Wed 2026-03-11", "10:00")
-    # final-day14 keeps its own day: the skipped step does not pull it forward.
-    assert wall(sim.lead_mail()[3].at) == ("Wed 2026-03-18", "10:00")
+    assert wall(skipped[0].at) == ("Fri 2026-03-13", "09:00")
+    # final-day14 keeps its distance (11 days) from the nudge, the last step actually sent.
+    assert wall(sim.lead_mail()[3].at) == ("Fri 2026-03-20", "09:00")
 
 
 def test_sequence_that_no_longer_exists_stops_the_lead() -> None:
@@ -863,7 +866,7 @@ def test_next_step_and_next_wake_agree_with_plan() -> None:
             break
         if nxt is not None:
             step, due = nxt
-            assert wake == due == step_due(sim.lead, step, ST)
+            assert wake == due == step_due(sim.lead, step, ST, BOOK.sequences["default"])
         early = plan(sim.lead, BOOK, ST, wake - timedelta(seconds=1), counter_ids())
         assert early.sends == () and early.lead is None, f"plan acts before next_wake {wake}"
         sim.now = max(sim.now, wake)
@@ -884,7 +887,7 @@ def test_next_step_and_next_wake_agree_with_plan() -> None:
 def test_next_wake_while_held_agrees_with_plan() -> None:
     sim = Sim.enquiry(direct_enquiry(WED))
     sim.run_until(WED + timedelta(days=10))
-    ooo_at = berlin(2026, 3, 14, 12, 0)  # Saturday; value-day7 went out on Wednesday
+    ooo_at = berlin(2026, 3, 14, 12, 0)  # Saturday; value-day7 went out on Friday
     sim.message(out_of_office(sim.lead, date(2026, 3, 20)), ooo_at)
     wake = next_wake(sim.lead, BOOK, ST)
     assert wake is not None and sim.lead.hold_until is not None
@@ -900,9 +903,9 @@ def test_next_wake_while_held_after_the_last_step_agrees_with_plan() -> None:
     it cycle without pause until the hold ends.
     """
     sim = Sim.enquiry(direct_enquiry(WED))
-    sim.run_until(berlin(2026, 6, 3, 12, 0))  # day 90 went out on 2 June
+    sim.run_until(berlin(2026, 6, 4, 12, 0))  # day 90 went out on 4 June
     assert "reengage-day90" in sim.lead.steps_done and sim.lead.is_active
-    sim.message(out_of_office(sim.lead, date(2026, 6, 20)), berlin(2026, 6, 3, 12, 0))
+    sim.message(out_of_office(sim.lead, date(2026, 6, 20)), berlin(2026, 6, 4, 12, 0))
     assert sim.lead.automation is Automation.HELD
     wake = next_wake(sim.lead, BOOK, ST)
     assert wake is not None

@@ -26,8 +26,24 @@ def pending_steps(lead: Lead, seq: Sequence) -> list[Step]:
     return [s for s in seq.steps if s.name not in lead.steps_done and s.day >= reached]
 
 
-def step_due(lead: Lead, step: Step, st: Settings) -> datetime:
+def last_sent_day(lead: Lead, seq: Sequence) -> int | None:
+    """The ``day`` of the latest email step that went out (skipped ones did not)."""
+    days = [
+        s.day
+        for s in seq.steps
+        if s.is_email and lead.steps_done.get(s.name, "skipped") != "skipped"
+    ]
+    return max(days, default=None)
+
+
+def step_due(lead: Lead, step: Step, st: Settings, seq: Sequence) -> datetime:
+    """When ``step`` is due. An email keeps its distance from the email actually sent last:
+    at least the difference of the two steps' ``day`` values in calendar days (and
+    ``min_gap``) after ``lead.last_email_at``, which the shell sets to the moment the
+    server accepted it. So when a step slips (weekend, holiday, hold, caps), the later
+    steps slip with it instead of bunching up behind it."""
     if step.is_email:
+        prev = last_sent_day(lead, seq)
         return due_at(
             arrival=lead.arrived,
             offset_days=step.day,
@@ -35,6 +51,7 @@ def step_due(lead: Lead, step: Step, st: Settings) -> datetime:
             last_email_at=lead.last_email_at,
             min_gap=st.min_gap,
             hold_until=lead.hold_until,
+            gap_days=max(0, step.day - prev) if prev is not None else 0,
         )
     # Tasks are for the owner: inside working hours, no gap; day 0 at once.
     if step.day == 0:
@@ -54,7 +71,7 @@ def next_step(lead: Lead, book: RuleBook, st: Settings) -> tuple[Step, datetime]
     if not lead.is_active or seq is None:
         return None
     steps = pending_steps(lead, seq)
-    return (steps[0], step_due(lead, steps[0], st)) if steps else None
+    return (steps[0], step_due(lead, steps[0], st, seq)) if steps else None
 
 
 def next_wake(
@@ -99,7 +116,7 @@ def plan(lead: Lead, book: RuleBook, st: Settings, now: datetime, ids: Ids) -> D
     sends: list[Send] = []
     notes: list[str] = []
     for step in pending_steps(lead, seq):
-        if step_due(lead, step, st) > now:
+        if step_due(lead, step, st, seq) > now:
             break
         if step.is_email and not st.window.is_open(now):
             break  # overdue (we were down, or woke late) but outside sending hours: wait

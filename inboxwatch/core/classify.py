@@ -120,7 +120,7 @@ def _classify(
         return Classification(
             Kind.OWN, ("written by inboxwatch",), lead_key=_concerns(msg, known), new_text=text
         )
-    if any(mid in known.ours for mid in msg.thread_ids[:1]):
+    if any(mid in known.ours for mid in msg.thread_ids[:1]) and sender not in ctx.team:
         return Classification(
             Kind.OWN, ("answers our own alert",), lead_key=_concerns(msg, known), new_text=text
         )

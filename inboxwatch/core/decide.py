@@ -17,6 +17,7 @@ from inboxwatch.core.letters import (
     Ids,
     Send,
     Thread,
+    conversation_values,
     excerpt,
     lead_values,
     thread_start,
@@ -52,10 +53,13 @@ def email_step(
 ) -> tuple[Lead, Send]:
     tpl = book.templates[step.template]
     now = now.astimezone(st.window.tz)  # the Date header in the business's own zone
+    # Time words are computed now, at queue time: a step is queued when it falls due and
+    # sent at once (only a sending cap can hold it, by hours).
+    extra = {"step": step.name, **conversation_values(lead, st.me, st.signature, now, st.window.tz)}
     out, thread = to_lead(
         purpose=purpose,
         template=tpl,
-        values=lead_values(view_of(lead), st.me, st.owner, {"step": step.name}),
+        values=lead_values(view_of(lead), st.me, st.owner, extra),
         me=st.me,
         to=Address(lead.address, lead.name),
         thread=Thread(lead.thread_subject, lead.thread),
@@ -90,6 +94,10 @@ def on_enquiry(
     own = bool(msg.from_) and msg.from_ is not None and c.lead.addr == msg.from_.addr
     start = thread_start(msg, c.lead.addr)
     fields = dict(c.fields)
+    if own and not fields.get("message"):
+        # Their own words, bounded, for follow-ups to quote and name. (A notification's
+        # body is not the lead's: only a rule's `message` field is kept for those.)
+        fields["message"] = excerpt(c.new_text or msg.body_text, 2000)
     lead = Lead(
         address=c.lead.addr,
         name=c.lead.name,
@@ -147,6 +155,7 @@ def on_message(
         lead = dataclasses.replace(lead, conversation=Conversation.WAITING_US).log(
             now, "reply", excerpt(c.new_text, 300)
         )
+        mid = inc.msg.message_id  # the owner's Reply to the alert answers this message
         was_active = lead.is_active
         if c.opt_out:
             # Honoured whatever the automation's state: nobody should write again.
@@ -165,10 +174,13 @@ def on_message(
             if lead.ended in (Ended.REPLIED, Ended.HANDLED):
                 return Decision(lead, (), note)  # a person is already on this conversation
             excerpt_text = excerpt(c.new_text)
-            sends = owner_mail("owner-reply", lead, book, st, now, ids, excerpt=excerpt_text)
+            sends = owner_mail(
+                "owner-reply", lead, book, st, now, ids, excerpt=excerpt_text, answers=mid
+            )
             return Decision(lead, sends, note + "; owner alerted")
         lead = lead.end(now, Ended.REPLIED)
-        sends = owner_mail("owner-reply", lead, book, st, now, ids, excerpt=excerpt(c.new_text))
+        told = excerpt(c.new_text)
+        sends = owner_mail("owner-reply", lead, book, st, now, ids, excerpt=told, answers=mid)
         return Decision(lead, sends, f"reply from {lead.address}: sequence stopped")
     if c.kind is Kind.AUTO_REPLY:
         if any(r.startswith(CHALLENGE) for r in c.reasons):
@@ -265,7 +277,10 @@ def on_orphan_reply(
     if c.opt_out:
         lead = dataclasses.replace(lead, ended=Ended.OPTED_OUT, conversation=Conversation.CLOSED)
         return Decision(lead, (), f"opt-out from {lead.address}", suppress=lead.address)
-    sends = owner_mail("owner-reply", lead, book, st, now, ids, excerpt=excerpt(c.new_text))
+    told = excerpt(c.new_text)
+    sends = owner_mail(
+        "owner-reply", lead, book, st, now, ids, excerpt=told, answers=msg.message_id
+    )
     return Decision(lead, sends, f"reply from {lead.address} to an earlier message of ours")
 
 

@@ -8,13 +8,16 @@ subject starts a new thread and later steps reply under our own first message.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from inboxwatch.core.lead import Lead
 from inboxwatch.core.message import SYNTHETIC_ID_DOMAIN, Address, Message
 from inboxwatch.core.mime import Outgoing, clean_header, reply_subject
+from inboxwatch.core.timewords import mail_date, when_words
 from inboxwatch.userfiles.templates import Template, render
 
 _TITLES = frozenset(
@@ -169,3 +172,112 @@ def to_lead(
 def excerpt(text: str, limit: int = 1200) -> str:
     text = text.strip()
     return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " [...]"
+
+
+# --- what a follow-up says about the conversation so far ------------------------------
+
+_REPLY_PREFIX = re.compile(r"^(?:\s*(?:re|fwd?|aw|wg|sv|vs|tr|rif)\s*(?:\[\d+\])?\s*:)+\s*", re.I)
+#: Subjects that say nothing about the enquiry: a phrase from the message says more.
+_EMPTY_SUBJECTS = frozenset(
+    [
+        "hello",
+        "hi",
+        "hey",
+        "hallo",
+        "enquiry",
+        "inquiry",
+        "question",
+        "request",
+        "contact",
+        "message",
+        "info",
+        "information",
+        "help",
+        "quote",
+        "anfrage",
+        "frage",
+        "website",
+        "contact-form",
+        "contact-us",
+        "(no-subject)",
+        "no-subject",
+        "new-message",
+    ]
+)
+_GREETING = re.compile(
+    r"^(?:hi|hello|hey|hallo|dear\b[^,.!?\n]{0,40}|good (?:morning|afternoon|evening)"
+    r"|guten (?:tag|morgen|abend)|to whom it may concern)(?:\s+there)?\s*[,!.:]?\s*",
+    re.I,
+)
+_SENTENCE_END = re.compile(r"(?<=[.?!])\s|\n")
+ENQUIRY_LIMIT = 70
+QUOTE_LINES = 15
+QUOTE_CHARS = 900
+
+
+def _shorten(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0].rstrip(",;:-") + "..."
+
+
+def enquiry_phrase(subject: str, message: str) -> str:
+    """What the lead asked about, in quotes for a sentence ("your message about ..."):
+    their subject, or the first sentence of their message when the subject says nothing
+    (or they never saw it: a form's notification). "" when there is neither."""
+    subj = " ".join(_REPLY_PREFIX.sub("", clean_header(subject, 250)).split())
+    key = "-".join(subj.lower().strip(" .!?:").split())
+    if subj and key not in _EMPTY_SUBJECTS:
+        return f'"{_shorten(subj, ENQUIRY_LIMIT)}"'
+    for line in message.strip().splitlines():
+        line = _GREETING.sub("", line.strip(), count=1).strip()
+        if len(line) < 3 or line.startswith(">"):
+            continue  # a greeting on its own line, or a quote
+        first = _SENTENCE_END.split(line, maxsplit=1)[0].strip().rstrip(".")
+        first = first[:1].upper() + first[1:]
+        return f'"{_shorten(first, ENQUIRY_LIMIT)}"'
+    return ""
+
+
+def quoted(text: str, attribution: str) -> str:
+    """The lead's own words below a reply, as a mail client quotes them ("> "), bounded:
+    a follow-up read alone (Outlook, Apple Mail) still shows what it is about."""
+    lines = [ln.rstrip() for ln in text.strip().splitlines()]
+    while lines and not lines[-1]:
+        lines.pop()
+    if not lines:
+        return ""
+    kept: list[str] = []
+    size = 0
+    for ln in lines:
+        if len(kept) >= QUOTE_LINES or size + len(ln) > QUOTE_CHARS:
+            kept.append("[...]")
+            break
+        kept.append(ln)
+        size += len(ln) + 1
+    body = "\n".join(f"> {ln}" if ln else ">" for ln in kept)
+    return f"{attribution}\n{body}"
+
+
+def conversation_values(
+    lead: Lead, me: Address, signature: str, now: datetime, tz: ZoneInfo
+) -> dict[str, str]:
+    """Template values about the conversation so far, as seen at ``now`` (when the
+    message is queued: a follow-up is queued when it is due and sent at once, so this is
+    sending time unless sending caps hold it).
+
+    ``signature`` (the configured one, else our name), ``enquiry`` (see
+    :func:`enquiry_phrase`), ``their_message`` (their words, quoted), ``you_wrote``
+    (when the lead wrote, in words: "yesterday", "on Friday") and ``we_wrote`` (when our
+    last email went out; "" before the first).
+    """
+    message = lead.fields.get("message", "")
+    who = clean_header(lead.name, 100) or lead.address
+    return {
+        "signature": signature.strip("\n") or me.name,
+        "enquiry": enquiry_phrase(lead.subject, message),
+        "their_message": quoted(message, f"On {mail_date(lead.arrived, tz)}, {who} wrote:"),
+        "you_wrote": when_words(lead.arrived, now, tz),
+        "we_wrote": when_words(lead.last_email_at, now, tz) if lead.last_email_at else "",
+    }

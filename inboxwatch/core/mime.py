@@ -71,6 +71,9 @@ class Outgoing:
     in_reply_to: str = ""
     references: tuple[str, ...] = ()
     reply_to: Address | None = None
+    #: More Reply-To addresses beside ``reply_to`` (the business mailbox, so that an
+    #: owner's answer to an alert is also seen by the watched inbox).
+    reply_to_also: tuple[Address, ...] = ()
     #: RFC 3834: "auto-replied" answers a message; "auto-generated" is anything else.
     auto_submitted: str = "auto-generated"
     lead: str = ""
@@ -116,7 +119,7 @@ def build(out: Outgoing) -> Message:
     msg["From"] = _header_address(out.from_)
     msg["To"] = _header_address(out.to)
     if out.reply_to is not None:
-        msg["Reply-To"] = _header_address(out.reply_to)
+        msg["Reply-To"] = ", ".join(_header_address(a) for a in (out.reply_to, *out.reply_to_also))
     # compat32 takes a Header object and RFC 2047-encodes it; the stubs only know str.
     msg["Subject"] = _text_header(clean_header(out.subject, 250), "Subject")  # type: ignore[assignment]
     msg["Date"] = email.utils.format_datetime(out.date)

@@ -1,22 +1,48 @@
 """Mail to the owner: alerts about a lead (from the owner's templates) and notices about
 inboxwatch itself. Pure: the time and the Message-ID come in.
+
+An alert the owner may answer (a new lead, a lead's reply) is written so that the mail
+client's plain Reply is a good message *to the lead* (RFC 5322 §3.6.4): Reply-To is the
+lead, the Subject is the conversation's subject as the lead knows it (so "Re: " + it
+reads right and threads in their mailbox), and References carry the lead's conversation
+(their enquiry, our messages). The body opens with the lead's own words, which a reply
+quotes, and keeps the owner's facts below a signature separator ("-- "), which many
+clients leave out of the quote; what is there is plain enough for the lead to read.
+
+The owner still tells alerts apart by the From display name ("New lead: Jane Doe"): it
+is the one thing the inbox list shows that a Reply does not copy into its headers (only
+into the "... wrote:" line of the quote), while any marker in the Subject would reach
+the lead as "Re: New lead: ...".
+
+Alerts nobody answers to the lead (an opt-out, a complaint) and owner tasks keep a
+subject that says what happened, and no Reply-To to the lead.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from inboxwatch.core.lead import Lead
-from inboxwatch.core.letters import Ids, Send, lead_values, view_of
-from inboxwatch.core.message import Address
-from inboxwatch.core.mime import Outgoing
+from inboxwatch.core.lead import Conversation, Lead
+from inboxwatch.core.letters import Ids, Send, excerpt, lead_values, view_of
+from inboxwatch.core.message import SYNTHETIC_ID_DOMAIN, Address
+from inboxwatch.core.mime import Outgoing, clean_header
 from inboxwatch.userfiles.rulebook import RuleBook
 from inboxwatch.userfiles.templates import Template, render
 
 if TYPE_CHECKING:
     from inboxwatch.core.settings import Settings
+
+#: Alerts whose Reply goes to the lead, in the lead's own conversation.
+ANSWERABLE = frozenset({"owner-alert", "owner-reply"})
+#: References kept on an alert (as on our own mail to the lead).
+MAX_REFERENCES = 20
+
+
+def _sender_name(me: Address) -> str:
+    return f"inboxwatch ({me.name})" if me.name else "inboxwatch"
 
 
 def to_owner(
@@ -29,18 +55,32 @@ def to_owner(
     lead: Address | None,
     message_id: str,
     now: datetime,
+    subject: str = "",
+    label: bool = False,
+    references: tuple[str, ...] = (),
 ) -> Outgoing:
-    """An alert for the owner; Reply-To the lead, so answering it answers the lead."""
+    """An alert for the owner; Reply-To ``lead``, so answering it answers the lead.
+
+    By default the template's subject is the Subject. An answerable alert passes the
+    conversation's ``subject`` and its ``references`` instead; with ``label`` the
+    template's subject becomes the From display name (the owner's marker, see above).
+    """
     rendered = render(template, values)
+    name = _sender_name(me)
+    if label and rendered.subject:
+        name = rendered.subject
+    refs = tuple(r for r in references if r)[-MAX_REFERENCES:]
     return Outgoing(
         purpose=purpose,
-        from_=Address(me.addr, f"inboxwatch ({me.name})" if me.name else "inboxwatch"),
+        from_=Address(me.addr, name),
         to=Address(owner),
-        subject=rendered.subject,
+        subject=subject or rendered.subject,
         body=rendered.body,
         html=rendered.html,
         message_id=message_id,
         date=now,
+        in_reply_to=refs[-1] if refs else "",
+        references=refs,
         reply_to=lead,
         lead=lead.addr if lead else "",
     )
@@ -53,7 +93,7 @@ def notice_mail(
     written here, not from a template, since it is about the service, not a lead."""
     return Outgoing(
         purpose="owner-notice",
-        from_=Address(me.addr, f"inboxwatch ({me.name})" if me.name else "inboxwatch"),
+        from_=Address(me.addr, _sender_name(me)),
         to=Address(owner),
         subject=f"inboxwatch: {subject}",
         body=body,
@@ -62,22 +102,93 @@ def notice_mail(
     )
 
 
+def answerable(purpose: str, lead: Lead) -> bool:
+    """Is the owner's Reply to this alert meant for the lead? Not once the lead opted
+    out, complained or cannot be reached: then nobody should write to them."""
+    return (
+        purpose in ANSWERABLE
+        and lead.conversation is not Conversation.CLOSED
+        and not lead.undeliverable
+    )
+
+
+def conversation(lead: Lead, answers: str = "") -> tuple[str, ...]:
+    """The lead's conversation as their mailbox knows it, oldest first: their enquiry
+    (if they wrote it), our messages, and the message of theirs the alert is about."""
+    ids = [m for m in lead.thread if m]
+    if lead.answers_own_message and lead.enquiry_id and lead.enquiry_id not in ids:
+        ids.insert(0, lead.enquiry_id)
+    if answers and answers not in ids:
+        ids.append(answers)
+    # A stand-in ID (the message had none) means nothing to the lead's mail client.
+    return tuple(m for m in ids if not m.endswith(f"@{SYNTHETIC_ID_DOMAIN}>"))
+
+
+def thread_subject(lead: Lead, me: Address) -> str:
+    """The subject the lead knows the conversation by: theirs, or our first message's."""
+    subject = clean_header(lead.thread_subject or lead.subject, 250)
+    return subject or (f"Your enquiry to {me.name}" if me.name else "Your enquiry")
+
+
+def _closed_subject(lead: Lead) -> str:
+    """What happened, for an alert nobody answers to the lead."""
+    who = clean_header(lead.name, 100) or lead.address
+    if lead.undeliverable:
+        return f"{who}: mail to {lead.address} cannot be delivered"
+    if any(e.what == "complaint" for e in lead.events[-3:]):
+        return f"{who} reported our mail as spam: no more mail to them"
+    return f"{who} asked for no more mail: nothing more will be sent"
+
+
 def owner_mail(
     purpose: str, lead: Lead, book: RuleBook, st: Settings, now: datetime, ids: Ids, **extra: str
 ) -> tuple[Send, ...]:
+    """The owner's mail about ``lead``. ``extra`` fills the template's extra variables;
+    ``answers`` (not a template variable) is the Message-ID of the lead's message the
+    alert is about, so a Reply to the alert answers that message."""
     tpl = book.templates.get(purpose)
     now = now.astimezone(st.window.tz)  # the Date header in the business's own zone
     if not st.owner_alerts or tpl is None:
         return ()
+    answers = extra.pop("answers", "")
+    subject = thread_subject(lead, st.me)
+    extra = {"subject": subject, **extra}
+    message = lead.fields.get("message", "").strip()
+    if purpose == "owner-alert" and not lead.answers_own_message and message:
+        # A form's notification is not the lead's writing: their message field is.
+        extra["excerpt"] = excerpt(message)
     values = lead_values(view_of(lead), st.me, st.owner, extra)
-    out = to_owner(
-        purpose=purpose,
-        template=tpl,
-        values=values,
-        me=st.me,
-        owner=st.owner,
-        lead=Address(lead.address, lead.name),
-        message_id=ids(),
-        now=now,
-    )
+    lead_address = Address(lead.address, lead.name)
+    if answerable(purpose, lead):
+        out = to_owner(
+            purpose=purpose,
+            template=tpl,
+            values=values,
+            me=st.me,
+            owner=st.owner,
+            lead=lead_address,
+            message_id=ids(),
+            now=now,
+            subject=subject,
+            label=True,
+            references=conversation(lead, answers),
+        )
+        if st.owner not in st.own:
+            # The owner reads mail elsewhere: the business mailbox is put beside the lead
+            # in Reply-To, so their answer reaches the watched inbox too (the lead is
+            # handed over, and the lead's reply-all comes back to it).
+            out = dataclasses.replace(out, reply_to_also=(Address(st.me.addr, st.me.name),))
+    else:
+        out = to_owner(
+            purpose=purpose,
+            template=tpl,
+            values=values,
+            me=st.me,
+            owner=st.owner,
+            lead=None,
+            message_id=ids(),
+            now=now,
+            subject="" if purpose == "owner-task" else _closed_subject(lead),
+        )
+        out = dataclasses.replace(out, lead=lead.address)
     return (Send(out),)

@@ -41,6 +41,8 @@ class Settings:
     max_ages: MaxAge = field(default_factory=MaxAge)
     #: Honour the receiving server's spam verdict on new senders' enquiries.
     trust_spam_verdict: bool = True
+    #: How mail to leads is signed (``[identity] signature``); empty: ``me.name``.
+    signature: str = ""
 
     def context(self, known: Known | None = None) -> Context:
         """What classification needs to know about us and the state: one definition."""
@@ -60,7 +62,9 @@ class Settings:
             me=Address(cfg.identity.address, cfg.identity.name),
             owner=cfg.owner,
             owner_alerts=cfg.owner_alerts and bool(cfg.owner),
-            window=SendingWindow(cfg.timezone, s.window_start, s.window_end, s.days),
+            window=SendingWindow(
+                cfg.timezone, s.window_start, s.window_end, s.days, holidays=s.holidays
+            ),
             min_gap=timedelta(hours=s.min_gap_hours),
             ack_period=timedelta(days=s.ack_period_days),
             hold_max=timedelta(days=s.hold_max_days),
@@ -70,6 +74,7 @@ class Settings:
             simulated=simulated,
             authserv_ids=cfg.imap.authserv_id,
             trust_spam_verdict=cfg.imap.trust_spam_verdict,
+            signature=cfg.identity.signature,
             max_ages=MaxAge(
                 ack=timedelta(days=cfg.imap.max_age_days),
                 followup=timedelta(days=s.followup_max_age_days),

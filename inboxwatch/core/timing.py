@@ -60,6 +60,8 @@ class SendingWindow:
     start: time = time(9, 0)  # local, inclusive
     end: time = time(17, 0)  # local, exclusive
     days: frozenset[int] = field(default=_WEEKDAYS)  # weekday() numbers; 0 = Monday
+    #: Local dates that are not sending days (public holidays, the office closed).
+    holidays: frozenset[date] = frozenset()
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is not None or self.end.tzinfo is not None:
@@ -71,6 +73,9 @@ class SendingWindow:
         if not self.days <= frozenset(range(7)):
             raise ValueError(f"window days must be weekday() numbers 0-6, got {sorted(self.days)}")
 
+    def is_sending_day(self, d: date) -> bool:
+        return d.weekday() in self.days and d not in self.holidays
+
     def _interval(self, d: date) -> tuple[datetime, datetime]:
         return (
             _wall_to_utc(d, self.start, self.tz, snap_gap=True),
@@ -79,7 +84,7 @@ class SendingWindow:
 
     def is_open(self, t: datetime) -> bool:
         d = _aware(t).astimezone(self.tz).date()
-        if d.weekday() not in self.days:
+        if not self.is_sending_day(d):
             return False
         opens, closes = self._interval(d)
         return opens <= t < closes
@@ -88,15 +93,17 @@ class SendingWindow:
         """``t`` if the window is open then, else the first instant after it opens (UTC)."""
         t = _aware(t).astimezone(UTC)
         first = t.astimezone(self.tz).date()
-        for i in range(_SCAN_DAYS):
+        # Each holiday can push the first sending day back by at most one day.
+        scan = _SCAN_DAYS + len(self.holidays)
+        for i in range(scan):
             d = first + timedelta(days=i)
-            if d.weekday() not in self.days:
+            if not self.is_sending_day(d):
                 continue
             opens, closes = self._interval(d)
             candidate = max(t, opens)
             if candidate < closes:
                 return candidate
-        raise ValueError(f"window never opens within {_SCAN_DAYS} days of {t}")  # pragma: no cover
+        raise ValueError(f"window never opens within {scan} days of {t}")  # pragma: no cover
 
 
 def day_offset(arrival: datetime, days: int, tz: ZoneInfo) -> datetime:
@@ -129,18 +136,26 @@ def due_at(
     min_gap: timedelta,
     hold_until: datetime | None = None,
     respect_window: bool = True,
+    gap_days: int = 0,
 ) -> datetime:
     """When a cadence step becomes due (UTC).
 
-    The latest of: the step's calendar offset from arrival, ``min_gap`` after the last
-    email (so a step held over a weekend cannot go out together with the next one), and
-    ``hold_until`` (out-of-office); then moved to the next open window instant.
+    The latest of: the step's calendar offset from arrival; ``gap_days`` calendar days
+    (the difference of the two steps' ``day`` values) and ``min_gap`` after the last email
+    really went out, so a step that slipped (weekend, holiday, hold, sending caps) pushes
+    the later ones back and two follow-ups never land on consecutive days by accident;
+    and ``hold_until`` (out-of-office). Then moved to the next open window instant.
     """
     if min_gap < timedelta(0):
         raise ValueError(f"min_gap must not be negative, got {min_gap}")
+    if gap_days < 0:
+        raise ValueError(f"gap_days must not be negative, got {gap_days}")
     bounds = [day_offset(arrival, offset_days, window.tz)]
     if last_email_at is not None:
-        bounds.append(_aware(last_email_at, "last_email_at").astimezone(UTC) + min_gap)
+        last = _aware(last_email_at, "last_email_at").astimezone(UTC)
+        bounds.append(last + min_gap)
+        if gap_days:
+            bounds.append(day_offset(last, gap_days, window.tz))
     if hold_until is not None:
         bounds.append(_aware(hold_until, "hold_until").astimezone(UTC))
     due = max(bounds)

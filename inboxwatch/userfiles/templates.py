@@ -40,6 +40,11 @@ BUILTIN_VARIABLES = frozenset(
         "excerpt",
         "arrived",
         "acked",
+        "signature",
+        "enquiry",
+        "their_message",
+        "you_wrote",
+        "we_wrote",
     }
 )
 
