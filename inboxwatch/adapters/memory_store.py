@@ -34,6 +34,7 @@ class _Tables(State):
         #: Insertion order is queue order: replacing an item keeps its place.
         self.outbox: dict[str, OutboxItem] = {}
         self.notice_board: dict[str, Notice] = {}
+        self.markers: dict[str, str] = {}
         self.archive: list[Lead] = []
 
     def copy(self) -> _Tables:
@@ -117,6 +118,12 @@ class _Tables(State):
             for i in self.outbox.values()
             if i.status is Status.SENT and i.sent_at is not None and i.sent_at > since
         ]
+
+    def marker(self, name: str) -> str | None:
+        return self.markers.get(name)
+
+    def set_marker(self, name: str, value: str) -> None:
+        self.markers[name] = value
 
     def notices(self) -> list[Notice]:
         return list(self.notice_board.values())

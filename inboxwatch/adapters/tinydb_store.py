@@ -40,6 +40,7 @@ TABLES = {
     "rejects": "ref",
     "ours": "id",
     "notices": "key",
+    "markers": "name",
 }
 log = logging.getLogger("inboxwatch")
 
@@ -256,6 +257,14 @@ class _FileState(State):
         return [t for t in times if t > since]
 
     # -- housekeeping ---------------------------------------------------------------------
+    # -- markers --------------------------------------------------------------------------
+    def marker(self, name: str) -> str | None:
+        row = self._k("markers").get(name)
+        return str(row["value"]) if row else None
+
+    def set_marker(self, name: str, value: str) -> None:
+        self._k("markers").put({"name": name, "value": value})
+
     # -- notices --------------------------------------------------------------------------
     def notices(self) -> list[Notice]:
         return [

@@ -65,6 +65,9 @@ class Session:
     def notices(self) -> list[Notice]:
         return self.state.notices()
 
+    def marker(self, name: str) -> str | None:
+        return self.state.marker(name)
+
     def known(self) -> Known:
         if self._known is None:
             self._known = self.state.known()

@@ -376,3 +376,20 @@ def test_prune_forgets_old_sent_items_acks_own_ids_and_rejects(store: StateStore
 
 def test_a_new_store_is_not_simulated(store: StateStore) -> None:
     assert store.simulated is False
+
+
+def test_markers_and_notices_round_trip(store: StateStore) -> None:
+    from inboxwatch.core.actions import Notice
+
+    at = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
+    with store.transaction() as state:
+        assert state.marker("digest") is None
+        state.set_marker("digest", "2027-03-01")
+        state.put_notice(Notice("smtp-paused", "quota", at, at + timedelta(hours=24)))
+    with store.transaction() as state:
+        assert state.marker("digest") == "2027-03-01"
+        (notice,) = state.notices()
+        assert (notice.key, notice.until) == ("smtp-paused", at + timedelta(hours=24))
+        assert state.clear_notice("smtp-paused") and not state.clear_notice("smtp-paused")
+    with store.transaction() as state:
+        assert state.notices() == []
