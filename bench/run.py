@@ -46,7 +46,7 @@ from zoneinfo import ZoneInfo
 import corpus
 from instrument import Recorder, TickReport, TimedSource, instrument
 
-from inboxwatch.adapters.imap import ImapSource
+from inboxwatch.adapters.imap_source import ImapSource
 from inboxwatch.adapters.memory_mail import MemorySource
 from inboxwatch.adapters.memory_sender import MemorySender
 from inboxwatch.adapters.ports import Batch, Stream

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from inboxwatch.adapters import imap
-from inboxwatch.adapters.imap import ImapSource
+from inboxwatch.adapters.imap_source import ImapSource
 from inboxwatch.adapters.ports import Stream
 from inboxwatch.errors import TransientError
 from inboxwatch.testing.devservers import MailServers
@@ -300,3 +300,26 @@ def test_dovecot_ending_the_session_under_idle_is_found_at_once(
         timer.join()
     finally:
         source.close()
+
+
+def test_an_idle_notice_that_came_with_the_continuation_is_not_missed() -> None:
+    """The server's first notice in the same packet as "+ idling" sits in the reader's
+    buffer, where polling the socket cannot see it: it is read from there, at once."""
+    import select
+
+    from inboxwatch.adapters.imap import buffered_lines
+
+    ours, server = socket.socketpair()
+    try:
+        server.sendall(b"+ idling\r\n* 3 EXISTS\r\n* 1 RECE")
+        reader = ours.makefile("rb")
+        assert reader.readline() == b"+ idling\r\n"  # what imaplib reads for IDLE
+        assert select.select([ours], [], [], 0)[0] == []  # the socket looks quiet
+        # Complete lines only: a partial one stays for the next read.
+        assert buffered_lines(reader, ours) == [b"* 3 EXISTS\r\n"]
+        started = time.monotonic()
+        assert buffered_lines(reader, ours) == []  # nothing more: and it does not block
+        assert time.monotonic() - started < 0.5
+    finally:
+        ours.close()
+        server.close()

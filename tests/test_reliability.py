@@ -29,7 +29,8 @@ import pytest
 from harness import REPO, RunningDaemon
 
 from inboxwatch import cli
-from inboxwatch.adapters.imap import ImapSource, LoginFailed, Mailbox
+from inboxwatch.adapters.imap import LoginFailed, Mailbox
+from inboxwatch.adapters.imap_source import ImapSource
 from inboxwatch.adapters.smtp import Envelope, SmtpSender
 from inboxwatch.adapters.statefile import read_json, write_json_atomic
 from inboxwatch.adapters.tinydb_store import TinyDbStore

@@ -6,7 +6,7 @@ SMTP twin is :mod:`~inboxwatch.adapters.memory_sender`). ``tests/contract/`` hol
 the same behaviour as the real adapter, so what passes here means the same with Dovecot:
 refs are ``"UIDVALIDITY:UID"`` and cursors ``"UIDVALIDITY:UID:MARK"`` (an arrival-time
 high-water mark, POSIX seconds) with the same first-start, look-back, renumbering and gap
-rules as :class:`~inboxwatch.adapters.imap.ImapSource`; arrival times count in whole
+rules as :class:`~inboxwatch.adapters.imap_source.ImapSource`; arrival times count in whole
 seconds, as IMAP's INTERNALDATE does.
 """
 

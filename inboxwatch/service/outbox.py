@@ -9,7 +9,10 @@ The guarantee "nothing the SMTP server accepted is sent twice" lives here:
 4. after a crash, PENDING items named in the journal, or found in Sent by Message-ID (our
    copy, or the provider's own copy of SMTP mail), are marked sent, not sent again.
 
-The one case left is a crash in the microseconds between a "250 OK" and its journal line.
+The one case left is a crash after the server has the whole message but before its
+"250 OK" is journalled (RFC 1047): the server's own time to answer plus the reply's trip,
+measured at under a millisecond locally and ~0.1 s with a provider that scans mail
+(``bench/kill_during_data.py``; README, "Known limits").
 What a result *means* for the lead (a first response, a bounce) is the core's decision.
 """
 

@@ -28,7 +28,7 @@ def make_daemon(
     dry_run: bool = False,
 ) -> Daemon:
     """IMAP + SMTP + the TinyDB state; for a dry run, the same reads with every write off."""
-    from inboxwatch.adapters.imap import ImapSource
+    from inboxwatch.adapters.imap_source import ImapSource
     from inboxwatch.adapters.smtp import SmtpSender
 
     if clock is None:

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import pytest
 
 from inboxwatch.adapters import imap
-from inboxwatch.adapters.imap import ImapSource
+from inboxwatch.adapters.imap_source import ImapSource
 from inboxwatch.adapters.memory_mail import MemorySource
 from inboxwatch.adapters.ports import Batch, LoginFailed, MailSource, Stream
 from inboxwatch.errors import TransientError
