@@ -20,6 +20,7 @@ log = logging.getLogger("inboxwatch")
 
 
 def parseargs(argv: Sequence[str] | None) -> argparse.Namespace:
+    from inboxwatch.service.digest_command import add_arguments as digest_arguments
     from inboxwatch.service.stats_command import since_date  # light: no config, no store
 
     p = argparse.ArgumentParser(
@@ -75,6 +76,8 @@ def parseargs(argv: Sequence[str] | None) -> argparse.Namespace:
         help="count from this local day (default: the last 30 days)",
     )
     c.add_argument("--json", action="store_true", help="one JSON object")
+    c = cmd("digest", "the owner's daily digest now: print it, write its HTML, or mail it")
+    digest_arguments(c)
     for name, help in (
         ("show", "print a lead's timeline"),
         ("stop", "stop the automation for a lead (a person takes over)"),
@@ -166,12 +169,13 @@ def setup_logging(debug: bool) -> None:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    from inboxwatch.service import commands, lead_commands, stats_command
+    from inboxwatch.service import commands, digest_command, lead_commands, stats_command
 
     name = f"cmd_{args.command}"
     handler = (
         getattr(commands, name, None)
         or getattr(lead_commands, name, None)
+        or getattr(digest_command, name, None)
         or getattr(stats_command, name)
     )
     result: int = handler(args)

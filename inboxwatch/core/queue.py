@@ -31,6 +31,7 @@ class Purpose(StrEnum):
     OWNER_REPLY = "owner-reply"
     OWNER_TASK = "owner-task"
     OWNER_NOTICE = "owner-notice"  # about inboxwatch itself: sending refused, given up
+    DIGEST = "digest"  # the owner's daily digest (core.digest)
 
     @property
     def to_lead(self) -> bool:
@@ -46,6 +47,7 @@ PRIORITY = {
     Purpose.FOLLOWUP: 2,
     Purpose.OWNER_TASK: 3,
     Purpose.OWNER_NOTICE: 1,
+    Purpose.DIGEST: 4,  # once a day, for reading: after everything about a lead
 }
 
 

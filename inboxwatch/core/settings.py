@@ -7,7 +7,7 @@ config itself, so every decision is a function of (state, event, now, settings).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import time, timedelta
 
 from inboxwatch.core.classify import Context, Known
 from inboxwatch.core.message import Address
@@ -43,6 +43,10 @@ class Settings:
     trust_spam_verdict: bool = True
     #: How mail to leads is signed (``[identity] signature``); empty: ``me.name``.
     signature: str = ""
+    #: The owner's daily digest (``[owner] digest``; off without an owner address) and
+    #: the local time it should arrive (``[owner] digest_time``, in ``window.tz``).
+    digest: bool = False
+    digest_time: time = time(8, 0)
 
     def context(self, known: Known | None = None) -> Context:
         """What classification needs to know about us and the state: one definition."""
@@ -75,6 +79,8 @@ class Settings:
             authserv_ids=cfg.imap.authserv_id,
             trust_spam_verdict=cfg.imap.trust_spam_verdict,
             signature=cfg.identity.signature,
+            digest=cfg.digest and bool(cfg.owner),
+            digest_time=cfg.digest_time,
             max_ages=MaxAge(
                 ack=timedelta(days=cfg.imap.max_age_days),
                 followup=timedelta(days=s.followup_max_age_days),

@@ -6,8 +6,9 @@ One tick, with the clock read once before it:
    land in one transaction; the acknowledgements it queued go out before the next chunk;
 2. Sent and flags: a person who wrote to a lead, or flagged an enquiry, takes it over;
 3. time: leads whose wake time has come (follow-ups, tasks, holds ending, closing);
-4. a last look at the inbox if a follow-up is about to go (a reply that arrived first wins);
-5. the outbox sends what is due; copies of mail to leads go to Sent last.
+4. the owner's daily digest, when it is due (:mod:`inboxwatch.core.digest`);
+5. a last look at the inbox if a follow-up is about to go (a reply that arrived first wins);
+6. the outbox sends what is due; copies of mail to leads go to Sent last.
 
 ``run()`` catches, logs, backs off and goes on; signal handlers only set a flag.
 Subscribers to :attr:`Daemon.hooks` see each step (the benchmarks and tests use them).
@@ -21,7 +22,7 @@ import random
 import signal
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -34,10 +35,11 @@ from inboxwatch.adapters.ports import (
     StateStore,
     Stream,
 )
-from inboxwatch.core import route
-from inboxwatch.core.actions import Action, InboxMail, MoveCursor, Notice, SentMail
+from inboxwatch.core import digest, route
+from inboxwatch.core.actions import Action, InboxMail, MoveCursor, Note, Notice, Queue, SentMail
 from inboxwatch.core.classify import Known
-from inboxwatch.core.lead import Lead
+from inboxwatch.core.lead import Lead, iso
+from inboxwatch.core.letters import Send
 from inboxwatch.core.mime import new_message_id
 from inboxwatch.core.queue import Caps, OutboxItem, Purpose, next_send_time
 from inboxwatch.core.route import World
@@ -131,6 +133,8 @@ class Daemon:
         self.rules_stamp = rules_fingerprint(cfg)
         self._rewake = True  # every lead's wake time is computed again on start
         self._copies: list[OutboxItem] = []
+        #: The local day whose digest failed to build (a bug): not tried again that day.
+        self._digest_failed: date | None = None
 
     def alert(self, notice: Notice) -> None:
         """A notice raised: the owner's alert command too, if there is one."""
@@ -215,7 +219,10 @@ class Daemon:
     def seconds_to_next(self, now: datetime) -> float:
         """Real seconds until the earliest wake or send (the clock may run scaled)."""
         with self.store.transaction() as state:
-            times = [t for t in (state.next_wake(),) if t is not None]
+            last_digest = digest.read_day(state.marker(digest.DAY_MARKER))
+            last_digest = last_digest or digest.first_day(now, self.settings)
+            wakes = (state.next_wake(), digest.next_at(last_digest, now, self.settings))
+            times = [t for t in wakes if t is not None]
             s = self.cfg.sending
             caps = Caps(s.max_per_hour, s.max_per_day)
             sent = state.sent_times(now - timedelta(days=1))
@@ -242,6 +249,7 @@ class Daemon:
             processed = self._read_inbox(now)
             self._people_and_time(now)
             self.source.mark_processed(processed)
+            self._digest(now)
             self._presend_check(now)
             if not self.stop_event.is_set():
                 self._copies += self.outbox.send_due(self.world, now)
@@ -345,6 +353,45 @@ class Daemon:
                     self._apply(session, acts, now)
             state.archive_closed(now)
             state.prune(now)
+
+    def _digest(self, now: datetime) -> None:
+        """The owner's daily digest, if due: queued, with the day's marker, in one
+        transaction (a restart cannot make a second one). The archive is read only then,
+        once a day: its closed leads count in the 30-day figures."""
+        st = self.settings
+        today = now.astimezone(st.window.tz).date()
+        if not st.digest or self._digest_failed == today:
+            return
+        with self.store.transaction() as state:
+            last = digest.read_day(state.marker(digest.DAY_MARKER))
+            if last is None:  # a first start: from the next digest on time
+                last = digest.first_day(now, st)
+                state.set_marker(digest.DAY_MARKER, last.isoformat())
+        if not digest.due(last, now, st):
+            return
+        try:
+            archived = list(self.store.archived())
+            with self.store.transaction() as state:
+                if not digest.due(digest.read_day(state.marker(digest.DAY_MARKER)), now, st):
+                    return
+                since = digest.read_at(state.marker(digest.AT_MARKER))
+                leads = state.leads()
+                tasks = digest.tasks_today(leads, self.book, st, now)
+                subject, text, html = digest.build(
+                    leads, archived, since, now, st, st.window.tz, tasks
+                )
+                out = digest.mail(subject, text, html, st, self.ids(), now)
+                item = route.queue_item(Send(out), now)
+                note = Note(f"daily digest queued for {st.owner}: {subject}")
+                self._apply(Session(state, self.alert), [Queue(item), note], now)
+                state.set_marker(digest.DAY_MARKER, today.isoformat())
+                state.set_marker(digest.AT_MARKER, iso(now) or "")
+        except (OSError, TransientError):
+            raise  # the store or the disk: the tick fails and is tried again, as any
+        except Exception:
+            # A bug must not stop the inbox: log it, and try again tomorrow, not every tick.
+            log.exception("the daily digest could not be made; trying again tomorrow")
+            self._digest_failed = today
 
     @contextlib.contextmanager
     def _guard(

@@ -152,6 +152,9 @@ class Config:
     owner_alerts: bool = True
     #: A command that gets each urgent alert on stdin ("" = none).
     alert_command: str = ""
+    #: The owner's daily digest, and the local time (``timezone``) it should arrive.
+    digest: bool = True
+    digest_time: time = time(8, 0)
 
     @property
     def own_addresses(self) -> frozenset[str]:
@@ -366,6 +369,8 @@ def load_config(path: Path | str) -> Config:
         toml.problem("owner.address", f"not a plain email address: {owner!r} (no name, no <>)")
     owner_alerts = owner_sec.get("alerts", bool, True)
     alert_command = owner_sec.get("alert_command", str, "").strip()
+    digest = owner_sec.get("digest", bool, True)
+    digest_time = _hhmm(owner_sec, "digest_time", time(8, 0))
     owner_sec.finish()
 
     state_sec = root.sub("state")
@@ -394,6 +399,8 @@ def load_config(path: Path | str) -> Config:
         owner=owner,
         owner_alerts=owner_alerts,
         alert_command=alert_command,
+        digest=digest,
+        digest_time=digest_time,
         state_path=state_path,
         rules_dir=rules_dir,
         templates_dir=templates_dir,
