@@ -311,3 +311,24 @@ def test_a_copy_for_sent_that_fails_on_a_dropped_connection_is_saved_on_the_next
     assert e.source.saved == []
     e.daemon.tick(START + timedelta(minutes=1))
     assert [purposes([raw]) for raw in e.source.saved] == [["ack"]]
+
+
+def test_a_backlog_gives_the_owner_one_summary_not_an_alert_per_lead(tmp_path: Path) -> None:
+    e = MemoryEdges(tmp_path)
+    leads = [f"b{i}@customer.test" for i in range(25)]
+    for lead in leads:
+        e.deliver(mail(lead, e.shop, "Quote?", name=f"Buyer {lead[:3]}"))
+    e.daemon.tick(START)
+    assert all(purposes(e.outgoing(lead)) == ["ack"] for lead in leads)
+    owner = purposes(e.outgoing("owner@shop.test"))
+    assert "owner-alert" not in owner and owner.count("owner-notice") == 1
+    (summary,) = [r for r in e.outgoing("owner@shop.test") if b"owner-notice" in r]
+    text = email.message_from_bytes(summary, policy=email.policy.default)
+    assert text["Subject"] == "inboxwatch: 25 new leads at once"
+    assert all(lead in text.get_body(("plain",)).get_content() for lead in leads)
+    # A few at a time are alerted one by one, as usual.
+    for i in range(3):
+        e.deliver(mail(f"later{i}@customer.test", e.shop, "Quote?"))
+    e.daemon.tick(START + timedelta(minutes=5))
+    e.daemon.tick(START + timedelta(hours=2))  # past the hourly cap the backlog filled
+    assert purposes(e.outgoing("owner@shop.test")).count("owner-alert") == 3

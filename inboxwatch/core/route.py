@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -26,6 +26,7 @@ from inboxwatch.core.actions import (
     SentMail,
     StateView,
     Suppress,
+    UpdateOutbox,
 )
 from inboxwatch.core.cadence import next_wake, plan
 from inboxwatch.core.classify import Classification, Kind, Known, classify
@@ -41,6 +42,7 @@ from inboxwatch.core.lead import Lead, message_ids
 from inboxwatch.core.letters import Send
 from inboxwatch.core.message import Message, parse_message
 from inboxwatch.core.mime import MARK_HEADER, made_by_us, to_bytes
+from inboxwatch.core.owner_mail import notice_mail
 from inboxwatch.core.queue import OutboxItem, Purpose
 from inboxwatch.core.settings import Settings
 from inboxwatch.errors import MessageError
@@ -354,6 +356,41 @@ def on_due(
 def on_time(view: StateView, world: World, now: datetime) -> list[Action]:
     """:func:`on_due` for every lead whose wake time has come."""
     return [a for lead in view.due(now) for a in on_due(view, world, lead, now)]
+
+
+def summarize_backlog(
+    view: StateView, world: World, alerts: Sequence[OutboxItem], now: datetime
+) -> list[Action]:
+    """Many new-lead alerts from one read (a backlog after a start or an outage): one
+    summary for the owner instead of a mail per lead. The leads are acknowledged as
+    usual; only the owner's alerts are folded together."""
+    if len(alerts) <= world.settings.backlog_summary_over:
+        return []
+    st = world.settings
+    lines = []
+    for item in alerts:
+        lead = view.lead(item.lead) if item.lead else None
+        name = f"{lead.name} <{item.lead}>" if lead is not None and lead.name else item.lead
+        came = f", arrived {lead.arrived.astimezone(st.window.tz):%a %d %b %H:%M}" if lead else ""
+        lines.append(f"- {name}{came}")
+    n = len(alerts)
+    body = (
+        f"{n} new enquiries were found at once (after a start or an outage). Each has been "
+        f"acknowledged as usual; instead of {n} alerts, here they are together. "
+        "`inboxwatch leads` lists them with their details.\n\n" + "\n".join(lines)
+    )
+    mail = notice_mail(
+        me=st.me,
+        owner=st.owner,
+        subject=f"{n} new leads at once",
+        body=body,
+        message_id=world.ids(),
+        now=now.astimezone(st.window.tz),
+    )
+    out: list[Action] = [UpdateOutbox(a.cancelled()) for a in alerts]
+    if st.owner_alerts:
+        out.append(Queue(queue_item(Send(mail), now)))
+    return [*out, Note(f"{n} new leads at once: one summary alert for the owner")]
 
 
 def rewake(view: StateView, world: World, now: datetime) -> list[Action]:

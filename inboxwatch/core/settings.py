@@ -47,6 +47,8 @@ class Settings:
     #: the local time it should arrive (``[owner] digest_time``, in ``window.tz``).
     digest: bool = False
     digest_time: time = time(8, 0)
+    #: More new-lead alerts than this from one read become one summary alert.
+    backlog_summary_over: int = 20
 
     def context(self, known: Known | None = None) -> Context:
         """What classification needs to know about us and the state: one definition."""
@@ -81,6 +83,7 @@ class Settings:
             signature=cfg.identity.signature,
             digest=cfg.digest and bool(cfg.owner),
             digest_time=cfg.digest_time,
+            backlog_summary_over=cfg.backlog_summary_over,
             max_ages=MaxAge(
                 ack=timedelta(days=cfg.imap.max_age_days),
                 followup=timedelta(days=s.followup_max_age_days),

@@ -294,6 +294,7 @@ class Daemon:
         time budget per message); only the decisions and their writes hold it.
         """
         processed: list[str] = []
+        alerts: list[OutboxItem] = []  # new-lead alerts queued by this read
         lookback = timedelta(days=self.cfg.imap.lookback_days)
         for _ in range(1_000_000):  # bounded: a source that never says "no more" ends
             if self.stop_event.is_set():
@@ -311,7 +312,13 @@ class Daemon:
                 session = Session(state, self.alert)
                 for p in prepared:
                     with self._guard(session, p.mail.ref, now):
-                        self._apply(session, route.on_prepared(session, self.world, p, now), now)
+                        acts = route.on_prepared(session, self.world, p, now)
+                        self._apply(session, acts, now)
+                        alerts += [
+                            a.item
+                            for a in acts
+                            if isinstance(a, Queue) and a.item.purpose is Purpose.OWNER_ALERT
+                        ]
                     processed.append(p.mail.ref)
                 if batch.cursor != cursor:
                     session.apply([MoveCursor(Stream.INBOX, batch.cursor)], now)
@@ -319,6 +326,8 @@ class Daemon:
                 self._copies += self.outbox.send_due(self.world, now, only=Purpose.ACK)
             if not batch.more:
                 break
+        if len(alerts) > self.settings.backlog_summary_over:
+            self._transact(lambda s: route.summarize_backlog(s, self.world, alerts, now), now)
         return processed
 
     def _people_and_time(self, now: datetime) -> None:

@@ -155,6 +155,9 @@ class Config:
     #: The owner's daily digest, and the local time (``timezone``) it should arrive.
     digest: bool = True
     digest_time: time = time(8, 0)
+    #: More new-lead alerts than this from one read (a backlog after a start or an
+    #: outage) become one summary alert.
+    backlog_summary_over: int = 20
 
     @property
     def own_addresses(self) -> frozenset[str]:
@@ -371,6 +374,9 @@ def load_config(path: Path | str) -> Config:
     alert_command = owner_sec.get("alert_command", str, "").strip()
     digest = owner_sec.get("digest", bool, True)
     digest_time = _hhmm(owner_sec, "digest_time", time(8, 0))
+    backlog_over = owner_sec.get("backlog_summary_over", int, 20)
+    if backlog_over < 1:
+        toml.problem("owner.backlog_summary_over", "must be at least 1")
     owner_sec.finish()
 
     state_sec = root.sub("state")
@@ -401,6 +407,7 @@ def load_config(path: Path | str) -> Config:
         alert_command=alert_command,
         digest=digest,
         digest_time=digest_time,
+        backlog_summary_over=backlog_over,
         state_path=state_path,
         rules_dir=rules_dir,
         templates_dir=templates_dir,
