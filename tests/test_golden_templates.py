@@ -3,7 +3,9 @@
 Two sample leads go through the whole default sequence with the shipped rule book: Jane,
 who wrote directly on a Friday afternoon (so day 1 goes out on Monday), and Max, who used
 the website form on a Wednesday, with no ``[identity] signature`` configured. Each email's
-subject, date and body is compared with ``tests/golden/<lead>-<step>.txt``.
+subject, date and body is compared with ``tests/golden/<lead>-<step>.txt``. The same two,
+writing in German (the language detected from their words), get the German set
+(``templates/de/``), compared with ``tests/golden/de/<lead>-<step>.txt``.
 
 After changing a template on purpose, regenerate the files and read them as the lead
 would before committing:
@@ -13,6 +15,7 @@ would before committing:
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 from datetime import datetime, timedelta
@@ -130,6 +133,45 @@ SAMPLES = {
     "direct": (DIRECT, settings_("Anna Berger\nShop Ltd")),
     "form": (FORM, settings_("")),
 }
+DE_DIRECT_TEXT = (
+    "Guten Tag,\n\nwas würde eine neue Eichenküche kosten, etwa 4 Meter mit Kochinsel?"
+    "\nWir ziehen im Mai um.\n\nViele Grüße\nJana Schmidt"
+)
+DE_FORM_MESSAGE = "Liefern Sie auch nach Potsdam? Wir brauchen sechs Eichenstühle bis Ende April."
+SAMPLES_DE = {
+    "direct": (
+        Incoming(
+            parse_message(
+                message(
+                    """
+From: Jana Schmidt <jana@kunde.test>
+To: Shop Ltd <sales@shop.test>
+Subject: Angebot für eine Küche
+Message-ID: <enq1@kunde.test>
+""",
+                    DE_DIRECT_TEXT,
+                )
+            ),
+            "1",
+            DIRECT.arrived,
+            dataclasses.replace(
+                DIRECT.c, lead=Address("jana@kunde.test", "Jana Schmidt"), new_text=DE_DIRECT_TEXT
+            ),
+        ),
+        settings_("Anna Berger\nShop Ltd"),
+    ),
+    "form": (
+        dataclasses.replace(
+            FORM,
+            c=dataclasses.replace(
+                FORM.c,
+                lead=Address("max@kunde.test", "Muster, Max"),
+                fields={"phone": "+49 30 1234567", "message": DE_FORM_MESSAGE},
+            ),
+        ),
+        settings_(""),
+    ),
+}
 
 
 def whole_sequence(inc: Incoming, st: Settings) -> list[tuple[str, Send]]:
@@ -162,6 +204,12 @@ RENDERED = {
     for sample, (inc, st) in SAMPLES.items()
     for template, send in whole_sequence(inc, st)
 }
+GOLDEN_DE = GOLDEN / "de"
+RENDERED_DE = {
+    f"{sample}-{template}": as_text(send)
+    for sample, (inc, st) in SAMPLES_DE.items()
+    for template, send in whole_sequence(inc, st)
+}
 
 
 def test_every_lead_template_is_rendered() -> None:
@@ -185,6 +233,48 @@ def test_golden(name: str) -> None:
 
 def test_no_stale_golden_files() -> None:
     assert {p.stem for p in GOLDEN.glob("*.txt")} == set(RENDERED)
+    assert {p.stem for p in GOLDEN_DE.glob("*.txt")} == set(RENDERED_DE)
+
+
+def test_every_german_lead_template_is_rendered_from_the_german_set() -> None:
+    rendered = {name.split("-", 1)[1] for name in RENDERED_DE}
+    assert rendered == set(LEAD_TEMPLATES)
+    assert set(LEAD_TEMPLATES) <= set(BOOK.languages["de"])
+    for name, text in RENDERED_DE.items():
+        first_line = text.split("\n\n", 2)[1].split("\n", 1)[0]
+        who = "Jana Schmidt" if name.startswith("direct") else "Max Muster"  # "Muster, Max"
+        assert first_line == f"Guten Tag {who},", name
+
+
+@pytest.mark.parametrize("name", sorted(RENDERED_DE))
+def test_golden_german(name: str) -> None:
+    path = GOLDEN_DE / f"{name}.txt"
+    got = RENDERED_DE[name]
+    if UPDATE:
+        GOLDEN_DE.mkdir(parents=True, exist_ok=True)
+        path.write_text(got, encoding="utf-8")
+    assert path.exists(), f"no de/{path.name}: regenerate (see this module's docstring)"
+    assert got == path.read_text(encoding="utf-8"), (
+        f"{name} differs from de/{path.name}; if on purpose, regenerate (module docstring)"
+    )
+
+
+@pytest.mark.parametrize("name", sorted(RENDERED_DE))
+def test_german_mail_reads_like_a_person_wrote_it(name: str) -> None:
+    text = RENDERED_DE[name]
+    assert "{{" not in text and "}}" not in text
+    assert "  " not in text.replace("\n", " \n")
+    assert " ." not in text and " ," not in text
+    body = text.split("\n\n", 1)[1]
+    assert "Mit freundlichen Grüßen\n" in body and "Shop Ltd" in body
+    assert " du " not in body.lower() and " dich " not in body.lower()  # formal "Sie"
+    assert " ich " not in body.lower()  # "we" voice, as in English
+    for english in ("Hi ", "Thank", " you", "wrote:", "yesterday", " on "):
+        assert english not in body, english
+    if "day" in name:
+        assert "\n> " in body and " schrieb " in body
+    if "final-day14" in name:
+        assert "letzte" not in body.lower()  # day 90 still follows
 
 
 @pytest.mark.parametrize("name", sorted(RENDERED))

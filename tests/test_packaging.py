@@ -36,7 +36,7 @@ def test_the_wheel_carries_the_default_rules_and_templates(tmp_path: Path) -> No
     (wheel,) = tmp_path.glob("inboxwatch-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for sub in ("rules", "templates"):
-        for path in (REPO / sub).glob("*.toml"):
-            assert f"inboxwatch/defaults/{sub}/{path.name}" in names
+        for path in (REPO / sub).rglob("*.toml"):  # language sets too (templates/de/)
+            assert f"inboxwatch/defaults/{sub}/{path.relative_to(REPO / sub)}" in names
     assert "inboxwatch/core/route.py" in names and "inboxwatch/py.typed" in names
     assert not any(n.startswith(("tests/", "rules/", "templates/")) for n in names)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from inboxwatch.core.classify import Classification, Kind
+from inboxwatch.core.language import choose_language
 from inboxwatch.core.lead import Automation, Conversation, Ended, Lead, iso
 from inboxwatch.core.letters import (
     Ids,
@@ -51,7 +52,8 @@ class Incoming:
 def email_step(
     lead: Lead, step: Step, book: RuleBook, st: Settings, now: datetime, ids: Ids, purpose: str
 ) -> tuple[Lead, Send]:
-    tpl = book.templates[step.template]
+    tpl = book.template(step.template, lead.language)
+    assert tpl is not None  # the caller checked that the default template exists
     now = now.astimezone(st.window.tz)  # the Date header in the business's own zone
     # Time words are computed now, at queue time: a step is queued when it falls due and
     # sent at once (only a sending cap can hold it, by hours).
@@ -98,6 +100,7 @@ def on_enquiry(
         # Their own words, bounded, for follow-ups to quote and name. (A notification's
         # body is not the lead's: only a rule's `message` field is kept for those.)
         fields["message"] = excerpt(c.new_text or msg.body_text, 2000)
+    language = lead_language(inc, fields.get("message", ""), own, book)
     lead = Lead(
         address=c.lead.addr,
         name=c.lead.name,
@@ -114,7 +117,10 @@ def on_enquiry(
         fields=fields,
         enquiry_ref=inc.ref,
         simulated=simulated,
+        language=language,
     ).log(inc.arrived, "enquiry", f"{c.source} via rule {c.rule!r}: {msg.subject}")
+    if language:
+        lead = lead.log(inc.arrived, "language", language)
     sends: list[Send] = []
     seq = book.sequences.get(c.sequence)
     ack = seq.ack if seq else None
@@ -141,6 +147,17 @@ def on_enquiry(
     extra = {"excerpt": excerpt(c.new_text or msg.body_text), "arrived": arrived, "acked": acked}
     sends.extend(owner_mail("owner-alert", lead, book, st, now, ids, **extra))
     return Decision(lead, tuple(sends), note)
+
+
+def lead_language(inc: Incoming, message: str, own: bool, book: RuleBook) -> str:
+    """The template set to write to the lead in ("" for the default): the rule's
+    ``language``, else that of their own words (see :mod:`inboxwatch.core.language`).
+
+    Their words: the message they wrote, with its subject; for a notification, only the
+    form's message field (the rest, labels and footer, is the form tool's)."""
+    rule = next((r for r in book.rules if r.name == inc.c.rule), None)
+    text = f"{inc.msg.subject}\n{inc.c.new_text or inc.msg.body_text}" if own else message
+    return choose_language(rule.language if rule else "", text, book.languages)
 
 
 def on_message(

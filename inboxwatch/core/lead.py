@@ -105,6 +105,8 @@ class Lead:
     first_response: datetime | None = None
     undeliverable: bool = False
     simulated: bool = False
+    #: The template set the lead is written to in ("de"); "" is the default (English).
+    language: str = ""
     events: tuple[Event, ...] = ()
 
     @property

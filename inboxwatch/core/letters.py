@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from inboxwatch.core.lead import Lead
 from inboxwatch.core.message import SYNTHETIC_ID_DOMAIN, Address, Message
 from inboxwatch.core.mime import Outgoing, clean_header, reply_subject
-from inboxwatch.core.timewords import mail_date, when_words
+from inboxwatch.core.timewords import attribution, when_words
 from inboxwatch.userfiles.templates import Template, render
 
 _TITLES = frozenset(
@@ -59,6 +59,23 @@ def first_name(name: str) -> str:
         return ""  # "Mr Smith", "Frau Dr. Meier": only a surname is left
     word = words[0].strip(".")
     return word.title() if word.islower() or word.isupper() else word
+
+
+def greeting(name: str, language: str = "") -> str:
+    """The opening words of a mail to the lead, without the comma: "Hi Jane" ("Hi there"
+    without a name); in German, formal and with the whole name as given, "Guten Tag Jane
+    Doe", "Guten Tag Frau Dr. Meier" ("Guten Tag" without a name)."""
+    if language == "de":
+        full = clean_header(name, 100).strip("\"' ")
+        if "@" in full:
+            full = ""
+        if "," in full:  # "Doe, Jane" → "Jane Doe"
+            last, _, first = full.partition(",")
+            full = f"{first.strip()} {last.strip()}".strip()
+        if full.islower() or full.isupper():
+            full = full.title()
+        return f"Guten Tag {' '.join(full.split())}".strip()
+    return f"Hi {first_name(name) or 'there'}"
 
 
 #: Makes new Message-IDs (tests pass predictable ones).
@@ -206,7 +223,8 @@ _EMPTY_SUBJECTS = frozenset(
 )
 _GREETING = re.compile(
     r"^(?:hi|hello|hey|hallo|dear\b[^,.!?\n]{0,40}|good (?:morning|afternoon|evening)"
-    r"|guten (?:tag|morgen|abend)|to whom it may concern)(?:\s+there)?\s*[,!.:]?\s*",
+    r"|guten (?:tag|morgen|abend)|sehr geehrte\w*\b[^,.!?\n]{0,40}|moin|servus"
+    r"|to whom it may concern)(?:\s+there)?\s*[,!.:]?\s*",
     re.I,
 )
 _SENTENCE_END = re.compile(r"(?<=[.?!])\s|\n")
@@ -267,17 +285,21 @@ def conversation_values(
     message is queued: a follow-up is queued when it is due and sent at once, so this is
     sending time unless sending caps hold it).
 
-    ``signature`` (the configured one, else our name), ``enquiry`` (see
+    ``greeting`` ("Hi Jane", "Guten Tag Jane Doe": see :func:`greeting`), ``signature``
+    (the configured one, else our name), ``enquiry`` (see
     :func:`enquiry_phrase`), ``their_message`` (their words, quoted), ``you_wrote``
     (when the lead wrote, in words: "yesterday", "on Friday") and ``we_wrote`` (when our
-    last email went out; "" before the first).
+    last email went out; "" before the first), in the lead's language.
     """
     message = lead.fields.get("message", "")
     who = clean_header(lead.name, 100) or lead.address
+    lang = lead.language
+    last = lead.last_email_at
     return {
+        "greeting": greeting(lead.name, lang),
         "signature": signature.strip("\n") or me.name,
         "enquiry": enquiry_phrase(lead.subject, message),
-        "their_message": quoted(message, f"On {mail_date(lead.arrived, tz)}, {who} wrote:"),
-        "you_wrote": when_words(lead.arrived, now, tz),
-        "we_wrote": when_words(lead.last_email_at, now, tz) if lead.last_email_at else "",
+        "their_message": quoted(message, attribution(lead.arrived, who, tz, lang)),
+        "you_wrote": when_words(lead.arrived, now, tz, lang),
+        "we_wrote": when_words(last, now, tz, lang) if last else "",
     }

@@ -35,7 +35,7 @@ from inboxwatch.adapters.ports import (
     StateStore,
     Stream,
 )
-from inboxwatch.core import digest, route
+from inboxwatch.core import digest, language, route
 from inboxwatch.core.actions import Action, InboxMail, MoveCursor, Note, Notice, Queue, SentMail
 from inboxwatch.core.classify import Known
 from inboxwatch.core.lead import Lead, iso
@@ -212,6 +212,10 @@ class Daemon:
         """Open the mailbox; once per start, settle what a crash may have left behind."""
         if not self.connected and not self.outbox.recovered:
             self.log_warnings()
+            if self.book.languages:
+                # Load the language model beside the first read, not in the way of it or
+                # of the first enquiry's acknowledgement.
+                threading.Thread(target=language.warm_up, name="langid", daemon=True).start()
         self.source.open()
         self.connected = True
         self.outbox.recover(self.world, self.source, now)

@@ -174,9 +174,12 @@ def part_timelapse(servers: MailServers, config: Path, scale: float) -> None:
     seen: set[int] = set(range(len(servers.smtp_sent)))  # part 2's mail is not news
     start: datetime | None = None
     ben_replied = False
+    # The owner's daily digests: one per working day, shown once at the end, not each.
+    digests: list[CapturedMail] = []
+    after_reply: CapturedMail | None = None
 
     def report() -> None:
-        nonlocal ben_replied, start
+        nonlocal ben_replied, start, after_reply
         for i, m in enumerate(list(servers.smtp_sent)):
             if i in seen or m.mail_from != shop:
                 continue
@@ -186,6 +189,11 @@ def part_timelapse(servers: MailServers, config: Path, scale: float) -> None:
                 start = email.utils.parsedate_to_datetime(str(msg["Date"]))
             to = m.rcpt_tos[0].split("@")[0]
             what = msg["X-Inboxwatch"]
+            if what == "digest":
+                digests.append(m)
+                if ben_replied and after_reply is None:
+                    after_reply = m
+                continue
             when = email.utils.parsedate_to_datetime(str(msg["Date"]))
             say(
                 f"  day {_sim_day(m.data, start):5.1f} {when:%a %H:%M}  {what:12} -> {to:11} "
@@ -229,6 +237,24 @@ def part_timelapse(servers: MailServers, config: Path, scale: float) -> None:
     run_cli("leads", "--all", "--config", str(config))
     say(f"$ inboxwatch show {ana}")
     run_cli("show", "--config", str(config), ana)
+    show_digest(digests, after_reply)
+
+
+def show_digest(digests: list[CapturedMail], chosen: CapturedMail | None) -> None:
+    """The owner's daily digest of the time-lapse, as its plain-text part reads.
+
+    It is the mail the daemon sent, not ``inboxwatch digest --print``: that command reports
+    up to the real now, and a time-lapse's leads live in simulated time (and are trials,
+    which a digest outside the trial never counts)."""
+    heading("The owner's daily digest")
+    if not digests:
+        say("  (no digest was sent during the time-lapse)")
+        return
+    chosen = chosen or digests[-1]
+    say(f"  The owner got {len(digests)} digests, one each working morning (inboxwatch digest")
+    which = "the morning after Ben's reply" if chosen is not digests[-1] else "the last one"
+    say(f"  --print | --html FILE makes one on demand). This is {which}:")
+    show_message(chosen.data)
 
 
 def _closed(config: Path, address: str) -> bool:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from inboxwatch.core.language import DEFAULT as DEFAULT_LANGUAGE
 from inboxwatch.errors import ConfigError, Problem
 from inboxwatch.userfiles.rules import OUR_DOMAIN, Rule, parse_rule
 from inboxwatch.userfiles.sequences import Sequence, parse_sequence
@@ -12,6 +13,7 @@ from inboxwatch.userfiles.templates import (
     BUILTIN_VARIABLES,
     Template,
     check_variables,
+    load_languages,
     load_templates,
 )
 from inboxwatch.userfiles.tomlfile import Section, TomlFile
@@ -28,6 +30,13 @@ class RuleBook:
     #: Not errors: things ``check`` reports and the daemon logs (patterns prone to
     #: backtracking), in the shape of the problems.
     warnings: tuple[Problem, ...] = ()
+    #: The template sets in other languages (``templates/de/``), by language code; each
+    #: holds the templates it translates, the rest fall back to ``templates``.
+    languages: dict[str, dict[str, Template]] = field(default_factory=dict)
+
+    def template(self, name: str, language: str = "") -> Template | None:
+        """Template ``name`` in ``language`` if that set has it, else the default one."""
+        return self.languages.get(language, {}).get(name) or self.templates.get(name)
 
     def sequence_for(self, rule: Rule) -> Sequence | None:
         return self.sequences.get(rule.sequence)
@@ -65,8 +74,9 @@ def load_rulebook(rules_dir: Path, templates_dir: Path) -> RuleBook:
             sequences[name] = parse_sequence(name, sec)
         root.finish()
     templates = load_templates(templates_dir, problems)
+    languages = load_languages(templates_dir, problems)
     warnings = tuple(w for rule in rules for w in rule.warnings)
-    book = RuleBook(tuple(rules), sequences, templates, warnings)
+    book = RuleBook(tuple(rules), sequences, templates, warnings, languages)
     _cross_check(book, problems, rules_dir, tomls)
     if problems:
         raise ConfigError(problems)
@@ -91,6 +101,14 @@ def _cross_check(
         names[rule.name] = rule.file
         if rule.kind != "enquiry":
             continue
+        if rule.language and rule.language not in book.languages | {DEFAULT_LANGUAGE: {}}:
+            have = ", ".join(sorted({DEFAULT_LANGUAGE, *book.languages}))
+            problem(
+                rule.file,
+                f"{rule.key}.language",
+                f"no template set for language {rule.language!r} (a templates/"
+                f"{rule.language}/ folder); have: {have}",
+            )
         if rule.lead_from != "sender" and not rule.senders:
             problem(
                 rule.file,
@@ -112,14 +130,19 @@ def _cross_check(
                 f"rule {rule.name!r} has no acknowledgement: give template, or a day-0 email "
                 "step in its sequence",
             )
-        elif tpl is not None and rule.lead_from != "sender" and not tpl.subject.strip():
-            problems.append(
+        elif tpl is not None and rule.lead_from != "sender":
+            versions = [tpl] + [
+                t for s in book.languages.values() if (t := s.get(tpl.name)) is not None
+            ]
+            problems.extend(
                 Problem(
-                    tpl.file,
+                    t.file,
                     "subject",
                     f"needed: rule {rule.name!r} takes the lead from a notification, so the "
                     "template must give the subject (the notification's is never echoed)",
                 )
+                for t in versions
+                if not t.subject.strip()
             )
     for seq in book.sequences.values():
         for i, step in enumerate(seq.steps):
@@ -131,3 +154,16 @@ def _cross_check(
                 )
     for tpl in book.templates.values():
         check_variables(tpl, known, problems, used_by=f"template {tpl.name!r}")
+    for code, translated in book.languages.items():
+        for tpl in translated.values():
+            used_by = f"template {tpl.name!r} in {code!r}"
+            check_variables(tpl, known, problems, used_by=used_by)
+            if tpl.name not in book.templates:
+                problems.append(
+                    Problem(
+                        tpl.file,
+                        "",
+                        f"no template {tpl.name!r} in the default language for this to "
+                        "translate (a language's templates override the default ones by name)",
+                    )
+                )

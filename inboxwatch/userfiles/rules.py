@@ -3,7 +3,8 @@
 A rule matches on from / to / subject / body / any header, by substring (``from``) or
 regular expression (``from_regex``); several values in a list mean "any of them", several
 keys mean "all of them". It says what the message is (``enquiry`` or ``ignore``), the lead
-source, and where the lead is: the sender, ``Reply-To``, or a regex over the body.
+source, and where the lead is: the sender, ``Reply-To``, or a regex over the body;
+optionally the ``language`` its leads are written to in (otherwise detected).
 
 A rule that takes the lead from the body or from Reply-To writes to someone the sender
 named, so it names who may send it (``senders``): an address, ``@domain`` (and its
@@ -19,6 +20,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from inboxwatch.core.language import CODE as LANGUAGE_CODE
 from inboxwatch.core.message import Address, Message
 from inboxwatch.core.regex_lint import hazards
 from inboxwatch.core.safe_regex import Budget, SafePattern, compile_user
@@ -66,6 +68,9 @@ class Rule:
     senders: tuple[str, ...] = ()
     #: Patterns prone to backtracking: reported by ``check``, never fatal.
     warnings: tuple[Problem, ...] = ()
+    #: The language its leads are written to in (a template set's code); "" detects it
+    #: from the enquiry (see :mod:`inboxwatch.core.language`).
+    language: str = ""
 
     @property
     def provides(self) -> frozenset[str]:
@@ -270,6 +275,18 @@ def _sender_problem(value: object) -> str:
     return ""
 
 
+def _language(sec: Section) -> str:
+    """``language = "de"``: lower-case, a language code (whether there is a template set
+    for it is the rule book's check)."""
+    value = sec.get("language", str, "").strip().lower()
+    if value and not LANGUAGE_CODE.match(value):
+        sec.file.problem(
+            sec.key("language"), f'{value!r} is not a language code: use e.g. "de" or "en"'
+        )
+        return ""
+    return value
+
+
 def parse_rule(sec: Section, index: int) -> Rule:
     name = sec.get("name", str, f"rule {index + 1}")
     pats = _Patterns(name)
@@ -313,6 +330,7 @@ def parse_rule(sec: Section, index: int) -> Rule:
         conditions=conditions,
         senders=_senders(sec),
         warnings=tuple(pats.warnings),
+        language=_language(sec),
     )
     sec.get("description", str, "")
     sec.finish()

@@ -1,4 +1,5 @@
-"""Message templates: ``templates/NAME.toml`` with ``subject``, ``body`` and optional ``html``.
+"""Message templates: ``templates/NAME.toml`` with ``subject``, ``body`` and optional ``html``;
+the same in another language in ``templates/<code>/NAME.toml`` (``templates/de/ack.toml``).
 
 Placeholders are ``{{ name }}`` or ``{{ name | fallback }}``, where each ``|`` alternative
 is another variable (used if it has a value) or, the first that is not, literal text:
@@ -15,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from inboxwatch.core.language import CODE as LANGUAGE_CODE
 from inboxwatch.errors import Problem
 from inboxwatch.userfiles.tomlfile import Section, TomlFile
 
@@ -41,6 +43,7 @@ BUILTIN_VARIABLES = frozenset(
         "arrived",
         "acked",
         "signature",
+        "greeting",
         "enquiry",
         "their_message",
         "you_wrote",
@@ -100,6 +103,19 @@ def render(template: Template, values: Mapping[str, str]) -> Rendered:
         body=_fill(template.body, values, escape=False),
         html=_fill(template.html, values, escape=True) if template.html else "",
     )
+
+
+def load_languages(folder: Path, problems: list[Problem]) -> dict[str, dict[str, Template]]:
+    """The template sets in other languages: ``folder/<code>/*.toml`` (``templates/de/``),
+    each by its language code (see :mod:`inboxwatch.core.language`). A sub-folder whose
+    name is no language code is not a template set, and is left alone."""
+    out: dict[str, dict[str, Template]] = {}
+    if not folder.is_dir():
+        return out
+    for sub in sorted(folder.iterdir()):
+        if sub.is_dir() and LANGUAGE_CODE.match(sub.name):
+            out[sub.name] = load_templates(sub, problems)
+    return out
 
 
 def load_templates(folder: Path, problems: list[Problem]) -> dict[str, Template]:
