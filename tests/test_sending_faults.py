@@ -11,6 +11,7 @@ import dataclasses
 import email
 import email.policy
 import json
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -107,3 +108,73 @@ def test_status_shows_an_open_problem(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main(["status", "--json", "--config", str(e.daemon.cfg.file)]) == 1
     report = json.loads(capsys.readouterr().out)
     assert [p["key"] for p in report["problems"]] == [SENDER_REFUSED]
+
+
+def test_an_smtp_server_out_of_reach_is_told_once_after_the_configured_time(
+    tmp_path: Path,
+) -> None:
+    from inboxwatch.core.delivery import SMTP_UNREACHABLE
+
+    e = MemoryEdges(tmp_path)
+    e.sender.reachable = False
+    e.deliver(mail("ann@customer.test", e.shop, "Quote?"))
+    e.daemon.tick(START)
+    e.daemon.tick(START + timedelta(minutes=10))
+    assert SMTP_UNREACHABLE not in notices(e)  # a blip is not worth an alert
+    e.daemon.tick(START + timedelta(minutes=20))
+    assert SMTP_UNREACHABLE in notices(e)
+    e.sender.reachable = True
+    e.daemon.tick(START + timedelta(minutes=40))
+    assert purposes(e.outgoing("ann@customer.test")) == ["ack"]
+    assert SMTP_UNREACHABLE not in notices(e)
+    e.daemon.tick(START + timedelta(minutes=41))
+    subjects = [
+        email.message_from_bytes(r, policy=email.policy.default)["Subject"]
+        for r in e.outgoing(OWNER)
+        if b"X-Inboxwatch: owner-notice" in r
+    ]
+    assert subjects == ["inboxwatch: Sending works again"]
+
+
+def test_a_mailbox_out_of_reach_is_told_once_and_its_return_too(tmp_path: Path) -> None:
+    import threading
+
+    from inboxwatch.core.delivery import MAILBOX_UNREACHABLE
+    from inboxwatch.errors import TransientError
+
+    e = MemoryEdges(tmp_path)
+    e.daemon.source.close()
+    real_open = e.source.open
+    tries: list[int] = []
+    broken = threading.Event()
+    broken.set()
+
+    def open_maybe() -> None:
+        tries.append(1)
+        e.clock.set(START + timedelta(minutes=20 * len(tries)))  # each retry: 20 min later
+        if broken.is_set():
+            raise TransientError("IMAP connect: connection refused (simulated)")
+        real_open()
+
+    e.source.open = open_maybe  # type: ignore[method-assign]
+    e.daemon.connected = False
+    runner = threading.Thread(target=e.daemon.run, daemon=True)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 10
+        while MAILBOX_UNREACHABLE not in notices(e) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert MAILBOX_UNREACHABLE in notices(e)
+        told = len(tries)
+        broken.clear()
+        while MAILBOX_UNREACHABLE in notices(e) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert MAILBOX_UNREACHABLE not in notices(e) and len(tries) == told + 1
+    finally:
+        e.daemon.stop_event.set()
+        runner.join(timeout=10)
+    assert not runner.is_alive()
+    with e.store.transaction() as state:
+        queued = [i for i in state.queued() if i.purpose == "owner-notice"]
+    sent = [r for r in e.outgoing(OWNER) if b"X-Inboxwatch: owner-notice" in r]
+    assert len(queued) + len(sent) == 1  # "reachable again", once

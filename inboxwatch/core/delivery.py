@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from inboxwatch.core.actions import (
     Action,
@@ -54,7 +54,10 @@ from inboxwatch.core.route import World, queue_item, wake_of
 SENDER_REFUSED = "smtp-sender-refused"
 CONTENT_REFUSED = "smtp-content-refused"
 PAUSED = "smtp-paused"
-SENDING_NOTICES = (SENDER_REFUSED, CONTENT_REFUSED, PAUSED)
+SMTP_UNREACHABLE = "smtp-unreachable"
+SENDING_NOTICES = (SENDER_REFUSED, CONTENT_REFUSED, PAUSED, SMTP_UNREACHABLE)
+#: The mailbox could not be reached: cleared by the next tick that could read it.
+MAILBOX_UNREACHABLE = "mailbox-unreachable"
 
 _WHAT = {Purpose.ACK: "acknowledgement", Purpose.FOLLOWUP: "follow-up"}
 
@@ -133,6 +136,33 @@ def _given_up(world: World, failed: OutboxItem, lead: Lead | None, now: datetime
             "Please write to them yourself; inboxwatch will not try again.",
             now,
         )
+    return out
+
+
+def unreachable(
+    key: str, what: str, since: datetime, error: str, now: datetime, after: timedelta
+) -> list[Action]:
+    """A server out of reach for ``after`` or longer: the owner is told (once: the notice
+    is stored once per key), so the daemon never goes quiet without anyone knowing."""
+    if now - since < after:
+        return []
+    text = f"{what} cannot be reached since {iso(since)}: {error}. inboxwatch keeps trying"
+    return [RaiseNotice(Notice(key, text, since))]
+
+
+def reachable_again(view: StateView, world: World, key: str, now: datetime) -> list[Action]:
+    """The server answers again: the notice ends and the owner hears of it by mail."""
+    out: list[Action] = []
+    for notice in view.notices():
+        if notice.key == key:
+            out.append(ClearNotice(key))
+            out += _owner_notice(
+                world,
+                "Reachable again",
+                f"From {iso(notice.since)} to {iso(now)}:\n\n{notice.text}\n\n"
+                "It works again; what waited is being handled now.",
+                now,
+            )
     return out
 
 

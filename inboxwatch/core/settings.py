@@ -49,6 +49,8 @@ class Settings:
     digest_time: time = time(8, 0)
     #: More new-lead alerts than this from one read become one summary alert.
     backlog_summary_over: int = 20
+    #: The mailbox or the SMTP server out of reach this long: the owner is told.
+    unreachable_after: timedelta = timedelta(minutes=15)
 
     def context(self, known: Known | None = None) -> Context:
         """What classification needs to know about us and the state: one definition."""
@@ -84,6 +86,7 @@ class Settings:
             digest=cfg.digest and bool(cfg.owner),
             digest_time=cfg.digest_time,
             backlog_summary_over=cfg.backlog_summary_over,
+            unreachable_after=timedelta(minutes=cfg.unreachable_alert_minutes),
             max_ages=MaxAge(
                 ack=timedelta(days=cfg.imap.max_age_days),
                 followup=timedelta(days=s.followup_max_age_days),

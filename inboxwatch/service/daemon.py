@@ -35,7 +35,7 @@ from inboxwatch.adapters.ports import (
     StateStore,
     Stream,
 )
-from inboxwatch.core import digest, language, route
+from inboxwatch.core import delivery, digest, language, route
 from inboxwatch.core.actions import Action, InboxMail, MoveCursor, Note, Notice, Queue, SentMail
 from inboxwatch.core.classify import Known
 from inboxwatch.core.lead import Lead, iso
@@ -128,6 +128,8 @@ class Daemon:
             alert=self.alert,
         )
         self.hooks: list[Hook] = []
+        #: Since when the mailbox has been out of reach (None: it answers).
+        self._mailbox_down: datetime | None = None
         self.connected = False
         self.ticks = 0
         self.rules_stamp = rules_fingerprint(cfg)
@@ -177,6 +179,7 @@ class Daemon:
                         ever_connected = True
                     self.tick(self.clock.now())
                     backoff.reset()
+                    self._mailbox_back()
                     if once:
                         return 0
                     self.source.wait(self.seconds_to_next(self.clock.now()), self.stop_event.is_set)
@@ -184,11 +187,13 @@ class Daemon:
                     if not ever_connected:
                         log.error("%s", exc)
                         return 1
+                    self._mailbox_trouble(str(exc))
                     self._drop(f"{exc}; retrying", backoff)
                 except TransientError as exc:
                     if once:
                         log.error("%s", exc)
                         return 1
+                    self._mailbox_trouble(str(exc))
                     self._drop(str(exc), backoff)
                 except Exception:
                     if once:
@@ -199,6 +204,31 @@ class Daemon:
             self.source.close()
         log.info("stopped")
         return 0
+
+    def _mailbox_trouble(self, error: str) -> None:
+        """The mailbox is out of reach: after ``unreachable_alert_minutes`` the owner is
+        told once (log, status, alert command). Telling must never stop the retrying."""
+        now = self.clock.now()
+        since = self._mailbox_down or now
+        self._mailbox_down = since
+        after = self.settings.unreachable_after
+        try:
+            self._transact(
+                lambda s: delivery.unreachable(
+                    delivery.MAILBOX_UNREACHABLE, "The mailbox", since, error, now, after
+                ),
+                now,
+            )
+        except Exception:
+            log.exception("could not record that the mailbox is unreachable")
+
+    def _mailbox_back(self) -> None:
+        if self._mailbox_down is None:
+            return
+        self._mailbox_down = None
+        now = self.clock.now()
+        key = delivery.MAILBOX_UNREACHABLE
+        self._transact(lambda s: delivery.reachable_again(s, self.world, key, now), now)
 
     def _drop(self, why: str, backoff: Backoff) -> None:
         delay = backoff.next()

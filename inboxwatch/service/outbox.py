@@ -29,7 +29,14 @@ from pathlib import Path
 
 from inboxwatch.adapters.ports import Envelope, MailSource, Sender, StateStore
 from inboxwatch.core.actions import Delivered, Note, Notice, UpdateOutbox
-from inboxwatch.core.delivery import PAUSED, cancel_obsolete, expire, on_delivery
+from inboxwatch.core.delivery import (
+    PAUSED,
+    SMTP_UNREACHABLE,
+    cancel_obsolete,
+    expire,
+    on_delivery,
+    unreachable,
+)
 from inboxwatch.core.mime import restamp
 from inboxwatch.core.queue import (
     PAUSE_DEFAULT,
@@ -116,6 +123,8 @@ class Outbox:
         self.unrecorded: set[str] = set()
         #: The journal could not be written: it must take a line again before any send.
         self.journal_failed = False
+        #: Since when the SMTP server has been out of reach (None: it answers).
+        self.smtp_down: datetime | None = None
 
     def recover(self, world: World, source: MailSource, now: datetime) -> None:
         """After a crash: what the server accepted that the state does not show yet."""
@@ -214,6 +223,16 @@ class Outbox:
                 )
                 at = accepted_at.get(item.id, now) if res.ok else now
                 session.apply(on_delivery(session, world, Delivered(item, res), at), at)
+            down = all(r.connection for r in results.values()) if results else False
+            if down:
+                self.smtp_down = self.smtp_down or now
+                since, after = self.smtp_down, world.settings.unreachable_after
+                err = next(iter(results.values())).error
+                what = "The SMTP server"
+                key = SMTP_UNREACHABLE
+                session.apply(unreachable(key, what, since, err, now, after), now)
+            elif any(r.ok for r in results.values()):
+                self.smtp_down = None  # (the notice ends with the first accepted message)
             if paused := [r for r in results.values() if r.paused and r.attempted]:
                 # One quota reply holds the whole queue, not just this batch.
                 until = now + max(r.retry_after or PAUSE_DEFAULT for r in paused)

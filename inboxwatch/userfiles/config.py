@@ -158,6 +158,8 @@ class Config:
     #: More new-lead alerts than this from one read (a backlog after a start or an
     #: outage) become one summary alert.
     backlog_summary_over: int = 20
+    #: The mailbox or the SMTP server out of reach this long: the owner is told.
+    unreachable_alert_minutes: int = 15
 
     @property
     def own_addresses(self) -> frozenset[str]:
@@ -375,6 +377,9 @@ def load_config(path: Path | str) -> Config:
     digest = owner_sec.get("digest", bool, True)
     digest_time = _hhmm(owner_sec, "digest_time", time(8, 0))
     backlog_over = owner_sec.get("backlog_summary_over", int, 20)
+    unreachable_minutes = owner_sec.get("unreachable_alert_minutes", int, 15)
+    if unreachable_minutes < 1:
+        toml.problem("owner.unreachable_alert_minutes", "must be at least 1")
     if backlog_over < 1:
         toml.problem("owner.backlog_summary_over", "must be at least 1")
     owner_sec.finish()
@@ -408,6 +413,7 @@ def load_config(path: Path | str) -> Config:
         digest=digest,
         digest_time=digest_time,
         backlog_summary_over=backlog_over,
+        unreachable_alert_minutes=unreachable_minutes,
         state_path=state_path,
         rules_dir=rules_dir,
         templates_dir=templates_dir,
