@@ -79,7 +79,10 @@ def next_wake(
 ) -> datetime | None:
     """When time alone will next change something for this lead (as of ``now``, if given)."""
     if not lead.is_active:
-        return None
+        due = nudge_due(lead, st)
+        if due is not None and now is not None and due <= now and not nudge_open(st, now):
+            return st.window.next_open(now)  # overdue, but it waits for sending hours
+        return due
     seq = book.sequences.get(lead.sequence)
     if seq is None:
         return lead.arrived  # plan() ends it at once
@@ -98,10 +101,91 @@ def close_due(lead: Lead, seq: Sequence, st: Settings) -> datetime:
     return day_offset(last, seq.close_after_days, st.window.tz)
 
 
-def plan(lead: Lead, book: RuleBook, st: Settings, now: datetime, ids: Ids) -> Decision:
-    """What time alone makes due for one lead: follow-ups, owner tasks, the end."""
-    if not lead.is_active:
+#: Endings after which nobody is reminded: a person acted (``HANDLED``, ``STOPPED``), or
+#: nobody should write to the lead again (``OPTED_OUT``, ``BOUNCED``).
+NO_NUDGE = frozenset({Ended.HANDLED, Ended.STOPPED, Ended.OPTED_OUT, Ended.BOUNCED})
+
+
+def waiting_since(lead: Lead) -> datetime | None:
+    """Since when the lead's conversation has waited for a person of ours, if it does
+    and a nudge may be about it: the automation ended (they replied), the conversation
+    waits for us, and no person has acted (Sent, \\Flagged and ``inboxwatch stop`` end
+    it as ``HANDLED``/``STOPPED`` or set it ``WAITING_THEM``). Since: their latest reply."""
+    if (
+        lead.is_active
+        or lead.conversation is not Conversation.WAITING_US
+        or lead.ended in NO_NUDGE
+        or lead.undeliverable
+    ):
+        return None
+    return next((e.at for e in reversed(lead.events) if e.what == "reply"), lead.arrived)
+
+
+def nudge_open(st: Settings, now: datetime) -> bool:
+    return st.nudge_outside_hours or st.window.is_open(now)
+
+
+def nudge_due(lead: Lead, st: Settings) -> datetime | None:
+    """When the owner is next reminded that ``lead`` waits for an answer (None: never).
+
+    The first nudge comes after ``st.nudge_after`` of business time, kept simple: the
+    waiting time starts counting at the first moment inside sending hours
+    (``window.next_open(since)``), and a nudge that would fall outside them waits for the
+    next opening; so an answer at 16:30 (hours 9-17) is nudged at 9:00 the next working
+    day, one at 20:00 at 10:00 the next. Later ones follow at most once per
+    ``st.nudge_every`` after the last. With ``nudge_outside_hours`` plain hours count."""
+    since = waiting_since(lead)
+    if since is None or st.nudge_every <= timedelta(0) or not st.owner_alerts:
+        return None
+    if st.nudge_outside_hours:
+        due = since + st.nudge_after
+    else:
+        due = st.window.next_open(st.window.next_open(since) + st.nudge_after)
+    if lead.nudged_at is not None and lead.nudged_at >= since:
+        again = lead.nudged_at + st.nudge_every
+        due = max(due, again if st.nudge_outside_hours else st.window.next_open(again))
+    # Reminding for ever would be noise (and keep the lead out of the archive): after
+    # NUDGE_FOR the lead is left to the digest, which lists everyone still waiting.
+    return due if due - since <= NUDGE_FOR else None
+
+
+#: Nudges stop this long after the lead began to wait (the digest still lists them).
+NUDGE_FOR = timedelta(days=7)
+
+
+def nudge(lead: Lead, book: RuleBook, st: Settings, now: datetime, ids: Ids) -> Decision:
+    """Remind the owner of a lead waiting for an answer, when :func:`nudge_due` says so.
+
+    The nudge is an answerable alert (``owner-nudge``): its Reply answers the lead in
+    their conversation, like the reply alert. ``nudged_at`` is set even when no mail can
+    be written (no template, alerts off), so the lead does not wake on every tick."""
+    due = nudge_due(lead, st)
+    if due is None or due > now or not nudge_open(st, now):
         return Decision()
+    since = waiting_since(lead) or lead.arrived
+    words = next((e.detail for e in reversed(lead.events) if e.what == "reply"), "")
+    sends = owner_mail(
+        "owner-nudge",
+        lead,
+        book,
+        st,
+        now,
+        ids,
+        excerpt=words,
+        waiting_since=f"{since.astimezone(st.window.tz):%a %d %b %H:%M %Z}",
+        answers=lead.inbound[-1] if lead.inbound else "",
+    )
+    lead = dataclasses.replace(lead, nudged_at=now).log(
+        now, "nudge", "owner reminded" if sends else "no owner mail (alerts off or no template)"
+    )
+    return Decision(lead, sends, f"{lead.address} waits for an answer: owner nudged")
+
+
+def plan(lead: Lead, book: RuleBook, st: Settings, now: datetime, ids: Ids) -> Decision:
+    """What time alone makes due for one lead: follow-ups, owner tasks, the end; once the
+    automation ended, reminders (nudges) while the conversation waits for us."""
+    if not lead.is_active:
+        return nudge(lead, book, st, now, ids)
     seq = book.sequences.get(lead.sequence)
     if seq is None:
         return Decision(

@@ -103,6 +103,8 @@ class Lead:
     last_email_at: datetime | None = None
     acked: datetime | None = None
     first_response: datetime | None = None
+    #: When the owner was last reminded that this lead waits for an answer (a nudge).
+    nudged_at: datetime | None = None
     undeliverable: bool = False
     simulated: bool = False
     #: The template set the lead is written to in ("de"); "" is the default (English).
@@ -155,7 +157,14 @@ class Lead:
             if key not in names:
                 continue  # written by a newer version: keep going rather than fail
             kw[key] = value
-        for key in ("arrived", "hold_until", "last_email_at", "acked", "first_response"):
+        for key in (
+            "arrived",
+            "hold_until",
+            "last_email_at",
+            "acked",
+            "first_response",
+            "nudged_at",
+        ):
             kw[key] = from_iso(kw.get(key))
         if kw["arrived"] is None or not isinstance(kw.get("address"), str):
             raise ValueError("a lead needs an address and an arrival time")

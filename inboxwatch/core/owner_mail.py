@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from inboxwatch.core.settings import Settings
 
 #: Alerts whose Reply goes to the lead, in the lead's own conversation.
-ANSWERABLE = frozenset({"owner-alert", "owner-reply"})
+ANSWERABLE = frozenset({"owner-alert", "owner-reply", "owner-nudge"})
 #: References kept on an alert (as on our own mail to the lead).
 MAX_REFERENCES = 20
 

@@ -30,6 +30,7 @@ class Purpose(StrEnum):
     OWNER_ALERT = "owner-alert"
     OWNER_REPLY = "owner-reply"
     OWNER_TASK = "owner-task"
+    OWNER_NUDGE = "owner-nudge"  # a lead still waits for a person's answer
     OWNER_NOTICE = "owner-notice"  # about inboxwatch itself: sending refused, given up
     DIGEST = "digest"  # the owner's daily digest (core.digest)
 
@@ -46,6 +47,7 @@ PRIORITY = {
     Purpose.OWNER_REPLY: 1,
     Purpose.FOLLOWUP: 2,
     Purpose.OWNER_TASK: 3,
+    Purpose.OWNER_NUDGE: 1,
     Purpose.OWNER_NOTICE: 1,
     Purpose.DIGEST: 4,  # once a day, for reading: after everything about a lead
 }

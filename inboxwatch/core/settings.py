@@ -51,6 +51,13 @@ class Settings:
     backlog_summary_over: int = 20
     #: The mailbox or the SMTP server out of reach this long: the owner is told.
     unreachable_after: timedelta = timedelta(minutes=15)
+    #: Nudges (``[owner] nudge_*``): a lead waiting for us this long (counted from the
+    #: first moment inside sending hours) reminds the owner, at most once per
+    #: ``nudge_every`` (zero: no nudges), inside sending hours unless ``nudge_outside_hours``.
+    #: Off unless set: the config's defaults (1 h, 24 h) come through :meth:`from_config`.
+    nudge_after: timedelta = timedelta(hours=1)
+    nudge_every: timedelta = timedelta(0)
+    nudge_outside_hours: bool = False
 
     def context(self, known: Known | None = None) -> Context:
         """What classification needs to know about us and the state: one definition."""
@@ -87,6 +94,9 @@ class Settings:
             digest_time=cfg.digest_time,
             backlog_summary_over=cfg.backlog_summary_over,
             unreachable_after=timedelta(minutes=cfg.unreachable_alert_minutes),
+            nudge_after=timedelta(hours=cfg.nudge_after_hours),
+            nudge_every=timedelta(hours=cfg.nudge_every_hours),
+            nudge_outside_hours=cfg.nudge_outside_hours,
             max_ages=MaxAge(
                 ack=timedelta(days=cfg.imap.max_age_days),
                 followup=timedelta(days=s.followup_max_age_days),

@@ -160,6 +160,12 @@ class Config:
     backlog_summary_over: int = 20
     #: The mailbox or the SMTP server out of reach this long: the owner is told.
     unreachable_alert_minutes: int = 15
+    #: Nudges: a lead waiting for an answer this many business hours reminds the owner,
+    #: at most once per ``nudge_every_hours`` (0: no nudges), inside sending hours unless
+    #: ``nudge_outside_hours``.
+    nudge_after_hours: float = 1.0
+    nudge_every_hours: float = 24.0
+    nudge_outside_hours: bool = False
 
     @property
     def own_addresses(self) -> frozenset[str]:
@@ -382,6 +388,13 @@ def load_config(path: Path | str) -> Config:
         toml.problem("owner.unreachable_alert_minutes", "must be at least 1")
     if backlog_over < 1:
         toml.problem("owner.backlog_summary_over", "must be at least 1")
+    nudge_after = owner_sec.get("nudge_after_hours", float, 1.0)
+    nudge_every = owner_sec.get("nudge_every_hours", float, 24.0)
+    nudge_outside = owner_sec.get("nudge_outside_hours", bool, False)
+    if nudge_after < 0:
+        toml.problem("owner.nudge_after_hours", "must not be negative")
+    if nudge_every < 0:
+        toml.problem("owner.nudge_every_hours", "must not be negative (0 turns nudges off)")
     owner_sec.finish()
 
     state_sec = root.sub("state")
@@ -414,6 +427,9 @@ def load_config(path: Path | str) -> Config:
         digest_time=digest_time,
         backlog_summary_over=backlog_over,
         unreachable_alert_minutes=unreachable_minutes,
+        nudge_after_hours=nudge_after,
+        nudge_every_hours=nudge_every,
+        nudge_outside_hours=nudge_outside,
         state_path=state_path,
         rules_dir=rules_dir,
         templates_dir=templates_dir,

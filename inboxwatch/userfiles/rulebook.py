@@ -19,7 +19,7 @@ from inboxwatch.userfiles.templates import (
 from inboxwatch.userfiles.tomlfile import Section, TomlFile
 
 #: Templates the daemon itself uses for the owner; shipped, but a user may override them.
-OWNER_TEMPLATES = ("owner-alert", "owner-reply", "owner-task")
+OWNER_TEMPLATES = ("owner-alert", "owner-reply", "owner-task", "owner-nudge")
 
 
 @dataclass(frozen=True)

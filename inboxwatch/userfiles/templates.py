@@ -48,6 +48,7 @@ BUILTIN_VARIABLES = frozenset(
         "their_message",
         "you_wrote",
         "we_wrote",
+        "waiting_since",
     }
 )
 
