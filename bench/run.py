@@ -46,6 +46,7 @@ from zoneinfo import ZoneInfo
 import corpus
 from instrument import Recorder, TickReport, TimedSource, instrument
 
+from inboxwatch.adapters.forwarding import ForwardingSource
 from inboxwatch.adapters.imap_source import ImapSource
 from inboxwatch.adapters.memory_mail import MemorySource
 from inboxwatch.adapters.memory_sender import MemorySender
@@ -139,7 +140,7 @@ def is_ack(shop_address: str, lead: str | None = None) -> Callable[[Any], bool]:
 
 
 # -- the daemon, as a service, watched from outside -----------------------------------------
-class NoopPollSource:
+class NoopPollSource(ForwardingSource):
     """Bench-only: the IMAP source as it would be if it polled with NOOP instead of IDLE.
 
     A ``MailSource`` around an :class:`ImapSource` that forwards everything but ``wait``:
@@ -150,18 +151,9 @@ class NoopPollSource:
     poll_interval = 0.05
 
     def __init__(self, inner: ImapSource) -> None:
-        self.inner = inner
+        super().__init__(inner)
+        self.imap = inner
         self._inbox_at = ""  # the cursor of the last inbox read ("UIDVALIDITY:UID")
-
-    def open(self) -> None:
-        self.inner.open()
-
-    def close(self) -> None:
-        self.inner.close()
-
-    @property
-    def has_sent(self) -> bool:
-        return self.inner.has_sent
 
     def read(
         self,
@@ -173,30 +165,15 @@ class NoopPollSource:
         limit: int,
         headers_only: bool = False,
     ) -> Batch:
-        batch = self.inner.read(
+        batch = super().read(
             stream, cursor, now=now, lookback=lookback, limit=limit, headers_only=headers_only
         )
         if stream is Stream.INBOX:
             self._inbox_at = batch.cursor
         return batch
 
-    def flagged(self) -> frozenset[str]:
-        return self.inner.flagged()
-
-    def in_sent(self, message_id: str) -> bool:
-        return self.inner.in_sent(message_id)
-
-    def save_sent(self, raw: bytes, when: datetime) -> None:
-        self.inner.save_sent(raw, when)
-
-    def mark_processed(self, refs: Sequence[str]) -> None:
-        self.inner.mark_processed(refs)
-
-    def refresh(self) -> None:
-        self.inner.refresh()
-
     def wait(self, seconds: float, interrupted: Callable[[], bool]) -> bool:
-        cfg, mailbox = self.inner.cfg, self.inner.mailbox
+        cfg, mailbox = self.imap.cfg, self.imap.mailbox
         deadline = time.monotonic() + min(seconds, cfg.poll_seconds)
         state = mailbox.select(cfg.inbox)
         validity, _, last = self._inbox_at.partition(":")

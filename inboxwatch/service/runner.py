@@ -5,11 +5,12 @@ One place builds a daemon, for ``inboxwatch run``, the tests and the benchmarks 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from datetime import datetime
 
+from inboxwatch.adapters.forwarding import ForwardingSource
 from inboxwatch.adapters.memory_store import MemoryStore
-from inboxwatch.adapters.ports import Batch, MailSource, StateStore, Stream
+from inboxwatch.adapters.ports import MailSource, StateStore
 from inboxwatch.adapters.tinydb_store import TinyDbStore
 from inboxwatch.service.clock import Clock, ScaledClock, SystemClock
 from inboxwatch.service.daemon import Daemon
@@ -82,50 +83,11 @@ def dry_run_state(cfg: Config) -> StateStore:
     return memory
 
 
-class ReadOnlySource:
+class ReadOnlySource(ForwardingSource):
     """A mail source with its two writes (copies in Sent, keywords) switched off."""
-
-    def __init__(self, inner: MailSource) -> None:
-        self.inner = inner
-
-    def open(self) -> None:
-        self.inner.open()
-
-    def close(self) -> None:
-        self.inner.close()
-
-    @property
-    def has_sent(self) -> bool:
-        return self.inner.has_sent
-
-    def read(
-        self,
-        stream: Stream,
-        cursor: str | None,
-        *,
-        now: datetime,
-        lookback: timedelta,
-        limit: int,
-        headers_only: bool = False,
-    ) -> Batch:
-        return self.inner.read(
-            stream, cursor, now=now, lookback=lookback, limit=limit, headers_only=headers_only
-        )
-
-    def flagged(self) -> frozenset[str]:
-        return self.inner.flagged()
-
-    def in_sent(self, message_id: str) -> bool:
-        return self.inner.in_sent(message_id)
 
     def save_sent(self, raw: bytes, when: datetime) -> None:
         return None
 
     def mark_processed(self, refs: Sequence[str]) -> None:
         return None
-
-    def refresh(self) -> None:
-        self.inner.refresh()
-
-    def wait(self, seconds: float, interrupted: Callable[[], bool]) -> bool:
-        return self.inner.wait(seconds, interrupted)
