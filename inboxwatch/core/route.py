@@ -323,11 +323,6 @@ def on_flag(view: StateView, world: World, lead: Lead, now: datetime) -> list[Ac
     return [*actions_of(decision, world, now), Note(f"{lead.address}: enquiry flagged")]
 
 
-def on_flags(view: StateView, world: World, flagged: frozenset[str], now: datetime) -> list[Action]:
-    """:func:`on_flag` for every lead whose enquiry is flagged now."""
-    return [a for lead in flagged_leads(view, flagged) for a in on_flag(view, world, lead, now)]
-
-
 # -- time -------------------------------------------------------------------------------------
 
 
@@ -351,11 +346,6 @@ def on_due(
     if decision.note:
         out.append(Note(decision.note))
     return out
-
-
-def on_time(view: StateView, world: World, now: datetime) -> list[Action]:
-    """:func:`on_due` for every lead whose wake time has come."""
-    return [a for lead in view.due(now) for a in on_due(view, world, lead, now)]
 
 
 def summarize_backlog(
