@@ -68,6 +68,7 @@ from pathlib import Path
 from typing import Any
 
 import corpus
+from waiting import wait_until
 
 from inboxwatch.testing.devservers import MailServers, dovecot_missing
 from inboxwatch.testing.loopback import HOST, free_port
@@ -110,17 +111,6 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     return (max(0.0, centre - half), min(1.0, centre + half))
-
-
-def wait_until(cond: Callable[[], Any], timeout: float, what: str, step: float = 0.01) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(step)
 
 
 def bare_id(message_id: str) -> str:

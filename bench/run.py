@@ -45,6 +45,7 @@ from zoneinfo import ZoneInfo
 
 import corpus
 from instrument import Recorder, TickReport, TimedSource, instrument
+from waiting import wait_until
 
 from inboxwatch.adapters.forwarding import ForwardingSource
 from inboxwatch.adapters.imap_source import ImapSource
@@ -97,17 +98,6 @@ def summary(values: Sequence[float], unit: float = 1000.0, suffix: str = "ms") -
 
 def header(title: str) -> None:
     print(f"\n=== {title} " + "=" * max(0, 86 - len(title)), flush=True)
-
-
-def wait_until(cond: Callable[[], Any], timeout: float, what: str, step: float = 0.01) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(step)
 
 
 def human_bytes(n: float) -> str:
