@@ -21,6 +21,7 @@ log = logging.getLogger("inboxwatch")
 
 def parseargs(argv: Sequence[str] | None) -> argparse.Namespace:
     from inboxwatch.service.digest_command import add_arguments as digest_arguments
+    from inboxwatch.service.init_command import add_arguments as init_arguments
     from inboxwatch.service.stats_command import since_date  # light: no config, no store
 
     p = argparse.ArgumentParser(
@@ -36,6 +37,15 @@ def parseargs(argv: Sequence[str] | None) -> argparse.Namespace:
         c.add_argument("--debug", action="store_true", default=argparse.SUPPRESS)
         return c
 
+    c = sub.add_parser(
+        "init",
+        help="write a working config.toml and starter rules and templates into DIR",
+        description="Write DIR/config.toml (asking for what is missing when run in a "
+        "terminal) and starter rules/ and templates/. Nothing that exists is replaced "
+        "without --force.",
+    )
+    c.add_argument("--debug", action="store_true", default=argparse.SUPPRESS)
+    init_arguments(c)
     cmd("check", "validate config, rules, sequences and templates (no network)")
     c = cmd("classify", "try the rules on saved messages; sends nothing")
     c.add_argument("files", nargs="+", type=Path, metavar="FILE.eml")
@@ -169,11 +179,18 @@ def setup_logging(debug: bool) -> None:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    from inboxwatch.service import commands, digest_command, lead_commands, stats_command
+    from inboxwatch.service import (
+        commands,
+        digest_command,
+        init_command,
+        lead_commands,
+        stats_command,
+    )
 
     name = f"cmd_{args.command}"
     handler = (
         getattr(commands, name, None)
+        or getattr(init_command, name, None)
         or getattr(lead_commands, name, None)
         or getattr(digest_command, name, None)
         or getattr(stats_command, name)
