@@ -1,7 +1,7 @@
 """A local write that fails after the server accepted a message must not send it twice.
 
 The mailbox and the SMTP server are the in-memory twins here; the state is the real
-TinyDB file, whose write is made to fail as a full disk does (ENOSPC).
+TinyDB file and its journal, whose append is made to fail as a full disk does (ENOSPC).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from test_scenario import ALWAYS_OPEN, _config
 
-from inboxwatch.adapters import statefile
+from inboxwatch.adapters import journal
 from inboxwatch.adapters.memory_mail import MemorySource
 from inboxwatch.adapters.memory_sender import MemorySender
 from inboxwatch.adapters.tinydb_store import TinyDbStore
@@ -49,15 +49,15 @@ def test_a_state_write_that_fails_after_a_send_stops_sending_until_it_is_recorde
 ) -> None:
     daemon, source, sender, store = make(tmp_path)
     source.deliver(mail("lea@customer.test", SHOP, "Quote?"), received=START)
-    real = statefile.write_json_atomic
+    real = journal.append
     full = {"on": False}
 
-    def write(path: Path, data: Any) -> None:
+    def write(path: Path, changes: Any, end: int) -> int:
         if full["on"]:
             raise OSError(errno.ENOSPC, "No space left on device (simulated)")
-        real(path, data)
+        return real(path, changes, end)
 
-    monkeypatch.setattr(statefile, "write_json_atomic", write)
+    monkeypatch.setattr(journal, "append", write)
     real_send = sender.send
 
     def send_then_fill_the_disk(*args: Any, **kw: Any) -> Any:

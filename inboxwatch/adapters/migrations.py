@@ -16,7 +16,7 @@ from typing import Any
 from inboxwatch.adapters.statefile import Data
 from inboxwatch.errors import StateError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -102,5 +102,13 @@ def _v1_to_v2(data: Data, ctx: Context) -> Data:
     }
 
 
+def _v2_to_v3(data: Data, ctx: Context) -> Data:
+    """The tables stay as they were; what changes is beside them: a journal of changes
+    (``state.json.journal``) of the snapshot's ``generation``, which the store adds when
+    it writes the upgraded snapshot. Version 2 would read the snapshot alone and miss
+    the journal: the version number makes it refuse the file instead."""
+    return data
+
+
 #: version → the step that upgrades a file of that version to the next one.
-MIGRATIONS: dict[int, Step] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Step] = {1: _v1_to_v2, 2: _v2_to_v3}

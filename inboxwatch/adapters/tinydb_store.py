@@ -1,27 +1,42 @@
-"""The state: active leads, the outbox, mailbox positions, suppressions. One file, one lock.
+"""The state: active leads, the outbox, mailbox positions, suppressions. Files and a lock.
 
-Only *active* leads live in the state file, so the daemon's work grows with them, not with
+The state lives in memory (:mod:`.model`), loaded once at open; each transaction appends
+its changed rows to a journal and fsyncs it (:mod:`.journal`), so a write costs what
+changed, not what the state weighs. Now and then the journal is folded into a new
+snapshot (``state.json``, TinyDB's JSON layout), written atomically.
+
+Only *active* leads live in the state, so the daemon's work grows with them, not with
 history: a lead that has been closed for ``ARCHIVE_AFTER`` moves to an append-only archive
-(``<state>.archive.jsonl``) that only ``leads --all`` and ``show`` read.
+(``<state>.archive.jsonl``) that only ``leads --all``, ``show`` and the digest read.
 """
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import json
 import logging
+import os
+import shutil
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from inboxwatch.adapters import migrations
+from inboxwatch.adapters import journal, migrations
+from inboxwatch.adapters.model import TABLES as TABLES
+from inboxwatch.adapters.model import Model
 from inboxwatch.adapters.ports import Rejected, State, StateStore
-from inboxwatch.adapters.statefile import Keyed, StateFile
+from inboxwatch.adapters.statefile import (
+    StateFile,
+    fingerprint,
+    read_json,
+    remove_temp_files,
+    write_json_atomic,
+)
 from inboxwatch.core.actions import Notice
 from inboxwatch.core.classify import Known
-from inboxwatch.core.lead import Automation, Lead, from_iso, iso, message_ids
+from inboxwatch.core.lead import Lead, from_iso, iso
 from inboxwatch.core.queue import OutboxItem, Purpose, Status
 from inboxwatch.errors import StateError
 
@@ -30,18 +45,6 @@ SEEN_KEEP = timedelta(days=60)
 SENT_KEEP = timedelta(days=2)
 
 
-TABLES = {
-    "leads": "address",
-    "wakes": "address",
-    "outbox": "id",
-    "acks": "address",
-    "suppressed": "address",
-    "cursors": "stream",
-    "rejects": "ref",
-    "ours": "id",
-    "notices": "key",
-    "markers": "name",
-}
 log = logging.getLogger("inboxwatch")
 
 
@@ -95,226 +98,171 @@ def _outbox_item(row: dict[str, Any]) -> OutboxItem:
     )
 
 
-class _Wakes:
-    """Wake times sorted once per transaction, so ``due`` reads only the leads it returns."""
-
-    def __init__(self, rows: list[dict[str, Any]]) -> None:
-        self.at = {row["address"]: datetime.fromisoformat(row["at"]) for row in rows}
-        self.order = sorted((t, a) for a, t in self.at.items())
-
-    def set(self, address: str, at: datetime | None) -> None:
-        old = self.at.pop(address, None)
-        if old is not None:
-            del self.order[bisect.bisect_left(self.order, (old, address))]
-        if at is not None:
-            self.at[address] = at
-            bisect.insort(self.order, (at, address))
-
-    def due(self, before: datetime) -> list[str]:
-        end = bisect.bisect_right(self.order, (before, "\U0010ffff"))
-        return [a for _, a in self.order[:end]]
-
-    def first(self) -> datetime | None:
-        return self.order[0][0] if self.order else None
-
-
 class _FileState(State):
-    """One transaction's view: each table is loaded on first use and written back at the end."""
+    """One transaction's view of the model: reads and writes go straight to it, and the
+    model remembers what to write (or to put back if the transaction fails)."""
 
-    def __init__(self, db: Any) -> None:
-        self._db = db
-        self._tables: dict[str, Keyed] = {}
-        self._leads: dict[str, Lead] = {}
-        self._wakes: _Wakes | None = None
-        self._next_seq = 0
+    def __init__(self, model: Model) -> None:
+        self._m = model
         #: Rows of leads archived in this transaction, for the archive file once it succeeds.
         self.to_archive: list[dict[str, Any]] = []
 
-    def _k(self, name: str) -> Keyed:
-        if name not in self._tables:
-            self._tables[name] = Keyed(self._db.table(name, cache_size=0), TABLES[name])
-        return self._tables[name]
-
-    def write(self) -> None:
-        for table in self._tables.values():
-            table.write()
-
     # -- leads ----------------------------------------------------------------------------
-    def _lead(self, row: dict[str, Any]) -> Lead:
-        """Rows become Lead objects once per transaction (parsing times is not free)."""
-        address = row["address"]
-        if (lead := self._leads.get(address)) is None:
-            lead = self._leads[address] = Lead.from_dict(row)
-        return lead
-
     def lead(self, address: str) -> Lead | None:
-        row = self._k("leads").get(address.lower())
-        return self._lead(row) if row else None
+        return self._m.lead(address.lower())
 
     def leads(self) -> list[Lead]:
-        return [self._lead(row) for row in self._k("leads").values()]
+        return [lead for a in list(self._m.rows("leads")) if (lead := self._m.lead(a))]
 
     def put_lead(self, lead: Lead, wake: datetime | None) -> None:
-        self._k("leads").put(lead.to_dict())
-        self._leads[lead.address] = lead
+        self._m.put("leads", lead.to_dict())
+        self._m.parsed[lead.address] = lead
         self._set_wake(lead.address, wake)
 
-    def _index(self) -> _Wakes:
-        if self._wakes is None:
-            self._wakes = _Wakes(self._k("wakes").values())
-        return self._wakes
-
     def _set_wake(self, address: str, wake: datetime | None) -> None:
-        at, table = iso(wake), self._k("wakes")
-        if (row := table.get(address)) is not None and row["at"] == at:
-            return  # most puts keep the wake: do not rewrite its row
+        # The index holds what the file does: times to the millisecond, as iso() writes them.
+        at = iso(wake)
         if at is None:
-            table.remove(address)
+            self._m.remove("wakes", address)
         else:
-            table.put({"address": address, "at": at})
-        # The index holds what the file will: times to the millisecond, as iso() writes them.
-        self._index().set(address, from_iso(at))
+            self._m.put("wakes", {"address": address, "at": at})
 
     def due(self, before: datetime) -> list[Lead]:
-        rows = (self._k("leads").get(a) for a in self._index().due(before))
-        return [self._lead(row) for row in rows if row]
+        return [lead for a in self._m.wakes.due(before) if (lead := self._m.lead(a))]
 
     def next_wake(self) -> datetime | None:
-        return self._index().first()
+        return self._m.wakes.first()
 
     def known(self) -> Known:
-        by_address: dict[str, str] = {}
-        by_mid: dict[str, str] = {}
-        for row in self._k("leads").values():
-            by_address[row["address"]] = row["address"]
-            for mid in message_ids(row):
-                by_mid[mid] = row["address"]
-        return Known(by_address, by_mid, self.suppressed(), frozenset(self._k("ours").rows))
+        """Copies: the caller keeps them past the transaction (classification runs
+        outside the lock), while the model goes on changing."""
+        leads = self._m.rows("leads")
+        return Known({a: a for a in leads}, dict(self._m.by_mid), self.suppressed(), self._ours())
+
+    def _ours(self) -> frozenset[str]:
+        return frozenset(self._m.rows("ours"))
 
     # -- suppression, acknowledgements, positions, rejects, own IDs ------------------------
     def suppressed(self) -> frozenset[str]:
-        return frozenset(self._k("suppressed").rows)
+        return frozenset(self._m.rows("suppressed"))
 
     def suppress(self, address: str, why: str, at: datetime) -> None:
-        self._k("suppressed").put({"address": address.lower(), "why": why, "at": iso(at)})
+        self._m.put("suppressed", {"address": address.lower(), "why": why, "at": iso(at)})
 
     def unsuppress(self, address: str) -> bool:
-        return self._k("suppressed").remove(address.lower())
+        return self._m.remove("suppressed", address.lower())
 
     def last_ack(self, address: str) -> datetime | None:
-        row = self._k("acks").get(address)
+        row = self._m.get("acks", address)
         return from_iso(row["at"]) if row else None
 
     def record_ack(self, address: str, at: datetime) -> None:
-        self._k("acks").put({"address": address, "at": iso(at)})
+        self._m.put("acks", {"address": address, "at": iso(at)})
 
     def cursor(self, stream: str) -> str | None:
-        row = self._k("cursors").get(stream)
+        row = self._m.get("cursors", stream)
         return str(row["cursor"]) if row else None
 
     def set_cursor(self, stream: str, cursor: str) -> None:
-        self._k("cursors").put({"stream": stream, "cursor": cursor})
+        self._m.put("cursors", {"stream": stream, "cursor": cursor})
 
     def reject(self, ref: str, error: str, at: datetime) -> None:
-        self._k("rejects").put({"ref": ref, "error": error, "at": iso(at)})
+        self._m.put("rejects", {"ref": ref, "error": error, "at": iso(at)})
 
     def rejects(self) -> list[Rejected]:
         return [
             Rejected(r["ref"], r["error"], datetime.fromisoformat(r["at"]))
-            for r in self._k("rejects").values()
+            for r in self._m.rows("rejects").values()
         ]
 
     def add_ours(self, message_id: str, at: datetime) -> None:
-        self._k("ours").put({"id": message_id, "at": iso(at)})
+        self._m.put("ours", {"id": message_id, "at": iso(at)})
 
     # -- outbox ---------------------------------------------------------------------------
     def outbox_item(self, item_id: str) -> OutboxItem | None:
-        row = self._k("outbox").get(item_id)
+        row = self._m.get("outbox", item_id)
         return _outbox_item(row) if row else None
 
     def put_outbox(self, item: OutboxItem) -> None:
         """An item keeps the place in the queue it got when first put."""
-        table = self._k("outbox")
-        old = table.get(item.id)
-        if old is not None:
-            seq = int(old["seq"])
-        else:
-            if not self._next_seq:
-                self._next_seq = max((int(r["seq"]) for r in table.values()), default=0) + 1
-            seq, self._next_seq = self._next_seq, self._next_seq + 1
-        table.put(_outbox_row(item, seq))
+        old = self._m.get("outbox", item.id)
+        seq = int(old["seq"]) if old is not None else self._m.last_seq + 1
+        self._m.put("outbox", _outbox_row(item, seq))
 
     def queued(self) -> list[OutboxItem]:
-        rows = [r for r in self._k("outbox").values() if r["status"] == Status.PENDING]
-        return [_outbox_item(r) for r in sorted(rows, key=lambda r: int(r["seq"]))]
+        rows = self._m.rows("outbox")
+        order = sorted(self._m.pending, key=self._m.pending.__getitem__)
+        return [_outbox_item(rows[i]) for i in order]
 
     def sent_times(self, since: datetime) -> list[datetime]:
         times = (
             datetime.fromisoformat(r["sent_at"])
-            for r in self._k("outbox").values()
+            for r in self._m.rows("outbox").values()
             if r["status"] == Status.SENT and r.get("sent_at")
         )
         return [t for t in times if t > since]
 
-    # -- housekeeping ---------------------------------------------------------------------
     # -- markers --------------------------------------------------------------------------
     def marker(self, name: str) -> str | None:
-        row = self._k("markers").get(name)
+        row = self._m.get("markers", name)
         return str(row["value"]) if row else None
 
     def set_marker(self, name: str, value: str) -> None:
-        self._k("markers").put({"name": name, "value": value})
+        self._m.put("markers", {"name": name, "value": value})
 
     # -- notices --------------------------------------------------------------------------
     def notices(self) -> list[Notice]:
         return [
             Notice(r["key"], r["text"], _since(r), from_iso(r.get("until")))
-            for r in self._k("notices").values()
+            for r in self._m.rows("notices").values()
         ]
 
     def put_notice(self, notice: Notice) -> None:
-        self._k("notices").put(
+        self._m.put(
+            "notices",
             {
                 "key": notice.key,
                 "text": notice.text,
                 "since": iso(notice.since),
                 "until": iso(notice.until),
-            }
+            },
         )
 
     def clear_notice(self, key: str) -> bool:
-        return self._k("notices").remove(key)
+        return self._m.remove("notices", key)
 
+    # -- housekeeping ---------------------------------------------------------------------
     def archive_closed(self, now: datetime) -> int:
-        """The lines reach the archive after the transaction's body, just before the state
-        is written: a crash in between repeats a lead there rather than lose it."""
+        """The lines reach the archive after the transaction's body, just before its
+        journal record: a crash in between repeats a lead there rather than lose it."""
         moved = 0
-        ended = [r for r in self._k("leads").values() if r.get("automation") == Automation.ENDED]
-        for lead in map(self._lead, ended):
+        for address in sorted(self._m.ended):  # only ended leads: not every lead per tick
+            lead = self._m.lead(address)
+            if lead is None:
+                continue
             last = lead.events[-1].at if lead.events else lead.arrived
             if now - last >= ARCHIVE_AFTER:
                 self.to_archive.append(lead.to_dict())
-                self._k("leads").remove(lead.address)
-                self._leads.pop(lead.address, None)
-                self._set_wake(lead.address, None)
+                self._m.remove("leads", address)
+                self._set_wake(address, None)
                 moved += 1
         return moved
 
     def prune(self, now: datetime) -> None:
-        """Keep the live file bounded: old own IDs, acks, rejects and finished outbox rows go."""
+        """Keep the live state bounded: old own IDs, acks, rejects and finished outbox rows."""
         cut = iso(now - SEEN_KEEP) or ""
         for name in ("ours", "acks", "rejects"):
-            table = self._k(name)
-            for key in [k for k, row in table.rows.items() if row.get("at", "") < cut]:
-                table.remove(key)
+            rows = self._m.rows(name)
+            for key in [k for k, row in rows.items() if row.get("at", "") < cut]:
+                self._m.remove(name, key)
         sent_cut = iso(now - SENT_KEEP) or ""
-        outbox = self._k("outbox")
+        outbox = self._m.rows("outbox")
         for key in [
             k
-            for k, r in outbox.rows.items()
+            for k, r in outbox.items()
             if r["status"] != Status.PENDING and (r.get("sent_at") or r["created"]) < sent_cut
         ]:
-            outbox.remove(key)
+            self._m.remove("outbox", key)
 
 
 def _since(row: dict[str, Any]) -> datetime:
@@ -333,21 +281,39 @@ def _check_leads(path: Path, state: State) -> None:
         ) from None
 
 
-class TinyDbStore(StateStore):
-    """The state in one JSON file (TinyDB), behind :class:`~inboxwatch.adapters.ports.StateStore`.
+#: The journal is folded into a new snapshot when it outgrows this many times the
+#: snapshot (and this minimum): the state on disk stays within a few times its size, and
+#: a snapshot's cost is spread over many transactions.
+COMPACT_RATIO = 2
+COMPACT_MIN = 1 << 20
 
-    A transaction holds the file's lock, loads each table it touches once and writes the
-    whole state once, atomically, at its end; an exception inside writes nothing.
+
+class TinyDbStore(StateStore):
+    """The state behind :class:`~inboxwatch.adapters.ports.StateStore`: a snapshot
+    (TinyDB's JSON layout) and a journal, with the whole state in memory.
+
+    A transaction holds the file's lock; first it catches up with what other processes
+    (``inboxwatch stop`` beside the daemon) appended to the journal, then it reads and
+    writes the model in memory, and at its end appends the rows it changed as one record
+    and fsyncs it. An exception inside writes nothing and puts the model back as it was.
     """
 
     def __init__(self, path: Path, *, readonly: bool = False, inbox_folder: str = "INBOX") -> None:
         self.path = path
+        self.journal_path = path.with_name(path.name + ".journal")
         self.file = StateFile(path, readonly=readonly)
         self.archive_path = path.with_name(path.name + ".archive.jsonl")
         self._context = migrations.Context(inbox_folder=inbox_folder)
-        self._meta: dict[str, Any] = {}
+        self.model = Model()
         self._state: _FileState | None = None
         self._told = False
+        self._simulated = False
+        #: What was loaded: the snapshot's fingerprint, the journal's inode and end
+        #: (end None: no journal of this snapshot's generation yet; the next write makes one).
+        self._loaded_snapshot: tuple[int, int, int] | None = None
+        self._loaded = False
+        self._journal_ino: int | None = None
+        self._journal_end: int | None = None
 
     @classmethod
     def open(
@@ -363,43 +329,125 @@ class TinyDbStore(StateStore):
         ``inbox_folder`` names the folder that version 1 kept the inbox's position under.
         """
         store = cls(path, readonly=readonly, inbox_folder=inbox_folder)
+        store._simulated = simulated
         with store.transaction() as state:
             _check_leads(path, state)
-            if not store._meta and not readonly:
-                store._meta = {
-                    "version": migrations.SCHEMA_VERSION,
-                    "created": iso(datetime.now(UTC)),
-                    "simulated": simulated,
-                }
-                store.file.db.table("meta").insert(store._meta)
         return store
 
-    def _upgrade(self) -> None:
-        """Bring what was read to the current version; in memory only if read-only.
+    # -- loading and catching up ----------------------------------------------------------
+    def _catch_up(self) -> None:
+        """Bring memory up to what the files hold (under the lock): usually nothing or a
+        few records another process appended; everything only after a compaction."""
+        snap = fingerprint(self.path)
+        if not self._loaded or snap != self._loaded_snapshot:
+            self._load()
+            return
+        try:
+            st = self.journal_path.stat()
+        except FileNotFoundError:
+            st = None
+        if self._journal_end is None:
+            return  # our generation has no journal yet: nobody else can have written one
+        if st is None or st.st_ino != self._journal_ino or st.st_size < self._journal_end:
+            self._load()
+        elif st.st_size > self._journal_end:
+            tail = journal.read(self.journal_path, self._journal_end)
+            self.model.replay(tail.records)
+            self._journal_end = tail.end
 
-        Runs in every transaction, as each may re-read a file another process wrote.
-        """
-        storage = self.file.storage
-        found = migrations.version(storage.data)
+    def _load(self) -> None:
+        self._loaded = False
+        data = read_json(self.path)
+        found = migrations.version(data)
         if found > migrations.SCHEMA_VERSION:
             raise StateError(
                 f"state file {self.path} was written by a newer inboxwatch "
                 f"(version {found}); upgrade inboxwatch"
             )
-        if found < migrations.SCHEMA_VERSION:
-            storage.data = migrations.migrate(storage.data, self._context)
-            storage.dirty = True  # a read-only StateFile never writes, dirty or not
-            if not self._told:
-                how = "in memory (read-only)" if self.file.readonly else "and saved"
-                log.info(
-                    "state file %s upgraded from version %d to %d %s",
-                    self.path,
-                    found,
-                    migrations.SCHEMA_VERSION,
-                    how,
-                )
-                self._told = True
-        self._meta = dict(next(iter(storage.data.get("meta", {}).values()), {}))
+        upgraded = found < migrations.SCHEMA_VERSION
+        if upgraded:
+            data = migrations.migrate(data, self._context)
+        self.model.load(data)
+        generation = self.model.meta.get("generation")
+        tail = journal.read(self.journal_path) if generation else journal.Tail()
+        self._journal_end = None
+        if generation and tail.generation == generation:
+            self.model.replay(tail.records)
+            self._journal_end = tail.end
+            with contextlib.suppress(FileNotFoundError):
+                self._journal_ino = self.journal_path.stat().st_ino
+        self._loaded_snapshot = fingerprint(self.path)
+        self._loaded = True
+        if self.file.readonly:
+            if upgraded:
+                self._log_upgrade(found, "in memory (read-only)")
+            return
+        if not data:  # a new state
+            self.model.meta = {
+                "version": migrations.SCHEMA_VERSION,
+                "created": iso(datetime.now(UTC)),
+                "simulated": self._simulated,
+            }
+        if upgraded and self.path.exists():
+            backup = self._backup(found)
+            self._log_upgrade(found, f"and saved (the old file is kept as {backup})")
+        if upgraded or self._journal_end is None or self._journal_too_long():
+            remove_temp_files(self.path)
+            self.compact()
+
+    def _backup(self, version: int) -> Path:
+        """The file as the older version wrote it, kept once: a way back if needed."""
+        backup = self.path.with_name(f"{self.path.name}.v{version}.bak")
+        if not backup.exists():
+            tmp = backup.with_name(backup.name + ".tmp")
+            shutil.copyfile(self.path, tmp)
+            tmp.chmod(0o600)
+            with tmp.open("rb+") as fh:
+                os.fsync(fh.fileno())
+            tmp.replace(backup)
+        return backup
+
+    def _log_upgrade(self, found: int, how: str) -> None:
+        if not self._told:
+            log.info(
+                "state file %s upgraded from version %d to %d %s",
+                self.path,
+                found,
+                migrations.SCHEMA_VERSION,
+                how,
+            )
+            self._told = True
+
+    # -- writing --------------------------------------------------------------------------
+    def _journal_too_long(self) -> bool:
+        end = self._journal_end or 0
+        size = self._loaded_snapshot[1] if self._loaded_snapshot else 0
+        return end > max(COMPACT_MIN, COMPACT_RATIO * size)
+
+    def compact(self) -> None:
+        """A new snapshot of everything, then a new journal of its generation (call under
+        the lock). A crash after the snapshot leaves the old journal, whose generation
+        no longer matches: it is ignored, as its records are in the snapshot."""
+        generation = uuid.uuid4().hex
+        meta = {**self.model.meta, "version": migrations.SCHEMA_VERSION, "generation": generation}
+        self._journal_end = None  # until the new journal is there, the old one is stale
+        write_json_atomic(self.path, self.model.snapshot(meta))
+        self.model.meta = meta
+        self._loaded_snapshot = fingerprint(self.path)
+        end = journal.start(self.journal_path, generation)
+        self._journal_ino = self.journal_path.stat().st_ino
+        self._journal_end = end
+
+    def _persist(self, changes: list[journal.Change]) -> None:
+        if self._journal_end is None:
+            self.compact()  # the changes are in the model: the snapshot holds them
+        else:
+            self._journal_end = journal.append(self.journal_path, changes, self._journal_end)
+        if self._journal_too_long():
+            try:
+                self.compact()
+            except OSError as exc:  # what was written stands; compaction is tried again
+                log.warning("state snapshot of %s not written: %s", self.path, exc)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[State]:
@@ -407,21 +455,42 @@ class TinyDbStore(StateStore):
         if self._state is not None:
             yield self._state
             return
-        with self.file.transaction() as db:
-            self._upgrade()
-            state = self._state = _FileState(db)
+        with self.file.locked():
+            self._catch_up()
+            state = self._state = _FileState(self.model)
+            self.model.begin()
             try:
                 yield state
-                state.write()
-                if not self.file.readonly:
+                changes = self.model.changes()
+                if changes and not self.file.readonly:
                     for row in state.to_archive:
                         self.file.append_line(self.archive_path, row)
+                    try:
+                        self._persist(changes)
+                    except BaseException:
+                        self._loaded = False  # what reached the disk is read back next time
+                        raise
+                    self.model.commit()
+                else:
+                    self.model.rollback()  # a reader never writes: memory stays the file's
+            except BaseException:
+                self.model.rollback()
+                raise
             finally:
                 self._state = None
 
     @property
     def simulated(self) -> bool:
-        return bool(self._meta.get("simulated"))
+        return bool(self.model.meta.get("simulated"))
 
     def archived(self) -> Iterator[Lead]:
         return _read_archive(self.archive_path)
+
+
+def load_tables(path: Path) -> dict[str, list[dict[str, Any]]]:
+    """The state as plain rows, table → rows, snapshot and journal together (read-only:
+    for tests and tools that look at the files without a store)."""
+    store = TinyDbStore.open(path, readonly=True)
+    with store.transaction():
+        tables = {name: list(rows.values()) for name, rows in store.model.tables.items()}
+        return {"meta": [dict(store.model.meta)], **tables}

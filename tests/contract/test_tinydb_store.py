@@ -191,11 +191,13 @@ def test_a_version_1_file_is_upgraded_on_open(
             st.leads()
         TinyDbStore.open(path, inbox_folder="Posteingang")
     assert [r.getMessage() for r in caplog.records if "upgraded" in r.getMessage()] == [
-        f"state file {path} upgraded from version 1 to 2 and saved"
+        f"state file {path} upgraded from version 1 to 3 and saved "
+        f"(the old file is kept as {path}.v1.bak)"
     ]
+    assert read_json(path.with_name("state.json.v1.bak")) == v1_file()
 
     data = read_json(path)
-    assert data["meta"]["1"]["version"] == 2
+    assert data["meta"]["1"]["version"] == 3
     assert all("enquiry_uid" not in r for r in data["leads"].values())
     assert all("save_sent" not in r for r in data["outbox"].values())
     with store.transaction() as st:
@@ -260,7 +262,7 @@ def test_a_readonly_open_upgrades_in_memory_only(tmp_path: Path) -> None:
 @pytest.mark.parametrize("readonly", [False, True])
 def test_a_file_from_a_newer_version_is_refused(tmp_path: Path, readonly: bool) -> None:
     path = tmp_path / "state.json"
-    write_json_atomic(path, {"meta": {"1": {"version": 3}}, "leads": {}})
+    write_json_atomic(path, {"meta": {"1": {"version": 4}}, "leads": {}})
     before = path.read_bytes()
     with pytest.raises(StateError, match="newer inboxwatch"):
         TinyDbStore.open(path, readonly=readonly)
