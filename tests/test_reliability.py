@@ -33,7 +33,7 @@ from inboxwatch.adapters.imap import LoginFailed, Mailbox
 from inboxwatch.adapters.imap_source import ImapSource
 from inboxwatch.adapters.smtp import Envelope, SmtpSender
 from inboxwatch.adapters.statefile import read_json, write_json_atomic
-from inboxwatch.adapters.tinydb_store import TinyDbStore
+from inboxwatch.adapters.tinydb_store import TinyDbStore, load_tables, read_state
 from inboxwatch.core import queue
 from inboxwatch.core.lead import Ended
 from inboxwatch.core.letters import Send
@@ -132,9 +132,8 @@ def state_path(rd: RunningDaemon) -> Path:
 
 
 def read_tables(path: Path) -> dict[str, list[dict[str, Any]]]:
-    """The state file as plain JSON: table name -> rows (no TinyDB, no lock)."""
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return {name: list(rows.values()) for name, rows in data.items()}
+    """The state (snapshot and journal) as table name -> rows."""
+    return load_tables(path)
 
 
 def rows(path: Path, table: str) -> list[dict[str, Any]]:
@@ -348,26 +347,28 @@ def test_state_file_is_0600_without_leftovers_and_a_failed_rename_keeps_the_old_
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.with_name(path.name + ".lock").stat().st_mode) == 0o600
     assert tmp_files(path.parent) == []
-    before = path.read_bytes()
+    log_path = path.with_name(path.name + ".journal")
+    before = path.read_bytes(), log_path.read_bytes()
     cursor = next(c for c in rows(path, "cursors") if c["stream"] == "inbox")
     validity, last_uid, *_ = cursor["cursor"].split(":")
 
-    real_replace = os.replace
-    failures: list[str] = []
+    real_write = os.pwrite
+    failures: list[int] = []
 
-    def replace_fails_once(src: Any, dst: Any, *args: Any, **kw: Any) -> None:
-        if Path(dst) == path and not failures:
-            failures.append(str(src))
+    def write_fails_once(fd: int, data: bytes, offset: int) -> int:
+        if not failures:
+            failures.append(fd)
+            real_write(fd, data[: len(data) // 2], offset)  # half a record, then a full disk
             raise OSError(28, "No space left on device (simulated)")
-        real_replace(src, dst, *args, **kw)
+        return real_write(fd, data, offset)
 
-    monkeypatch.setattr("inboxwatch.adapters.statefile.os.replace", replace_fails_once)
+    monkeypatch.setattr("inboxwatch.adapters.journal.os.pwrite", write_fails_once)
     store = TinyDbStore.open(path)
     with pytest.raises(OSError, match="simulated"), store.transaction() as state:
         state.set_cursor("inbox", f"{validity}:{int(last_uid) + 1000}")
-    assert failures, "the state write did not go through os.replace"
-    # A crash at this point leaves the old file: whole, readable, unchanged, no temp file.
-    assert path.read_bytes() == before
+    assert failures, "the state write did not go through the journal"
+    # A crash at this point leaves the old files: whole, readable, unchanged, no temp file.
+    assert (path.read_bytes(), log_path.read_bytes()) == before
     assert tmp_files(path.parent) == []
     fresh = TinyDbStore.open(path, readonly=True)
     with fresh.transaction() as state:
@@ -757,7 +758,7 @@ def queued_followup(rd: RunningDaemon, lead: str, step: str, now: datetime) -> S
 def _as_version_1(path: Path, sending: set[str]) -> None:
     """Rewrite the state file as inboxwatch before schema version 2 wrote it, with the
     outbox rows ``sending`` marked as that version did while a message was being sent."""
-    data = read_json(path)
+    data = read_state(path)
     for meta in data["meta"].values():
         meta["version"] = 1
 
@@ -818,12 +819,12 @@ def test_rows_left_sending_by_a_crash_are_checked_against_sent(
         for send in (went, lost):
             state.put_outbox(queue_item(send, now))
     _as_version_1(path, sending={went.out.message_id, lost.out.message_id})
-    assert sum(r["status"] == "sending" for r in rows(path, "outbox")) == 2
+    assert sum(r["status"] == "sending" for r in read_json(path)["outbox"].values()) == 2
     # The server took the first one before the "crash": its copy is in Sent.
     mail_servers.append(shop, "Sent", to_bytes(went.out), flags=["\\Seen"])
 
     rd.start()
-    assert read_tables(path)["meta"][0]["version"] == 2  # upgraded on start
+    assert read_tables(path)["meta"][0]["version"] == 3  # upgraded on start
     rd.wait_until(
         lambda: [m for m in rd.sent_to(lead) if parse(m.data)["Message-ID"] == lost.out.message_id],
         timeout=WAIT,

@@ -368,7 +368,8 @@ class TinyDbStore(StateStore):
         if upgraded:
             data = migrations.migrate(data, self._context)
         self.model.load(data)
-        generation = self.model.meta.get("generation")
+        # Older versions kept no journal: one beside their file is not theirs to read.
+        generation = None if upgraded else self.model.meta.get("generation")
         tail = journal.read(self.journal_path) if generation else journal.Tail()
         self._journal_end = None
         if generation and tail.generation == generation:
@@ -487,10 +488,14 @@ class TinyDbStore(StateStore):
         return _read_archive(self.archive_path)
 
 
-def load_tables(path: Path) -> dict[str, list[dict[str, Any]]]:
-    """The state as plain rows, table → rows, snapshot and journal together (read-only:
+def read_state(path: Path) -> dict[str, dict[str, Any]]:
+    """The state as one TinyDB-layout document, snapshot and journal together (read-only:
     for tests and tools that look at the files without a store)."""
     store = TinyDbStore.open(path, readonly=True)
     with store.transaction():
-        tables = {name: list(rows.values()) for name, rows in store.model.tables.items()}
-        return {"meta": [dict(store.model.meta)], **tables}
+        return store.model.snapshot(dict(store.model.meta))
+
+
+def load_tables(path: Path) -> dict[str, list[dict[str, Any]]]:
+    """:func:`read_state` as table → rows."""
+    return {name: list(rows.values()) for name, rows in read_state(path).items()}
