@@ -609,7 +609,7 @@ def test_out_of_office_with_return_date_holds_until_the_window_opens_after_it() 
     back = find_return_date(text, ooo_at)
     assert back == date(2026, 3, 14)  # the first day back: Saturday
     d = sim.message(out_of_office(sim.lead, back, text), ooo_at)
-    assert d.sends == ()
+    assert [s.out.purpose for s in d.sends] == ["owner-event"]  # the owner is told (issue 11)
     hold = berlin(2026, 3, 16, 9, 0)  # Monday, window start
     assert sim.lead.automation is Automation.HELD
     assert sim.lead.hold_until == hold
@@ -666,7 +666,7 @@ def test_hold_is_capped_at_hold_max() -> None:
 def test_hard_bounce_ends_the_lead() -> None:
     sim = Sim.enquiry(direct_enquiry(WED))
     d = sim.message(bounce(sim.lead, hard=True), berlin(2026, 3, 4, 10, 1))
-    assert d.sends == ()
+    assert [s.out.purpose for s in d.sends] == ["owner-event"]  # the owner is told (issue 11)
     assert sim.lead.ended is Ended.BOUNCED
     assert sim.lead.undeliverable
     assert sim.lead.conversation is Conversation.CLOSED

@@ -26,7 +26,14 @@ from inboxwatch.core.letters import (
     view_of,
 )
 from inboxwatch.core.message import Address, Message
-from inboxwatch.core.owner_mail import owner_mail
+from inboxwatch.core.owner_mail import (
+    Files,
+    away_alert,
+    bounce_alert,
+    complaint_alert,
+    opt_out_alert,
+    owner_mail,
+)
 from inboxwatch.core.settings import Settings
 from inboxwatch.core.timing import first_business_day_after
 from inboxwatch.userfiles.rulebook import RuleBook
@@ -89,8 +96,10 @@ def on_enquiry(
     ids: Ids,
     last_ack: datetime | None = None,
     simulated: bool = False,
+    files: Files = ((), ()),
 ) -> Decision:
-    """A new lead: store it, acknowledge at once (unless acked recently), alert the owner."""
+    """A new lead: store it, acknowledge at once (unless acked recently), alert the owner
+    (with the enquiry's ``files``: see :func:`inboxwatch.core.mime.attachments`)."""
     c, msg = inc.c, inc.msg
     assert c.lead is not None  # classify() guarantees a lead for an enquiry
     own = bool(msg.from_) and msg.from_ is not None and c.lead.addr == msg.from_.addr
@@ -145,7 +154,7 @@ def on_enquiry(
         acked = f"not sent: no template {tpl_name!r}"
     arrived = f"{inc.arrived.astimezone(st.window.tz):%Y-%m-%d %H:%M:%S %Z}"
     extra = {"excerpt": excerpt(c.new_text or msg.body_text), "arrived": arrived, "acked": acked}
-    sends.extend(owner_mail("owner-alert", lead, book, st, now, ids, **extra))
+    sends.extend(owner_mail("owner-alert", lead, book, st, now, ids, files, **extra))
     return Decision(lead, tuple(sends), note)
 
 
@@ -180,11 +189,7 @@ def on_message(
             if was_active:
                 lead = lead.end(now, Ended.OPTED_OUT, "the lead asked not to be contacted")
             note = f"opt-out from {lead.address}: address suppressed"
-            sends = (
-                owner_mail("owner-reply", lead, book, st, now, ids, excerpt=c.new_text)
-                if was_active
-                else ()
-            )
+            sends = opt_out_alert(lead, c.new_text, st, now, ids) if was_active else ()
             return Decision(lead, sends, note, suppress=lead.address)
         if not was_active:
             note = f"reply from {lead.address} (automation already ended)"
@@ -208,19 +213,28 @@ def on_message(
             lead = lead.log(now, "automatic reply", "no return date: cadence carries on")
             return Decision(lead, (), f"automatic reply from {lead.address}: cadence carries on")
         until = min(first_business_day_after(c.return_date, st.window), now + st.hold_max)
+        # Told once per absence: the same notice again (a second responder, a re-read)
+        # holds no longer and is no news.
+        again = lead.automation is Automation.HELD and lead.hold_until == until
         lead = dataclasses.replace(lead, automation=Automation.HELD, hold_until=until)
         lead = lead.log(
             now, "held", f"out of office, back {c.return_date}; next touch {iso(until)}"
         )
-        return Decision(lead, (), f"automatic reply from {lead.address}: held until {iso(until)}")
+        sends = () if again else away_alert(lead, c.return_date, until, st, now, ids)
+        note = f"automatic reply from {lead.address}: held until {iso(until)}"
+        return Decision(lead, sends, note)
     if c.kind is Kind.BOUNCE:
         if not c.bounce_hard:
             return Decision(
                 lead.log(now, "delivery delayed", "; ".join(c.reasons)), (), "soft bounce"
             )
+        was_active = lead.is_active
         lead = undeliverable(lead, now, "; ".join(c.reasons))
         note = f"bounce for {lead.address}: marked undeliverable"
-        return Decision(lead, (), note, suppress=lead.address)
+        # The owner hears of a live lead's bounce (someone must reach them another way);
+        # a lead that had ended (or a second report of the same bounce) is no news.
+        sends = bounce_alert(lead, "; ".join(c.reasons), st, now, ids) if was_active else ()
+        return Decision(lead, sends, note, suppress=lead.address)
     if c.kind is Kind.OWN and c.by_team:
         return handed_over(lead, now, "a team member wrote in the thread")
     return Decision(None, (), f"{c.kind.value}: nothing to do")
@@ -247,20 +261,18 @@ def on_complaint(
 ) -> Decision:
     """The lead reported our mail as spam/abuse: an opt-out, however it was said.
 
-    The lead ends as opted out, the address is suppressed, and the owner is told (the
-    owner-reply mail, whose excerpt says what happened). Never answered.
+    The lead ends as opted out, the address is suppressed, and the owner is told once
+    (:func:`~inboxwatch.core.owner_mail.complaint_alert`). Never answered.
     """
     was_active = lead.is_active
+    # One alert per complaint: a second report of it (ARF and the provider's older
+    # complaint mail both come) is no news.
+    known = any(e.what == "complaint" for e in lead.events)
     lead = dataclasses.replace(lead, conversation=Conversation.CLOSED)
     lead = lead.log(now, "complaint", "; ".join(c.reasons))
     if was_active:
         lead = lead.end(now, Ended.OPTED_OUT, "reported our mail as spam/abuse")
-    told = (
-        f"COMPLAINT: {lead.address} reported our mail as spam or abuse to their mail "
-        "provider. The address is suppressed and will get no more mail from inboxwatch; "
-        "please do not write to them unless they write first."
-    )
-    sends = owner_mail("owner-reply", lead, book, st, now, ids, excerpt=told)
+    sends = () if known else complaint_alert(lead, "; ".join(c.reasons), st, now, ids)
     note = f"complaint about our mail to {lead.address}: address suppressed, lead ended"
     return Decision(lead, sends, note, suppress=lead.address)
 

@@ -38,7 +38,7 @@ from inboxwatch.core.actions import (
 from inboxwatch.core.decide import undeliverable
 from inboxwatch.core.lead import Ended, Lead, iso
 from inboxwatch.core.letters import Send
-from inboxwatch.core.owner_mail import notice_mail
+from inboxwatch.core.owner_mail import bounce_alert, notice_mail
 from inboxwatch.core.queue import (
     PAUSE_DEFAULT,
     OutboxItem,
@@ -229,10 +229,15 @@ def on_delivery(view: StateView, world: World, d: Delivered, now: datetime) -> l
             Note(f"{item.purpose} to {item.rcpt} failed permanently: {res.error}", logging.WARNING),
         ]
         if lead is not None:
+            was_active = lead.is_active
             lead = lead.log(now, f"{item.purpose} not delivered", res.error)
             if item.purpose.to_lead:  # the server refused the lead's address: a hard bounce
                 lead = undeliverable(lead, now, res.error)
                 out.append(Suppress(item.lead, "refused by the SMTP server"))
+                if was_active:  # a live lead: someone must reach them another way
+                    st = world.settings
+                    sends = bounce_alert(lead, res.error, st, now, world.ids)
+                    out += [Queue(queue_item(s, now)) for s in sends]
             out.insert(1, PutLead(lead, wake_of(lead, world, now)))
         return out
     age = world.settings.max_ages.of(item.purpose)

@@ -6,16 +6,22 @@ and the email library's encoder, so a CR/LF in a form field cannot add a header.
 
 from __future__ import annotations
 
+import contextlib
+import email
 import email.utils
 import io
 import quopri
 import re
 import secrets
+import urllib.parse
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from email import encoders
 from email.generator import BytesGenerator
-from email.header import Header
+from email.header import Header, decode_header, make_header
 from email.message import Message
+from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 
@@ -59,6 +65,16 @@ def made_by_us(mid: str, domains: frozenset[str] | None = None) -> bool:
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A file carried on to the owner (the new-lead alert): a safe name, a checked
+    content type, the decoded bytes."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
 class Outgoing:
     purpose: str  # "ack", "followup", "owner-alert", "owner-reply", "owner-task", "digest"
     from_: Address
@@ -77,6 +93,8 @@ class Outgoing:
     #: RFC 3834: "auto-replied" answers a message; "auto-generated" is anything else.
     auto_submitted: str = "auto-generated"
     lead: str = ""
+    #: Files attached after the text (multipart/mixed).
+    attachments: tuple[Attachment, ...] = ()
 
 
 def _safe_id(mid: str) -> bool:
@@ -116,6 +134,11 @@ def build(out: Outgoing) -> Message:
         msg.attach(_text_part(out.html, "html"))
     else:
         msg = _text_part(body, "plain")
+    if out.attachments:
+        text, msg = msg, MIMEMultipart("mixed")
+        msg.attach(text)
+        for a in out.attachments:
+            msg.attach(_file_part(a))
     msg["From"] = _header_address(out.from_)
     msg["To"] = _header_address(out.to)
     if out.reply_to is not None:
@@ -151,3 +174,134 @@ def to_bytes(out: Outgoing) -> bytes:
     buf = io.BytesIO()
     BytesGenerator(buf, mangle_from_=False, maxheaderlen=78).flatten(build(out), linesep="\r\n")
     return buf.getvalue()
+
+
+# -- attachments: the enquiry's files, carried on to the owner ------------------------------
+
+_TOKEN = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,62}/[a-z0-9][a-z0-9!#$&^_.+-]{0,62}$")
+_CHARSET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:+-]{0,39}$")
+_PATH = re.compile(r"^.*[/\\]")
+#: A file name's length in a header once RFC 2231-encoded (UTF-8, percent-escaped): kept
+#: well under the 998 characters a line may have.
+MAX_ENCODED_NAME = 300
+#: Parts looked at in one message (a hostile one may have thousands).
+MAX_PARTS = 200
+
+
+def safe_filename(name: str, content_type: str = "application/octet-stream") -> str:
+    """A file name fit for a header and for the owner's disk: encoded words decoded, no
+    control characters, no folders ("../../x" → "x"), bounded; "attachment" if nothing
+    is left. The header itself is written by the email library (quoted, or RFC 2231)."""
+    if "=?" in name:
+        with contextlib.suppress(ValueError, LookupError, UnicodeError):
+            name = str(make_header(decode_header(name)))
+    name = _PATH.sub("", clean_header(name, 2000)).strip(" .")
+    stem, dot, ext = name.rpartition(".")
+    if not dot or len(ext) > 10:
+        stem, ext = name, ""
+    while stem and len(urllib.parse.quote(f"{stem}.{ext}".encode())) > MAX_ENCODED_NAME:
+        stem = stem[: max(0, len(stem) - 8)].rstrip()
+    if not stem:
+        sub = content_type.partition("/")[2]
+        stem = "attachment"
+        ext = ext or (sub if re.fullmatch(r"[a-z0-9]{1,10}", sub) else "")
+    return f"{stem}.{ext}" if ext else stem
+
+
+def _parts(msg: Message) -> Iterator[Message]:
+    """Leaf parts, depth first; an attached message is one part (not walked into)."""
+    stack = [msg]
+    seen = 0
+    while stack and seen < MAX_PARTS:
+        part = stack.pop()
+        seen += 1
+        if part.is_multipart() and part.get_content_maintype() == "multipart":
+            payload = part.get_payload()
+            if isinstance(payload, list):
+                stack.extend(reversed([p for p in payload if isinstance(p, Message)]))
+            continue
+        yield part
+
+
+def _is_file(part: Message) -> bool:
+    """An attachment, not the body: said so, or named; an image inline in the HTML (a
+    logo in a signature, with a Content-ID) is part of the body."""
+    disposition = (part.get_content_disposition() or "").lower()
+    if disposition == "attachment":
+        return True
+    named = bool(part.get_filename() or part.get_param("name"))
+    if disposition == "inline" and part["Content-ID"]:
+        return False
+    if part.get_content_type() == "message/rfc822":
+        return True
+    return named
+
+
+def _data(part: Message) -> bytes | None:
+    if part.get_content_type() == "message/rfc822":
+        inner = part.get_payload()
+        if isinstance(inner, list) and inner and isinstance(inner[0], Message):
+            try:
+                return inner[0].as_bytes()
+            except (UnicodeError, LookupError, ValueError):
+                return None
+        return None
+    data = part.get_payload(decode=True)
+    return data if isinstance(data, bytes) else None
+
+
+def attachments(
+    raw: bytes, limit: int
+) -> tuple[tuple[Attachment, ...], tuple[tuple[str, int], ...]]:
+    """The message's attached files: those that fit in ``limit`` bytes in all, in order,
+    and (name, size) of the rest (too large, or past the total). ``limit`` 0: none is
+    kept, each is named. Pure: the bytes come from the message itself."""
+    try:
+        msg = email.message_from_bytes(raw)
+    except Exception:  # the stdlib parser is lenient; anything else is no attachment
+        return (), ()
+    kept: list[Attachment] = []
+    left: list[tuple[str, int]] = []
+    total = 0
+    for part in _parts(msg):
+        if not _is_file(part) or (data := _data(part)) is None:
+            continue
+        ctype = part.get_content_type()
+        ctype = ctype if _TOKEN.match(ctype) else "application/octet-stream"
+        raw_name = part.get_filename() or str(part.get_param("name") or "")
+        name = safe_filename(
+            raw_name or ("message.eml" if ctype == "message/rfc822" else ""), ctype
+        )
+        if data and total + len(data) <= limit:
+            charset = part.get_content_charset() if ctype.startswith("text/") else None
+            if charset and _CHARSET.match(charset):
+                ctype = f"{ctype}; charset={charset}"
+            kept.append(Attachment(name, ctype, data))
+            total += len(data)
+        else:
+            left.append((name, len(data)))
+    return tuple(kept), tuple(left)
+
+
+def _file_part(a: Attachment) -> MIMEBase:
+    """An attachment as a base64 part; the name through the library's parameter
+    encoding (quoted, or RFC 2231 for non-ASCII), never pasted into a header."""
+    ctype, _, charset = a.content_type.partition("; charset=")
+    maintype, _, subtype = ctype.partition("/")
+    part = MIMEBase(maintype, subtype)
+    if charset:
+        part.set_param("charset", charset)
+    part.set_payload(a.data)
+    encoders.encode_base64(part)
+    name = clean_header(a.filename, 250) or "attachment"
+    value: str | tuple[str, str, str] = name if name.isascii() else ("utf-8", "", name)
+    part.set_param("name", name, charset="utf-8" if not name.isascii() else None)
+    part.add_header("Content-Disposition", "attachment", filename=value)
+    return part
+
+
+def size_words(n: int) -> str:
+    """A size as people read it: "820 KB", "4.5 MB" (of 1024)."""
+    if n < 1024 * 1024:
+        return f"{max(1, round(n / 1024))} KB"
+    return f"{n / (1024 * 1024):.1f} MB"

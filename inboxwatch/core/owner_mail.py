@@ -14,21 +14,25 @@ is the one thing the inbox list shows that a Reply does not copy into its header
 into the "... wrote:" line of the quote), while any marker in the Subject would reach
 the lead as "Re: New lead: ...".
 
-Alerts nobody answers to the lead (an opt-out, a complaint) and owner tasks keep a
-subject that says what happened, and no Reply-To to the lead.
+Alerts about what happened to a lead that nobody should answer to the lead (a bounce,
+an opt-out, a complaint, an absence: :func:`event_mail`) are in the same conversation
+(its Subject and References, so the owner's mail client groups every alert about one
+lead, Gmail and Outlook by subject too) with no Reply-To to the lead; the From name says
+what happened ("Bounced: Jane Doe") and the text what inboxwatch did and what to do.
+Owner tasks keep a subject of their own that says what to do.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from inboxwatch.core.lead import Conversation, Lead
-from inboxwatch.core.letters import Ids, Send, excerpt, lead_values, view_of
+from inboxwatch.core.letters import Ids, Send, enquiry_phrase, excerpt, lead_values, view_of
 from inboxwatch.core.message import SYNTHETIC_ID_DOMAIN, Address
-from inboxwatch.core.mime import Outgoing, clean_header
+from inboxwatch.core.mime import Attachment, Outgoing, clean_header, size_words
 from inboxwatch.userfiles.rulebook import RuleBook
 from inboxwatch.userfiles.templates import Template, render
 
@@ -39,6 +43,10 @@ if TYPE_CHECKING:
 ANSWERABLE = frozenset({"owner-alert", "owner-reply", "owner-nudge"})
 #: References kept on an alert (as on our own mail to the lead).
 MAX_REFERENCES = 20
+#: The enquiry's attachments carried on, and (name, size) of those that were not.
+Files = tuple[tuple[Attachment, ...], tuple[tuple[str, int], ...]]
+#: File names listed in an alert's text; the rest are counted.
+MAX_NAMED = 20
 
 
 def _sender_name(me: Address) -> str:
@@ -141,11 +149,19 @@ def _closed_subject(lead: Lead) -> str:
 
 
 def owner_mail(
-    purpose: str, lead: Lead, book: RuleBook, st: Settings, now: datetime, ids: Ids, **extra: str
+    purpose: str,
+    lead: Lead,
+    book: RuleBook,
+    st: Settings,
+    now: datetime,
+    ids: Ids,
+    files: Files = ((), ()),
+    **extra: str,
 ) -> tuple[Send, ...]:
     """The owner's mail about ``lead``. ``extra`` fills the template's extra variables;
     ``answers`` (not a template variable) is the Message-ID of the lead's message the
-    alert is about, so a Reply to the alert answers that message."""
+    alert is about, so a Reply to the alert answers that message. ``files``: the
+    enquiry's attachments to carry, and the (name, size) of those left behind."""
     tpl = book.templates.get(purpose)
     now = now.astimezone(st.window.tz)  # the Date header in the business's own zone
     if not st.owner_alerts or tpl is None:
@@ -191,4 +207,175 @@ def owner_mail(
             subject="" if purpose == "owner-task" else _closed_subject(lead),
         )
         out = dataclasses.replace(out, lead=lead.address)
+    kept, left = files
+    if kept or left:
+        lines = files_text(kept, left, st.alert_attachments_max)
+        out = dataclasses.replace(out, attachments=kept, body=f"{out.body.rstrip()}\n{lines}\n")
     return (Send(out),)
+
+
+def _named(files: Sequence[tuple[str, int]]) -> str:
+    words = [f"{clean_header(name, 120)} ({size_words(size)})" for name, size in files[:MAX_NAMED]]
+    more = len(files) - MAX_NAMED
+    return ", ".join(words) + (f" and {more} more" if more > 0 else "")
+
+
+def files_text(kept: Sequence[Attachment], left: Sequence[tuple[str, int]], limit: int) -> str:
+    """What the alert says about the enquiry's files: which are attached, which are not
+    and why (they stay in the enquiry, in the mailbox)."""
+    lines = []
+    if kept:
+        lines.append(f"Attached: {_named([(a.filename, len(a.data)) for a in kept])}.")
+    if left:
+        why = (
+            f"alerts carry at most {size_words(limit)} of files"
+            if limit
+            else "[owner] alert_attachments_max_kb = 0"
+        )
+        lines.append(
+            f"Not attached ({why}): {_named(left)}. They are in the enquiry in the mailbox."
+        )
+    return "\n".join(lines)
+
+
+# -- what happened to a lead: what inboxwatch did, and what to do ----------------------------
+
+
+def event_mail(
+    purpose: str, label: str, lead: Lead, st: Settings, now: datetime, ids: Ids, body: str
+) -> tuple[Send, ...]:
+    """An alert about ``lead`` that is not for answering to them (see the module
+    docstring): in their conversation, labelled by its From name, no Reply-To."""
+    if not st.owner_alerts:
+        return ()
+    refs = conversation(lead)[-MAX_REFERENCES:]
+    out = Outgoing(
+        purpose=purpose,
+        from_=Address(st.me.addr, clean_header(label, 100)),
+        to=Address(st.owner),
+        subject=thread_subject(lead, st.me),
+        body=body,
+        message_id=ids(),
+        date=now.astimezone(st.window.tz),
+        in_reply_to=refs[-1] if refs else "",
+        references=refs,
+        lead=lead.address,
+    )
+    return (Send(out),)
+
+
+def _name(lead: Lead) -> str:
+    return clean_header(lead.name, 100) or lead.address
+
+
+def _who(lead: Lead) -> str:
+    name = clean_header(lead.name, 100)
+    return f"{name} <{lead.address}>" if name else lead.address
+
+
+def _phone(lead: Lead) -> str:
+    phone = clean_header(lead.phone, 40)
+    if phone:
+        return f"Phone: {phone}."
+    return "No phone number is known for them: their enquiry (below) may name another way."
+
+
+def _about(lead: Lead, st: Settings) -> str:
+    """The enquiry in one line, so the owner knows who this is without searching."""
+    when = f"{lead.arrived.astimezone(st.window.tz):%a %d %b %H:%M}"
+    what = enquiry_phrase(lead.subject, lead.fields.get("message", ""))
+    return f"Their enquiry ({lead.source}, {when}){': ' + what if what else ''}."
+
+
+def _quote(words: str) -> str:
+    lines = excerpt(words, 600).splitlines() or [""]
+    return "\n".join(f"> {ln}".rstrip() for ln in lines[:12])
+
+
+def bounce_alert(lead: Lead, why: str, st: Settings, now: datetime, ids: Ids) -> tuple[Send, ...]:
+    """Mail to a live lead bounced for good: their follow-ups have stopped."""
+    said = clean_header(why, 300)
+    body = "\n".join(
+        [
+            f"Mail to {_who(lead)} cannot be delivered: the address does not take mail.",
+            *([f"The mail system said: {said}"] if said else []),
+            "",
+            f"inboxwatch has stopped the follow-ups for {_name(lead)} and will send nothing"
+            f" more to {lead.address}.",
+            "",
+            f"What to do: reach them another way. {_phone(lead)}",
+            "",
+            _about(lead, st),
+        ]
+    )
+    return event_mail("owner-event", f"Bounced: {_name(lead)}", lead, st, now, ids, body)
+
+
+def opt_out_alert(
+    lead: Lead, words: str, st: Settings, now: datetime, ids: Ids
+) -> tuple[Send, ...]:
+    """A live lead asked for no more mail: honoured, and the owner knows why it went quiet."""
+    body = "\n".join(
+        [
+            f"{_who(lead)} asked not to be contacted again:",
+            "",
+            _quote(words),
+            "",
+            "The follow-ups have stopped and inboxwatch will never write to this address again",
+            f"(if that was a misunderstanding: inboxwatch unsuppress {lead.address}).",
+            "",
+            "What to do: nothing. Please do not write to them unless they write first.",
+            "",
+            _about(lead, st),
+        ]
+    )
+    return event_mail("owner-reply", f"Opted out: {_name(lead)}", lead, st, now, ids, body)
+
+
+def complaint_alert(
+    lead: Lead, why: str, st: Settings, now: datetime, ids: Ids
+) -> tuple[Send, ...]:
+    """The lead reported our mail as spam or abuse: an opt-out that also costs reputation."""
+    said = clean_header(why, 300)
+    body = "\n".join(
+        [
+            f"COMPLAINT: {_who(lead)} reported our mail as spam or abuse to their mail provider.",
+            *([f"The report: {said}"] if said else []),
+            "",
+            "The follow-ups have stopped and inboxwatch will never write to this address again.",
+            "",
+            "What to do: please do not write to them unless they write first. Complaints harm"
+            " the delivery of all your mail: check that your follow-ups (rules/sequences.toml)"
+            " are wanted and that the enquiry was theirs.",
+            "",
+            _about(lead, st),
+        ]
+    )
+    return event_mail("owner-reply", f"Spam report: {_name(lead)}", lead, st, now, ids, body)
+
+
+def away_alert(
+    lead: Lead, back: date, until: datetime, st: Settings, now: datetime, ids: Ids
+) -> tuple[Send, ...]:
+    """A live lead's automatic reply names a return date: the follow-ups wait for it."""
+    tz = st.window.tz
+    capped = until.astimezone(tz).date() <= back
+    wait = f"inboxwatch holds their follow-ups until {until.astimezone(tz):%a %d %b %H:%M}" + (
+        f" (at most {st.hold_max.days} days: [sending] hold_max_days)."
+        if capped
+        else ", the first business day after they are back."
+    )
+    body = "\n".join(
+        [
+            f"{_who(lead)} is away: their automatic reply says they are back on"
+            f" {back:%a %d %b %Y}.",
+            "",
+            wait,
+            "",
+            f"What to do: nothing. If it cannot wait, try another way. {_phone(lead)}",
+            "",
+            _about(lead, st),
+        ]
+    )
+    label = f"Away, back {back:%d %b}: {_name(lead)}"
+    return event_mail("owner-event", label, lead, st, now, ids, body)

@@ -32,6 +32,7 @@ class Purpose(StrEnum):
     OWNER_TASK = "owner-task"
     OWNER_NUDGE = "owner-nudge"  # a lead still waits for a person's answer
     OWNER_NOTICE = "owner-notice"  # about inboxwatch itself: sending refused, given up
+    OWNER_EVENT = "owner-event"  # what happened to a live lead: a bounce, an absence
     DIGEST = "digest"  # the owner's daily digest (core.digest)
 
     @property
@@ -49,6 +50,7 @@ PRIORITY = {
     Purpose.OWNER_TASK: 3,
     Purpose.OWNER_NUDGE: 1,
     Purpose.OWNER_NOTICE: 1,
+    Purpose.OWNER_EVENT: 1,
     Purpose.DIGEST: 4,  # once a day, for reading: after everything about a lead
 }
 

@@ -41,7 +41,7 @@ from inboxwatch.core.decide import (
 from inboxwatch.core.lead import Lead, message_ids
 from inboxwatch.core.letters import Send
 from inboxwatch.core.message import Message, parse_message
-from inboxwatch.core.mime import MARK_HEADER, made_by_us, to_bytes
+from inboxwatch.core.mime import MARK_HEADER, attachments, made_by_us, to_bytes
 from inboxwatch.core.owner_mail import notice_mail
 from inboxwatch.core.queue import OutboxItem, Purpose
 from inboxwatch.core.settings import Settings
@@ -226,6 +226,7 @@ def on_prepared(view: StateView, world: World, p: Prepared, now: datetime) -> li
             world.ids,
             last_ack=view.last_ack(c.lead.addr),
             simulated=st.simulated,
+            files=attachments(mail.raw, st.alert_attachments_max) if st.owner_alerts else ((), ()),
         )
         if decision.lead is not None:
             inbound = (msg.message_id,) if msg.message_id else ()

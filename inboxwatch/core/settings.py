@@ -58,6 +58,9 @@ class Settings:
     nudge_after: timedelta = timedelta(hours=1)
     nudge_every: timedelta = timedelta(0)
     nudge_outside_hours: bool = False
+    #: The new-lead alert carries the enquiry's attachments up to this many bytes in all
+    #: (0: never; ``[owner] alert_attachments_max_kb``); larger ones are only named.
+    alert_attachments_max: int = 0
 
     def context(self, known: Known | None = None) -> Context:
         """What classification needs to know about us and the state: one definition."""
@@ -97,6 +100,7 @@ class Settings:
             nudge_after=timedelta(hours=cfg.nudge_after_hours),
             nudge_every=timedelta(hours=cfg.nudge_every_hours),
             nudge_outside_hours=cfg.nudge_outside_hours,
+            alert_attachments_max=cfg.alert_attachments_max_kb * 1024,
             max_ages=MaxAge(
                 ack=timedelta(days=cfg.imap.max_age_days),
                 followup=timedelta(days=s.followup_max_age_days),

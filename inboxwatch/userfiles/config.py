@@ -166,6 +166,9 @@ class Config:
     nudge_after_hours: float = 1.0
     nudge_every_hours: float = 24.0
     nudge_outside_hours: bool = False
+    #: The new-lead alert carries the enquiry's attachments up to this many KiB in all
+    #: (0: never); the rest are named in its text with their size.
+    alert_attachments_max_kb: int = 5120
 
     @property
     def own_addresses(self) -> frozenset[str]:
@@ -391,6 +394,12 @@ def load_config(path: Path | str) -> Config:
     nudge_after = owner_sec.get("nudge_after_hours", float, 1.0)
     nudge_every = owner_sec.get("nudge_every_hours", float, 24.0)
     nudge_outside = owner_sec.get("nudge_outside_hours", bool, False)
+    attachments_kb = owner_sec.get("alert_attachments_max_kb", int, 5120)
+    if not 0 <= attachments_kb <= 25 * 1024:
+        toml.problem(
+            "owner.alert_attachments_max_kb",
+            "must be 0 (never) to 25600 (25 MiB, more than most mail servers accept)",
+        )
     if nudge_after < 0:
         toml.problem("owner.nudge_after_hours", "must not be negative")
     if nudge_every < 0:
@@ -430,6 +439,7 @@ def load_config(path: Path | str) -> Config:
         nudge_after_hours=nudge_after,
         nudge_every_hours=nudge_every,
         nudge_outside_hours=nudge_outside,
+        alert_attachments_max_kb=attachments_kb,
         state_path=state_path,
         rules_dir=rules_dir,
         templates_dir=templates_dir,
