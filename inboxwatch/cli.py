@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -141,22 +142,63 @@ class _LibraryFilter(logging.Filter):
         return record.levelno >= self.threshold
 
 
-def setup_logging(debug: bool) -> None:
-    """One line per event on stderr (journald adds its own time stamp), ours and libraries'.
+#: sd-daemon(3) priority prefixes: journald reads "<N>" at the start of a line as its level.
+SYSLOG_LEVELS = ((logging.ERROR, 3), (logging.WARNING, 4), (logging.INFO, 6))
 
+
+class JournalFormatter(logging.Formatter):
+    """``<N>message``: a level journald understands and no time stamp of our own
+    (journald stamps every line; a second one only makes the line longer)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        level = next((n for at, n in SYSLOG_LEVELS if record.levelno >= at), 7)
+        if record.levelno >= logging.CRITICAL:
+            level = 2
+        return f"<{level}>{super().format(record)}"
+
+
+def stderr_is_journal() -> bool:
+    """systemd sets ``JOURNAL_STREAM=dev:inode`` for a service whose stderr is journald; a
+    child process that inherited the variable but writes elsewhere must not match
+    (systemd.exec(5): compare with stderr's own device and inode)."""
+    want = os.environ.get("JOURNAL_STREAM", "")
+    dev, _, ino = want.partition(":")
+    try:
+        st = os.fstat(2)
+    except OSError:
+        return False
+    return bool(ino) and f"{st.st_dev}:{st.st_ino}" == f"{dev}:{ino}"
+
+
+def setup_logging(debug: bool) -> None:
+    """One line per event on stderr, ours and libraries'.
+
+    In a terminal each line starts with the time and the level. Under systemd, when
+    stderr is journald (:func:`stderr_is_journal`), a line is ``<N>message``: journald
+    takes the level from the prefix (``journalctl -p warning`` works) and adds the time.
     Third-party loggers (mail-parser, imapclient, aiosmtplib, asyncio, ...) go through the
     same format via the root logger and are quiet unless --debug: only their errors show.
     So mail-parser's "Email content 'alternative' not handled" warning no longer reaches
     the terminal through Python's last-resort handler. imapclient's protocol log (--debug)
     redacts the password on LOGIN, so even then no secret is written.
     """
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
+    journal = stderr_is_journal()
+    ours: logging.Formatter
+    libraries: logging.Formatter
+    if journal:
+        ours, libraries = JournalFormatter("%(message)s"), JournalFormatter("%(name)s: %(message)s")
+    else:
+        ours = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
+        libraries = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     logger = logging.getLogger("inboxwatch")
-    if not any(getattr(h, "_inboxwatch", False) for h in logger.handlers):
+    handlers = [h for h in logger.handlers if getattr(h, "_inboxwatch", False)]
+    if handlers:
+        handler = handlers[0]
+    else:
         handler = _StderrHandler(sys.stderr)
-        handler.setFormatter(fmt)
         handler._inboxwatch = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
+    handler.setFormatter(ours)
     logger.setLevel(logging.DEBUG if debug else logging.INFO)
     logger.propagate = False
 
@@ -166,10 +208,10 @@ def setup_logging(debug: bool) -> None:
         lib = mine[0]
     else:
         lib = _StderrHandler(sys.stderr)
-        lib.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         lib.addFilter(_LibraryFilter())
         lib._inboxwatch_libraries = True  # type: ignore[attr-defined]
         root.addHandler(lib)
+    lib.setFormatter(libraries)
     for f in lib.filters:
         if isinstance(f, _LibraryFilter):
             f.threshold = logging.DEBUG if debug else logging.ERROR

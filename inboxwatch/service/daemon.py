@@ -170,13 +170,11 @@ class Daemon:
 
     def run(self, once: bool = False) -> int:
         backoff = Backoff()
-        ever_connected = False
         try:
             while not self.stop_event.is_set():
                 try:
                     if not self.connected:
                         self.connect(self.clock.now())
-                        ever_connected = True
                     self.tick(self.clock.now())
                     backoff.reset()
                     self._mailbox_back()
@@ -184,7 +182,10 @@ class Daemon:
                         return 0
                     self.source.wait(self.seconds_to_next(self.clock.now()), self.stop_event.is_set)
                 except LoginFailed as exc:
-                    if not ever_connected:
+                    # Refused at start too: retried with back-off, the owner told after
+                    # unreachable_alert_minutes. Exiting would only make systemd's
+                    # Restart= a loop.
+                    if once:
                         log.error("%s", exc)
                         return 1
                     self._mailbox_trouble(str(exc))

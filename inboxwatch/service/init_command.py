@@ -40,6 +40,7 @@ from inboxwatch.userfiles.presets import PRESETS, Preset
 DEFAULT_PASSWORD_ENV = "INBOXWATCH_PASSWORD"
 SOURCES = ("password_env", "password_file", "password_command", "password_credential")
 WHERE = "command line"
+_STATE = "state/inboxwatch.json"  # beside config.toml
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -58,6 +59,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     src.add_argument("--password-command", metavar="CMD")
     src.add_argument("--password-credential", metavar="NAME", help="systemd LoadCredential= name")
     p.add_argument("--token-command", metavar="CMD", help="OAuth2: prints an access token")
+    p.add_argument(
+        "--state",
+        metavar="PATH",
+        help="the state file (default: state/inboxwatch.json beside config.toml; "
+        "under systemd: in the unit's StateDirectory, /var/lib/inboxwatch)",
+    )
     p.add_argument(
         "--set",
         action="append",
@@ -198,7 +205,7 @@ def build_config(args: argparse.Namespace, v: dict[str, str]) -> dict[str, Any]:
         "identity": {"address": v["address"].lower(), "name": args.name or domain},
         "team": {"addresses": []},
         "owner": {"address": v["owner"].lower()},
-        "state": {"path": "state/inboxwatch.json"},
+        "state": {"path": str(Path(args.state).expanduser().resolve()) if args.state else _STATE},
         "paths": {"rules": "rules", "templates": "templates"},
     }
     if sending:
