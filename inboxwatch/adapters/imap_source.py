@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from inboxwatch.adapters import backlog
 from inboxwatch.adapters.imap import (
     LIVENESS,
     PROBE_TIMEOUT,
@@ -66,9 +67,11 @@ class Cursor:
     validity: int
     uid: int
     mark: int | None
+    #: UIDs above ``uid`` already read: new mail served ahead of a backlog (:mod:`.backlog`).
+    done: tuple[int, ...] = ()
 
     def __str__(self) -> str:
-        return f"{self.validity}:{self.uid}:{self.mark or 0}"
+        return f"{self.validity}:{self.uid}:{self.mark or 0}{backlog.done_text(self.done)}"
 
 
 def parse_cursor(text: str | None) -> Cursor | None:
@@ -80,8 +83,9 @@ def parse_cursor(text: str | None) -> Cursor | None:
     with contextlib.suppress(ValueError):
         if len(parts) == 2:  # before arrival marks
             return Cursor(int(parts[0]), int(parts[1]), None)
-        if len(parts) == 3:
-            return Cursor(int(parts[0]), int(parts[1]), int(parts[2]))
+        if len(parts) in (3, 4):
+            done = backlog.parse_done(parts[3]) if len(parts) == 4 else ()
+            return Cursor(int(parts[0]), int(parts[1]), int(parts[2]), done)
     return Cursor(-1, 0, None)
 
 
@@ -121,11 +125,14 @@ class ImapSource:
         #: The inbox position the last inbox read returned: ``wait`` compares UIDNEXT
         #: with it, because mail that arrived before IDLE began is not announced by IDLE.
         self._inbox_at: tuple[int, int] | None = None
+        #: The highest inbox UID the last read saw: above it is new mail (:mod:`.backlog`).
+        self._seen_top: int | None = None
 
     # -- connection -----------------------------------------------------------------------
     def open(self) -> None:
         """Connect and log in; find out about IDLE and the Sent folder (once per connection)."""
         self.mailbox.close()  # a reconnect: never leave the old connection behind
+        self._seen_top = None  # a new connection has seen nothing yet
         self.mailbox.connect()
         self._idle = self.cfg.idle and self.mailbox.has_idle()
         self._sent = self.mailbox.sent_folder()
@@ -166,24 +173,28 @@ class ImapSource:
         top = state.uidnext - 1 if state.uidnext else 0
         if at is not None and at.validity != state.uidvalidity:
             return self._resync(stream, folder, state, at, top, now, lookback, limit, headers_only)
+        done: tuple[int, ...] = ()
         if at is None:
             uids, after, top = self._first_start(folder, top, now, lookback)
             mark = self._newest(after, now)  # the mail skipped on purpose
         else:
+            done = at.done
             uids, after = self.mailbox.uids_after(at.uid), at.uid
+            uids = [u for u in uids if u not in done] if done else uids
             mark = at.mark if at.mark is not None else self._newest(at.uid, now)
-        chosen = uids[:limit]
-        more = len(uids) > limit
+        seen = self._seen_top if stream is Stream.INBOX and at is not None else None
+        chosen, fresh = backlog.choose(uids, seen, limit, done)
         messages = self._fetch(state, chosen, headers_only)
-        mark = max([mark, *(seconds_of(m.received) - 1 for m in messages)])
-        last = chosen[-1] if chosen else after
-        if not more:
-            # Mail expunged before we saw it leaves a gap below the top: move past it, or
-            # ``wait`` would find "new" mail that is not there and never sleep.
-            last = max(last, top)
+        if not fresh:  # the mark follows the backlog: new mail above it is in ``done``
+            mark = max([mark, *(seconds_of(m.received) - 1 for m in messages)])
+        # Past gaps that mail expunged before we saw it leaves (or ``wait`` would find
+        # "new" mail that is not there and never sleep).
+        last, done = backlog.advance(uids, chosen, done, after, top)
         if stream is Stream.INBOX:
             self._inbox_at = (state.uidvalidity, last)
-        return Batch(messages, str(Cursor(state.uidvalidity, last, mark)), more)
+            self._seen_top = max([top, *uids])
+        position = Cursor(state.uidvalidity, last, mark, done)
+        return Batch(messages, str(position), more=len(chosen) < len(uids))
 
     def _first_start(
         self, folder: str, top: int, now: datetime, lookback: timedelta
@@ -242,7 +253,7 @@ class ImapSource:
             last = max([top, *chosen])
             cursor, position = Cursor(state.uidvalidity, last, mark), (state.uidvalidity, last)
         if stream is Stream.INBOX:
-            self._inbox_at = position
+            self._inbox_at, self._seen_top = position, None
         return Batch(messages, str(cursor), len(chosen) < len(pending))
 
     def _fetch(

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.parser import BytesHeaderParser
 
+from inboxwatch.adapters import backlog
 from inboxwatch.adapters.ports import Batch, Fetched, Stream
 from inboxwatch.errors import TransientError
 
@@ -41,20 +42,22 @@ def _position(ref: str | None) -> tuple[int, int] | None:
         return -1, 0
 
 
-def _cursor(text: str | None) -> tuple[int, int, int | None] | None:
-    """As IMAP's ``parse_cursor``: (UIDVALIDITY, UID, mark), the mark None for an old
-    ``"V:U"`` cursor; a garbled one is UIDVALIDITY -1 (a renumbering)."""
+def _cursor_done(text: str | None) -> tuple[int, int, int | None, tuple[int, ...]] | None:
+    """As IMAP's ``parse_cursor``: (UIDVALIDITY, UID, mark, UIDs read above the position
+    (:mod:`.backlog`)), the mark None for an old ``"V:U"`` cursor; a garbled one is
+    UIDVALIDITY -1 (a renumbering)."""
     if not text:
         return None
     parts = text.split(":")
     try:
         if len(parts) == 2:
-            return int(parts[0]), int(parts[1]), None
-        if len(parts) == 3:
-            return int(parts[0]), int(parts[1]), int(parts[2])
+            return int(parts[0]), int(parts[1]), None, ()
+        if len(parts) in (3, 4):
+            done = backlog.parse_done(parts[3]) if len(parts) == 4 else ()
+            return int(parts[0]), int(parts[1]), int(parts[2]), done
     except ValueError:
         pass
-    return -1, 0, None
+    return -1, 0, None, ()
 
 
 def _second(m: _Message) -> int:
@@ -139,6 +142,7 @@ class MemorySource:
         self.is_open = False
         self.refreshes = 0
         self._inbox_at: tuple[int, int] | None = None
+        self._seen_top: int | None = None  # as IMAP's: above it is new mail
 
     # -- handles for tests ----------------------------------------------------------------
     def deliver(
@@ -201,6 +205,7 @@ class MemorySource:
     def open(self) -> None:
         self._check(opening=True)
         self.is_open = True
+        self._seen_top = None  # as IMAP's: a new connection has seen nothing yet
 
     def close(self) -> None:
         self.is_open = False
@@ -226,10 +231,11 @@ class MemorySource:
         if folder is None:
             return Batch((), cursor or "", more=False)
         top = folder.uidnext - 1
-        at = _cursor(cursor)
-        if at is not None and at[0] != folder.uidvalidity:
-            return self._resync(stream, folder, at, now, lookback, limit, headers_only)
-        if at is None:  # first start: nothing old unless a look-back is asked for
+        full = _cursor_done(cursor)
+        if full is not None and full[0] != folder.uidvalidity:
+            return self._resync(stream, folder, full[:3], now, lookback, limit, headers_only)
+        done: tuple[int, ...] = ()
+        if full is None:  # first start: nothing old unless a look-back is asked for
             pending = []
             if lookback > timedelta(0):
                 since = (now - lookback).date()
@@ -237,18 +243,23 @@ class MemorySource:
             after = pending[0].uid - 1 if pending else top
             mark = self._newest(folder, after)  # the mail skipped on purpose
         else:
-            pending = [m for m in folder.messages if m.uid > at[1]]
-            after = at[1]
-            mark = at[2] if at[2] is not None else self._newest(folder, at[1])
-        chosen, more = pending[:limit], len(pending) > limit
-        mark = max([mark, *(_second(m) - 1 for m in chosen)])
-        last = chosen[-1].uid if chosen else after
-        if not more:
-            last = max(last, top)  # past an expunged tail, as IMAP
+            done = full[3]
+            pending = [m for m in folder.messages if m.uid > full[1] and m.uid not in done]
+            after = full[1]
+            mark = full[2] if full[2] is not None else self._newest(folder, full[1])
+        uids = [m.uid for m in pending]
+        seen = self._seen_top if stream is Stream.INBOX and full is not None else None
+        picked, fresh = backlog.choose(uids, seen, limit, done)
+        chosen = [m for m in pending if m.uid in set(picked)]
+        if not fresh:  # as IMAP: the mark follows the backlog
+            mark = max([mark, *(_second(m) - 1 for m in chosen)])
+        last, done = backlog.advance(uids, picked, done, after, top)  # past expunged gaps
         if stream is Stream.INBOX:
             self._inbox_at = (folder.uidvalidity, last)
+            self._seen_top = max([top, *uids])
         messages = self._fetched(folder, chosen, headers_only)
-        return Batch(messages, f"{folder.uidvalidity}:{last}:{mark}", more)
+        cursor = f"{folder.uidvalidity}:{last}:{mark}{backlog.done_text(done)}"
+        return Batch(messages, cursor, more=len(chosen) < len(pending))
 
     def _resync(
         self,
@@ -286,7 +297,7 @@ class MemorySource:
             last = max([folder.uidnext - 1, *(m.uid for m in chosen)])
             cursor, position = f"{folder.uidvalidity}:{last}:{mark}", (folder.uidvalidity, last)
         if stream is Stream.INBOX:
-            self._inbox_at = position
+            self._inbox_at, self._seen_top = position, None
         return Batch(self._fetched(folder, chosen, headers_only), cursor, more)
 
     @staticmethod

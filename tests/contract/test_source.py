@@ -548,3 +548,61 @@ def test_memory_fail_next_raises_once_and_no_sent_folder_reads_nothing() -> None
     source.close()
     with pytest.raises(TransientError):
         source.read(Stream.INBOX, None, now=now, lookback=ZERO, limit=10)
+
+
+# -- new mail before a backlog ----------------------------------------------------------------
+def test_new_mail_during_a_backlog_is_read_before_the_rest_of_it(kit: Kit) -> None:
+    start = read(kit, None).cursor
+    backlog = []
+    for i in range(5):
+        raw, mid = message(f"waiting {i}")
+        kit.deliver(raw)
+        backlog.append(mid)
+    first = read(kit, start, limit=2)
+    assert mids(first) == backlog[:2] and first.more
+    raw, new_id = message("written while the backlog is answered")
+    kit.deliver(raw)
+    fresh = read(kit, first.cursor, limit=2)
+    assert mids(fresh) == [new_id] and fresh.more  # alone, ahead of the backlog
+    got: list[str] = []
+    cursor, more = fresh.cursor, True
+    for _ in range(5):
+        if not more:
+            break
+        batch = read(kit, cursor, limit=2)
+        got += mids(batch)
+        cursor, more = batch.cursor, batch.more
+    assert got == backlog[2:]  # the rest in arrival order, the new one not again
+    assert cursor.count(":") == 2  # the backlog done: a plain position again
+    assert read(kit, cursor, limit=2) == Batch((), cursor, False)
+
+
+def test_a_restart_in_the_middle_of_a_backlog_reads_nothing_twice_and_misses_nothing(
+    kit: Kit,
+) -> None:
+    start = read(kit, None).cursor
+    backlog = []
+    for i in range(4):
+        raw, mid = message(f"before the crash {i}")
+        kit.deliver(raw)
+        backlog.append(mid)
+    first = read(kit, start, limit=1)
+    raw, new_id = message("served first")
+    kit.deliver(raw)
+    fresh = read(kit, first.cursor, limit=1)
+    assert mids(fresh) == [new_id]
+    # A crash: the process starts again with the cursor of the last committed read.
+    kit.source.close()
+    kit.source.open()
+    raw, later_id = message("arrived during the restart")
+    kit.deliver(raw)
+    got: list[str] = []
+    cursor, more = fresh.cursor, True
+    for _ in range(10):
+        if not more:
+            break
+        batch = read(kit, cursor, limit=1)
+        got += mids(batch)
+        cursor, more = batch.cursor, batch.more
+    # After a restart nothing counts as new: oldest first, every message once.
+    assert got == [*backlog[1:], later_id]
