@@ -48,7 +48,7 @@ from inboxwatch.core.queue import (
     give_up,
     reschedule,
 )
-from inboxwatch.core.route import World, queue_item, wake_of
+from inboxwatch.core.world import World, queue_item, wake_of
 
 #: Notices about sending; cleared by the next message the server accepts.
 SENDER_REFUSED = "smtp-sender-refused"

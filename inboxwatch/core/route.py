@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -21,14 +21,14 @@ from inboxwatch.core.actions import (
     Note,
     PutLead,
     Queue,
-    RecordAck,
     Reject,
     SentMail,
     StateView,
     Suppress,
-    UpdateOutbox,
 )
-from inboxwatch.core.cadence import next_wake, plan
+from inboxwatch.core.backlog import summarize_backlog as summarize_backlog
+from inboxwatch.core.backlog import summarize_tasks as summarize_tasks
+from inboxwatch.core.cadence import plan
 from inboxwatch.core.classify import Classification, Kind, Known, classify
 from inboxwatch.core.decide import (
     Decision,
@@ -39,62 +39,19 @@ from inboxwatch.core.decide import (
     on_orphan_reply,
 )
 from inboxwatch.core.lead import Lead, message_ids
-from inboxwatch.core.letters import Send
 from inboxwatch.core.message import Message, parse_message
-from inboxwatch.core.mime import MARK_HEADER, attachments, made_by_us, to_bytes
-from inboxwatch.core.owner_mail import notice_mail
-from inboxwatch.core.queue import OutboxItem, Purpose
+from inboxwatch.core.mime import MARK_HEADER, attachments, made_by_us
 from inboxwatch.core.settings import Settings
+
+# World, queue_item and wake_of are used by the shell and tests through this module too.
+from inboxwatch.core.world import World as World
+from inboxwatch.core.world import actions_of
+from inboxwatch.core.world import queue_item as queue_item
+from inboxwatch.core.world import wake_of as wake_of
 from inboxwatch.errors import MessageError
-from inboxwatch.userfiles.rulebook import RuleBook
 
 #: Message-IDs of mail handled for one lead that are kept for recognising re-reads.
 MAX_INBOUND = 50
-
-
-@dataclass(frozen=True)
-class World:
-    """Everything fixed that a decision needs besides the state, the event and ``now``."""
-
-    book: RuleBook
-    settings: Settings
-    ids: Callable[[], str]  # new Message-IDs (tests make them predictable)
-
-
-def wake_of(lead: Lead, world: World, now: datetime) -> datetime | None:
-    return next_wake(lead, world.book, world.settings, now)
-
-
-def queue_item(send: Send, now: datetime) -> OutboxItem:
-    """The outbox item for a message; raises ValueError for an address we cannot write."""
-    out = send.out
-    return OutboxItem(
-        id=out.message_id,
-        purpose=Purpose(out.purpose),
-        lead=out.lead,
-        step=send.step,
-        mail_from=out.from_.addr,
-        rcpt=out.to.addr,
-        raw=to_bytes(out),
-        created=now,
-        next_try=now,
-    )
-
-
-def actions_of(decision: Decision, world: World, now: datetime) -> list[Action]:
-    """A lead-level decision as actions. Every message is built first: one that cannot be
-    built raises before anything is returned, so no half of a change is applied."""
-    items = [queue_item(send, now) for send in decision.sends]
-    out: list[Action] = []
-    if decision.lead is not None:
-        out.append(PutLead(decision.lead, wake_of(decision.lead, world, now)))
-    if decision.suppress:
-        out.append(Suppress(decision.suppress, decision.note))
-    for item in items:
-        out.append(Queue(item))
-        if item.purpose is Purpose.ACK:
-            out.append(RecordAck(item.rcpt))
-    return out
 
 
 def remember(known: Known, actions: Iterable[Action]) -> Known:
@@ -347,41 +304,6 @@ def on_due(
     if decision.note:
         out.append(Note(decision.note))
     return out
-
-
-def summarize_backlog(
-    view: StateView, world: World, alerts: Sequence[OutboxItem], now: datetime
-) -> list[Action]:
-    """Many new-lead alerts from one read (a backlog after a start or an outage): one
-    summary for the owner instead of a mail per lead. The leads are acknowledged as
-    usual; only the owner's alerts are folded together."""
-    if len(alerts) <= world.settings.backlog_summary_over:
-        return []
-    st = world.settings
-    lines = []
-    for item in alerts:
-        lead = view.lead(item.lead) if item.lead else None
-        name = f"{lead.name} <{item.lead}>" if lead is not None and lead.name else item.lead
-        came = f", arrived {lead.arrived.astimezone(st.window.tz):%a %d %b %H:%M}" if lead else ""
-        lines.append(f"- {name}{came}")
-    n = len(alerts)
-    body = (
-        f"{n} new enquiries were found at once (after a start or an outage). Each has been "
-        f"acknowledged as usual; instead of {n} alerts, here they are together. "
-        "`inboxwatch leads` lists them with their details.\n\n" + "\n".join(lines)
-    )
-    mail = notice_mail(
-        me=st.me,
-        owner=st.owner,
-        subject=f"{n} new leads at once",
-        body=body,
-        message_id=world.ids(),
-        now=now.astimezone(st.window.tz),
-    )
-    out: list[Action] = [UpdateOutbox(a.cancelled()) for a in alerts]
-    if st.owner_alerts:
-        out.append(Queue(queue_item(Send(mail), now)))
-    return [*out, Note(f"{n} new leads at once: one summary alert for the owner")]
 
 
 def rewake(view: StateView, world: World, now: datetime) -> list[Action]:

@@ -390,11 +390,19 @@ class Daemon:
                     self._apply(session, route.on_flag(session, self.world, lead, now), now)
             due = session.due(now)
             waiting = {i.lead for i in state.queued() if i.purpose.to_lead} if due else set()
+            tasks: list[OutboxItem] = []  # task alerts of this pass: many become one
             for lead in due:
                 with self._lead_guard(session, lead, now):
                     busy = lead.address in waiting
                     acts = route.on_due(session, self.world, lead, now, mail_waiting=busy)
                     self._apply(session, acts, now)
+                    tasks += [
+                        a.item
+                        for a in acts
+                        if isinstance(a, Queue) and a.item.purpose is Purpose.OWNER_TASK
+                    ]
+            if folded := route.summarize_tasks(session, self.world, tasks, now):
+                self._apply(session, folded, now)
             state.archive_closed(now)
             state.prune(now)
 
