@@ -34,6 +34,7 @@ from imapclient.exceptions import IMAPClientError, LoginError
 from imapclient.imapclient import SENT
 from imapclient.imapclient import _parse_untagged_response as _parse_untagged
 
+from inboxwatch.adapters.oauth import Credential, OAuth2Login
 from inboxwatch.adapters.ports import LoginFailed as LoginFailed
 from inboxwatch.adapters.smtp import tls_context
 from inboxwatch.errors import TransientError
@@ -150,9 +151,13 @@ def keepalive(sock: Any) -> None:
 
 
 class Mailbox:
-    """One IMAP connection; every method may raise :class:`TransientError`."""
+    """One IMAP connection; every method may raise :class:`TransientError`.
 
-    def __init__(self, cfg: ImapConfig, password: str) -> None:
+    ``password`` is the password, or an :class:`~inboxwatch.adapters.oauth.OAuth2Login`
+    (``auth = "oauth2"``): then the login is SASL XOAUTH2 or OAUTHBEARER with its token.
+    """
+
+    def __init__(self, cfg: ImapConfig, password: Credential) -> None:
         self.cfg = cfg
         self._password = password
         self.client: imapclient.IMAPClient | None = None
@@ -187,15 +192,34 @@ class Mailbox:
             )
             keepalive(client.socket())
             client.normalise_times = False  # keep INTERNALDATE's zone: aware datetimes
-            if cfg.tls == "starttls":
-                client.starttls(ctx)
-            client.login(cfg.username, self._password)
+            try:
+                if cfg.tls == "starttls":
+                    client.starttls(ctx)
+                self._login(client)
+            except BaseException:  # a refused login or no token: leave no socket open
+                with contextlib.suppress(Exception):
+                    client.shutdown()
+                raise
         self.client = client
         self.selected = ""
         self.idling = False
         self.broken = False
         self.heard = time.monotonic()
         log.info("connected to %s:%s as %s", cfg.host, cfg.port, cfg.username)
+
+    def _login(self, client: imapclient.IMAPClient) -> None:
+        """LOGIN with the password, or AUTHENTICATE with an OAuth2 token: a refused token
+        is tried once more, fresh from the token command (:class:`LoginError` if that is
+        refused too; a failing command raises its own TransientError)."""
+        cred, user = self._password, self.cfg.username
+        if not isinstance(cred, OAuth2Login):
+            client.login(user, cred)
+            return
+        sasl = client.oauthbearer_login if cred.mechanism == "oauthbearer" else client.oauth2_login
+        try:
+            cred.login(lambda token: sasl(user, token), LoginError)
+        except LoginError as exc:
+            raise LoginError(f"{exc} (a fresh token from {cred.where} was refused too)") from None
 
     def close(self) -> None:
         client, self.client = self.client, None

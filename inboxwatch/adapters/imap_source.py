@@ -22,6 +22,7 @@ from inboxwatch.adapters.imap import (
     Mailbox,
     seconds_of,
 )
+from inboxwatch.adapters.oauth import Credential
 from inboxwatch.adapters.ports import Batch, Stream
 from inboxwatch.adapters.ports import Fetched as PortFetched
 from inboxwatch.errors import TransientError
@@ -116,7 +117,9 @@ class ImapSource:
     ``liveness`` is :data:`LIVENESS` (tests make it short).
     """
 
-    def __init__(self, cfg: ImapConfig, password: str, *, liveness: float = LIVENESS) -> None:
+    def __init__(
+        self, cfg: ImapConfig, password: Credential, *, liveness: float = LIVENESS
+    ) -> None:
         self.cfg = cfg
         self.mailbox = Mailbox(cfg, password)
         self.liveness = liveness

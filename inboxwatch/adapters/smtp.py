@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 
 import aiosmtplib
 
+from inboxwatch.adapters.oauth import Credential, OAuth2Login, TokenError
 from inboxwatch.adapters.ports import Envelope, Outcome, Result
 from inboxwatch.adapters.smtp_replies import (
     Stage,
@@ -143,9 +144,13 @@ def _size(raw: bytes) -> int:
 
 class SmtpSender:
     """The :class:`~inboxwatch.adapters.ports.Sender` over SMTP: one connection per batch
-    (opened again after a 421 or a drop)."""
+    (opened again after a 421 or a drop).
 
-    def __init__(self, cfg: ServerConfig, password: str) -> None:
+    ``password`` is the password, or an :class:`~inboxwatch.adapters.oauth.OAuth2Login`
+    (``auth = "oauth2"``): then the login is aiosmtplib's ``AUTH XOAUTH2``.
+    """
+
+    def __init__(self, cfg: ServerConfig, password: Credential) -> None:
         self.cfg = cfg
         self._password = password
 
@@ -190,9 +195,11 @@ class SmtpSender:
                     if exc.code == 421 or not client.is_connected:
                         raise
                     await _unless_stopped(stop, client.helo())  # an old server
-            if cfg.username:
+            if isinstance(self._password, OAuth2Login):
+                await self._oauth2_login(client, self._password, stop)
+            elif cfg.username:
                 await _unless_stopped(stop, client.login(cfg.username, self._password))
-        except _Stopped:
+        except (_Stopped, _Failed):
             await _close(client)
             raise
         except aiosmtplib.SMTPAuthenticationError as exc:
@@ -208,7 +215,35 @@ class SmtpSender:
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             await _close(client)  # a failed TLS handshake leaves a transport open otherwise
             raise _Failed(Result(Outcome.UNREACHABLE, f"cannot connect to {where}: {exc}")) from exc
+        except TokenError as exc:  # no token to log in with: as if the server were away
+            await _close(client)
+            raise _Failed(Result(Outcome.UNREACHABLE, f"cannot log in to {where}: {exc}")) from None
         return client
+
+    async def _oauth2_login(
+        self, client: aiosmtplib.SMTP, cred: OAuth2Login, stop: Callable[[], bool]
+    ) -> None:
+        """AUTH XOAUTH2 with the cached token; a refused one is replaced by a fresh one from
+        the token command and tried once more, then the refusal stands. The command runs
+        in a thread: ``stop()`` is still heard while it works."""
+        cfg = self.cfg
+        if "xoauth2" not in client.server_auth_methods:
+            offered = " ".join(client.server_auth_methods).upper() or "no AUTH"
+            err = f"SMTP {cfg.host}:{cfg.port} does not offer AUTH XOAUTH2 (it offers {offered})"
+            raise _Failed(Result(Outcome.UNREACHABLE, err))  # a login refused, as the table says
+        for attempt in (1, 2):
+            token = await _unless_stopped(stop, asyncio.to_thread(cred.provider.token))
+            try:
+                await _unless_stopped(stop, client.auth_xoauth2(cfg.username, token))
+                return
+            except aiosmtplib.SMTPAuthenticationError as exc:
+                cred.provider.rejected(token)
+                if attempt == 2:
+                    why = f"{exc.message} (a fresh token from {cred.where} was refused too)"
+                    raise aiosmtplib.SMTPAuthenticationError(exc.code, why) from None
+                if not client.is_connected:
+                    raise
+                log.info("%s: SMTP refused the access token; getting a fresh one", cred.where)
 
     async def _send(
         self,

@@ -58,6 +58,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         f"{args.config}: OK ({len(book.rules)} rules, {len(book.sequences)} sequences, "
         f"{len(book.templates)} templates; state {cfg.state_path})"
     )
+    # Which login each server gets; nothing is connected and no token command is run.
+    print(f"imap: {cfg.imap.describe_login()}\nsmtp: {cfg.smtp.describe_login()}")
     return 0
 
 
@@ -196,9 +198,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                     )
                 ]
             )
+    from inboxwatch.adapters.oauth import credentials
     from inboxwatch.service.runner import make_daemon
 
-    passwords = (cfg.imap.password.resolve(), cfg.smtp.password.resolve())
+    passwords = credentials(cfg)  # OAuth2: the token command runs when a login needs it
     if args.dry_run:
         # Beside a live daemon: no run lock, no state written, nothing sent.
         daemon = make_daemon(cfg, book, passwords, time_scale=scale, dry_run=True)

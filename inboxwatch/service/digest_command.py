@@ -67,12 +67,13 @@ def cmd_digest(args: argparse.Namespace) -> int:
 
 def send(out: Outgoing, cfg: Config) -> None:
     """Straight through the configured SMTP server: no outbox, no state written."""
+    from inboxwatch.adapters.oauth import credential
     from inboxwatch.adapters.ports import Envelope
     from inboxwatch.adapters.smtp import SmtpSender
     from inboxwatch.core.mime import to_bytes
 
     env = Envelope(out.message_id, out.from_.addr, out.to.addr, to_bytes(out))
-    sender = SmtpSender(cfg.smtp, cfg.smtp.password.resolve())
+    sender = SmtpSender(cfg.smtp, credential(cfg.smtp))
     result = sender.send([env]).get(env.id)
     if result is None or not result.ok:
         why = result.error if result is not None else "no answer from the sender"

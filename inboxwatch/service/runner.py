@@ -10,6 +10,7 @@ from datetime import datetime
 
 from inboxwatch.adapters.forwarding import ForwardingSource
 from inboxwatch.adapters.memory_store import MemoryStore
+from inboxwatch.adapters.oauth import Credential
 from inboxwatch.adapters.ports import MailSource, StateStore
 from inboxwatch.adapters.tinydb_store import TinyDbStore
 from inboxwatch.service.clock import Clock, ScaledClock, SystemClock
@@ -22,13 +23,16 @@ from inboxwatch.userfiles.rulebook import RuleBook
 def make_daemon(
     cfg: Config,
     book: RuleBook,
-    passwords: tuple[str, str],
+    passwords: tuple[Credential, Credential],
     *,
     clock: Clock | None = None,
     time_scale: float = 1.0,
     dry_run: bool = False,
 ) -> Daemon:
-    """IMAP + SMTP + the TinyDB state; for a dry run, the same reads with every write off."""
+    """IMAP + SMTP + the TinyDB state; for a dry run, the same reads with every write off.
+
+    ``passwords`` are the IMAP and SMTP logins (:func:`inboxwatch.adapters.oauth.credentials`).
+    """
     from inboxwatch.adapters.imap_source import ImapSource
     from inboxwatch.adapters.smtp import SmtpSender
 

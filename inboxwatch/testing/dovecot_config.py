@@ -71,6 +71,40 @@ def make_certificate(workdir: Path) -> tuple[Path, Path]:
     return cert, key
 
 
+def write_oauth2_args(workdir: Path, introspection_url: str) -> Path:
+    """The args file of Dovecot's ``oauth2`` passdb: every XOAUTH2/OAUTHBEARER token is
+    checked at ``introspection_url`` (RFC 7662: POST ``token=...``, answer
+    ``{"active": true, "username": "..."}``), and the username it names must be the one
+    logging in."""
+    path = workdir / "dovecot-oauth2.conf.ext"
+    path.write_text(
+        f"introspection_url = {introspection_url}\n"
+        "introspection_mode = post\n"
+        "username_attribute = username\n"
+        "active_attribute = active\n"
+        "active_value = true\n"
+        "force_introspection = yes\n"
+    )
+    if os.geteuid() == 0:  # read by the auth process, as the dovecot user
+        os.chown(path, 0, _ids("dovecot", "dovecot")[1])
+    os.chmod(path, 0o640 if os.geteuid() == 0 else 0o600)
+    return path
+
+
+def _passdbs(work: Path, oauth2_args: Path | None) -> str:
+    """The passwd-file passdb; with ``oauth2_args`` an ``oauth2`` passdb before it, and
+    each restricted to its own mechanisms, so a password never passes as a token."""
+    passwd = f"  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {work}/passwd\n"
+    if oauth2_args is None:
+        return f"auth_mechanisms = plain login\npassdb {{\n{passwd}}}\n"
+    return (
+        "auth_mechanisms = plain login xoauth2 oauthbearer\n"
+        f"passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n"
+        f"  args = {oauth2_args}\n}}\n"
+        f"passdb {{\n{passwd}  mechanisms = plain login\n}}\n"
+    )
+
+
 def render_config(
     *,
     workdir: Path,
@@ -81,8 +115,10 @@ def render_config(
     imaps_port: int | None,
     tls_files: tuple[Path, Path] | None,
     extra_config: str,
+    oauth2_args: Path | None = None,
 ) -> str:
-    """The text of dovecot.conf; tls_files (cert, key) turns on IMAPS and STARTTLS."""
+    """The text of dovecot.conf; tls_files (cert, key) turns on IMAPS and STARTTLS;
+    oauth2_args (:func:`write_oauth2_args`) also lets users log in with OAuth2 tokens."""
     work = workdir
     root = os.geteuid() == 0
     ssl_lines = "ssl = no\n"
@@ -126,16 +162,11 @@ listen = {HOST}
 hostname = mail.{domain}
 postmaster_address = postmaster@{domain}
 {ssl_lines}disable_plaintext_auth = no
-auth_mechanisms = plain login
 # A wrong password must not slow the tests after it: no failure delay (a failure still
 # takes up to 0.5 s), and no auth penalty (below; by default one failure from
 # 127.0.0.1 delays the next login from anywhere on 127.0.0.1 by 2-15 s).
 auth_failure_delay = 0
-passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u {work}/passwd
-}}
-userdb {{
+{_passdbs(work, oauth2_args)}userdb {{
   driver = passwd-file
   args = username_format=%u {work}/passwd
 }}
