@@ -92,11 +92,14 @@ def parseargs(argv: Sequence[str] | None) -> argparse.Namespace:
     for name, help in (
         ("show", "print a lead's timeline"),
         ("stop", "stop the automation for a lead (a person takes over)"),
-        ("resume", "restart a stopped sequence where it stood"),
         ("unsuppress", "remove an address from the suppression list"),
     ):
         c = cmd(name, help)
         c.add_argument("address")
+    c = cmd("pause", "hold all mail to leads (holiday); new leads are still recorded")
+    c.add_argument("--until", metavar="YYYY-MM-DD", help="end the pause then (local time)")
+    c = cmd("resume", "end a pause; with ADDRESS: restart a stopped lead where it stood")
+    c.add_argument("address", nargs="?", help="the lead (none: the whole daemon)")
     return p.parse_args(argv)
 
 
@@ -227,6 +230,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         init_command,
         lead_commands,
         stats_command,
+        status_command,
     )
 
     name = f"cmd_{args.command}"
@@ -234,6 +238,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         getattr(commands, name, None)
         or getattr(init_command, name, None)
         or getattr(lead_commands, name, None)
+        or getattr(status_command, name, None)
         or getattr(digest_command, name, None)
         or getattr(stats_command, name)
     )

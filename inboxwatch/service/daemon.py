@@ -479,8 +479,23 @@ class Daemon:
             log.exception("%s: could not be planned; trying again in an hour", lead.address)
             session.state.put_lead(lead, now + POISON_RETRY)
 
+    #: When the "heard" marker was last written (status: last heard from the server).
+    _heard_at: datetime | None = None
+
+    def _heard(self, now: datetime) -> None:
+        """This tick read the mailbox: `inboxwatch status` shows when that last happened
+        (written at most once a minute, not on every IDLE wake)."""
+        from inboxwatch.service.status_command import HEARD_EVERY, HEARD_MARKER
+
+        if self._heard_at is not None and timedelta(0) <= now - self._heard_at < HEARD_EVERY:
+            return
+        with self.store.transaction() as state:
+            state.set_marker(HEARD_MARKER, iso(now) or "")
+        self._heard_at = now
+
     def _presend_check(self, now: datetime) -> None:
         """A reply that reached the mailbox before a follow-up's send time always wins."""
+        self._heard(now)
         with self.store.transaction() as state:
             waiting = any(i.purpose is Purpose.FOLLOWUP for i in state.queued())
         for _ in range(MAX_PRESEND_ROUNDS if waiting else 0):

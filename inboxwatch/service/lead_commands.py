@@ -9,17 +9,21 @@ import argparse
 import dataclasses
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, tzinfo
 
 from inboxwatch.adapters.ports import State
 from inboxwatch.adapters.tinydb_store import TinyDbStore
-from inboxwatch.core.actions import Notice
+from inboxwatch.core.actions import Note
 from inboxwatch.core.cadence import next_step, next_wake
-from inboxwatch.core.lead import Automation, Conversation, Ended, Lead, iso
-from inboxwatch.core.queue import OutboxItem
+from inboxwatch.core.lead import Automation, Ended, Lead, iso
+from inboxwatch.core.mime import new_message_id
 from inboxwatch.core.settings import Settings
-from inboxwatch.errors import InboxwatchError
-from inboxwatch.service.commands import load_all, open_state, running_pid
+from inboxwatch.core.world import World
+from inboxwatch.errors import ConfigError, InboxwatchError, Problem
+from inboxwatch.service.apply import Session
+from inboxwatch.service.commands import load_all, open_state
+from inboxwatch.service.pause import MARKER as PAUSE_MARKER
+from inboxwatch.service.pause import Pause, release
 from inboxwatch.userfiles.config import load_config
 from inboxwatch.userfiles.rulebook import load_rulebook
 
@@ -146,6 +150,8 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
+    if not args.address:
+        return resume_all(args)
     cfg = load_config(args.config)
     suppressed: frozenset[str] = frozenset()
     if cfg.state_path.exists():
@@ -177,50 +183,58 @@ def cmd_unsuppress(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    """Is it running, what waits, and what is wrong. Exit 1 if not running or a problem is
-    open, so a monitoring script can run it."""
+# -- pause / resume the whole daemon -------------------------------------------------------
+def until_time(value: str, tz: tzinfo) -> datetime:
+    """``YYYY-MM-DD`` (the start of that local day) or an ISO date and time."""
+    try:
+        if len(value) == 10:
+            return datetime.combine(date.fromisoformat(value), time(0), tz)
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(
+            [Problem("command line", "--until", f'expected "YYYY-MM-DD", got {value!r}')]
+        ) from None
+    return at if at.tzinfo else at.replace(tzinfo=tz)
+
+
+def cmd_pause(args: argparse.Namespace) -> int:
+    """Hold all mail to leads (a state marker the running daemon reads on every tick)."""
     cfg = load_config(args.config)
-    pid = running_pid(cfg.state_path)
     now = datetime.now(UTC)
-    leads: list[Lead] = []
-    queued: list[OutboxItem] = []
-    notices: list[Notice] = []
-    if cfg.state_path.exists():
-        with open_state(cfg).transaction() as state:
-            leads, queued, notices = state.leads(), state.queued(), state.notices()
-    active = [x for x in leads if x.is_active]
-    waiting = [x for x in leads if x.conversation is Conversation.WAITING_US]
-    by_purpose: dict[str, int] = {}
-    for item in queued:
-        by_purpose[item.purpose.value] = by_purpose.get(item.purpose.value, 0) + 1
-    oldest = min((i.created for i in queued), default=None)
-    oldest_age = (now - oldest).total_seconds() if oldest else None
-    report = {
-        "running": pid is not None,
-        "pid": pid,
-        "state": str(cfg.state_path),
-        "leads_active": len(active),
-        "leads_waiting_for_us": len(waiting),
-        "queued": by_purpose,
-        "oldest_queued_seconds": oldest_age,
-        "problems": [
-            {"key": n.key, "text": n.text, "since": iso(n.since), "until": iso(n.until)}
-            for n in notices
-        ],
-    }
-    if args.json:
-        print(json.dumps(report, ensure_ascii=False))
-    else:
-        print("daemon: " + (f"running (pid {pid})" if pid is not None else "not running"))
-        print(f"leads: {len(active)} in a sequence, {len(waiting)} waiting for a person")
-        waits = ", ".join(f"{n} {p}" for p, n in sorted(by_purpose.items())) or "nothing"
-        age = f" (oldest {_fmt_seconds(oldest_age)})" if oldest else ""
-        print(f"outbox: {waits}{age}")
-        for n in notices:
-            tz = cfg.timezone
-            until = f"; expected over by {n.until.astimezone(tz):%Y-%m-%d %H:%M}" if n.until else ""
-            print(f"problem since {n.since.astimezone(tz):%Y-%m-%d %H:%M}: {n.text}{until}")
-        if not notices:
-            print("problems: none")
-    return 0 if pid is not None and not notices else 1
+    until = until_time(args.until, cfg.timezone) if args.until else None
+    if until is not None and until <= now:
+        raise ConfigError([Problem("command line", "--until", f"{args.until} has passed")])
+    with open_state(cfg, readonly=False).transaction() as state:
+        old = Pause.load(state.marker(PAUSE_MARKER))
+        since = old.since if old is not None and old.active(now) else now
+        pause = Pause(since, until, cfg.sending.pause_acknowledgements)
+        state.set_marker(PAUSE_MARKER, pause.dump())
+    end = f"until {until.astimezone(cfg.timezone):%Y-%m-%d %H:%M}" if until else "until resumed"
+    held = "acknowledgements and follow-ups" if pause.acks else "follow-ups"
+    print(
+        f"paused {end}: {held} are held; new leads are still recorded and the owner "
+        "still gets alerts. `inboxwatch resume` ends it."
+    )
+    return 0
+
+
+def resume_all(args: argparse.Namespace) -> int:
+    """End a pause: held mail goes at the daemon's next tick; what grew too old meanwhile
+    is not sent but listed (here and to the owner)."""
+    cfg, book = load_all(args.config)
+    now = datetime.now(UTC)
+    world = World(book, Settings.from_config(cfg), lambda: new_message_id(cfg.identity.address))
+    with open_state(cfg, readonly=False).transaction() as state:
+        if Pause.load(state.marker(PAUSE_MARKER)) is None:
+            raise InboxwatchError("not paused (to resume one lead: inboxwatch resume ADDRESS)")
+        session = Session(state)
+        actions = release(session, world, state.queued(), now)
+        session.apply(actions, now)
+        state.set_marker(PAUSE_MARKER, "")
+    stale = [a.text for a in actions if isinstance(a, Note)]
+    print("resumed: held mail goes out the next time the daemon wakes (within minutes)")
+    for line in stale:
+        print(f"  {line}")
+    if stale:
+        print(f"the owner gets the list of {len(stale)} enquiries to answer in person")
+    return 0

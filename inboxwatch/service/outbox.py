@@ -51,6 +51,8 @@ from inboxwatch.core.queue import (
 from inboxwatch.core.route import World
 from inboxwatch.core.timing import SendingWindow
 from inboxwatch.service.apply import Session
+from inboxwatch.service.pause import MARKER as PAUSE_MARKER
+from inboxwatch.service.pause import Pause, hold_for, release
 
 log = logging.getLogger("inboxwatch")
 #: At most this many queued items are looked up in Sent after a crash (one search each).
@@ -188,8 +190,10 @@ class Outbox:
             session = Session(state, self.alert)
             if paused_until(state.notices(), now) is not None:
                 return []  # our provider's quota: nothing is tried before it can have reset
+            held = self._owner_pause(session, world, now)
             for item in state.queued():  # one at a time: two may concern one lead
-                session.apply(expire(session, world, item, now), now)
+                if held is None or not held.holds(item):  # held mail is not given up for age
+                    session.apply(expire(session, world, item, now), now)
             sent_times = state.sent_times(now - timedelta(days=1))
             items = due(state.queued(), sent_times, now, self.caps, self.window)
             if only is not None:
@@ -249,6 +253,21 @@ class Outbox:
             self.journal_failed = True
             raise broken[0]
         return [i for i in ready if (r := results.get(i.id)) is not None and r.ok]
+
+    def _owner_pause(self, session: Session, world: World, now: datetime) -> Pause | None:
+        """`inboxwatch pause` (a state marker, read on every call, so a running daemon
+        follows it): hold mail to leads while it lasts, release it when it is over."""
+        state = session.state
+        pause = Pause.load(state.marker(PAUSE_MARKER))
+        if pause is None:
+            return None
+        if not pause.active(now):
+            session.apply(release(session, world, state.queued(), now), now)
+            state.set_marker(PAUSE_MARKER, "")
+            log.info("the pause has ended: mail to leads goes again")
+            return None
+        session.apply(hold_for(pause, state.queued()), now)
+        return pause
 
 
 def paused_until(notices: Iterable[Notice], now: datetime) -> datetime | None:
