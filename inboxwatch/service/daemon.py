@@ -152,17 +152,21 @@ class Daemon:
             hook(what, data)
 
     # -- the loop -------------------------------------------------------------------------
+    #: SIGHUP asked for the whole config to be read again (at the next tick).
+    _reload_asked = False
+
     def install_signal_handlers(self) -> None:
         """SIGTERM/SIGINT stop (the message in flight is finished, no other starts);
-        SIGHUP reloads the rules, sequences and templates, as daemons do."""
+        SIGHUP reloads config.toml, rules, sequences and templates, as daemons do (at the
+        next tick: a handler only sets a flag)."""
 
         def stop(signum: int, frame: FrameType | None) -> None:
             log.info("signal %s: stopping", signal.Signals(signum).name)
             self.stop_event.set()
 
         def reload(signum: int, frame: FrameType | None) -> None:
-            log.info("signal SIGHUP: reloading rules, sequences and templates")
-            self.rules_stamp = ()
+            log.info("signal SIGHUP: reloading the config, rules, sequences and templates")
+            self._reload_asked = True
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
@@ -298,7 +302,12 @@ class Daemon:
             self.emit("applied", actions=session.apply(decide(session), now))
 
     def _reload_rules_if_changed(self) -> None:
-        """Edits to rules, sequences and templates apply without a restart, if they are valid."""
+        """Edits to rules, sequences and templates apply without a restart, if they are
+        valid; after SIGHUP, the whole config too."""
+        if self._reload_asked:
+            self._reload_asked = False
+            self._reload_config()
+            return
         stamp = rules_fingerprint(self.cfg)
         if stamp == self.rules_stamp:
             return
@@ -315,6 +324,30 @@ class Daemon:
             self._rewake = True
             log.info("rules, sequences and templates reloaded")
             self.log_warnings()
+
+    def _reload_config(self) -> None:
+        """SIGHUP (:mod:`inboxwatch.service.reload`): the new config if it passes `check`,
+        else the old one kept, each problem logged."""
+        from inboxwatch.service.reload import reload_config
+
+        try:
+            cfg, book, kept = reload_config(self.cfg)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                log.error("config not reloaded: %s", problem)
+            log.error("keeping the previous config until %s is fixed", self.cfg.file)
+            return
+        for what in kept:
+            log.warning("%s changed in %s: that takes a restart", what, cfg.file)
+        self.cfg, self.book = cfg, book
+        self.settings = Settings.from_config(cfg, simulated=self.time_scale != 1.0)
+        s = cfg.sending
+        self.outbox.caps = Caps(s.max_per_hour, s.max_per_day)
+        self.outbox.window = self.settings.window
+        self.rules_stamp = rules_fingerprint(cfg)
+        self._rewake = True  # new hours, holidays or sequences move wake times
+        log.info("config reloaded from %s", cfg.file)
+        self.log_warnings()
 
     def log_warnings(self) -> None:
         """Patterns prone to backtracking: a help (each message's rules have a time limit)."""
@@ -437,7 +470,7 @@ class Daemon:
                 note = Note(f"daily digest queued for {st.owner}: {subject}")
                 self._apply(Session(state, self.alert), [Queue(item), note], now)
                 state.set_marker(digest.DAY_MARKER, today.isoformat())
-                state.set_marker(digest.AT_MARKER, iso(now) or "")
+                state.set_marker(digest.AT_MARKER, digest.marker_of(now))
         except (OSError, TransientError):
             raise  # the store or the disk: the tick fails and is tried again, as any
         except Exception:
