@@ -245,3 +245,19 @@ def test_check_names_the_password_source(
         "smtp: smtp.example.com:587 (starttls) as shop@example.com, "
         "password from password_credential"
     ) in out
+
+
+def test_the_example_configs_oauth2_lines_are_valid_when_uncommented(tmp_path: Path) -> None:
+    text = (REPO / "config.example.toml").read_text(encoding="utf-8")
+    text = text.replace('password_env = "INBOXWATCH_IMAP_PASSWORD"\n', "")
+    text = text.replace('password_env = "INBOXWATCH_SMTP_PASSWORD"', "")
+    text = text.replace('# auth = "password"', 'auth = "oauth2"')
+    text = text.replace('# auth = "oauth2"', 'auth = "oauth2"')
+    for key in ('token_command = "python3', "token_lifetime_seconds", "oauth2_mechanism"):
+        assert f"# {key}" in text
+        text = text.replace(f"# {key}", key, 1)
+    path = shipped(write(tmp_path, text))
+    cfg = load_config(path)
+    assert cfg.imap.auth == cfg.smtp.auth == "oauth2"
+    assert cfg.smtp.token_key == "imap.token_command"
+    assert cfg.imap.token_command.endswith("mutt_oauth2.py /var/lib/inboxwatch/oauth2-token")
