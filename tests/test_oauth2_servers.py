@@ -9,7 +9,9 @@ login come last in the file: Dovecot is slower to answer after a failure.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import logging
 import shutil
 import tempfile
 import threading
@@ -167,6 +169,28 @@ def test_imap_logs_in_with_a_valid_token(
     connect_once(imap_config(dovecot, "shop", mechanism), login(helper, clock, mechanism))
     assert issuer.introspections == asked + 1  # Dovecot checked the token at the endpoint
     assert helper.count == 1
+
+
+@pytest.mark.parametrize("mechanism", ["xoauth2", "oauthbearer"])
+def test_the_token_never_reaches_the_protocol_log(
+    dovecot: OAuth2Dovecot,
+    issuer: TokenIssuer,
+    helper: Helper,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+    mechanism: str,
+) -> None:
+    caplog.set_level(logging.DEBUG)  # as under --debug: imapclient's protocol log too
+    token = issuer.issue(dovecot.address("shop"))
+    helper.hand_out(token)
+    connect_once(imap_config(dovecot, "shop", mechanism), login(helper, clock, mechanism))
+    logged = caplog.text
+    assert "AUTHENTICATE **REDACTED**" in logged  # the protocol was logged...
+    assert token not in logged  # ...but not the token, plain or inside the SASL string
+    assert token[5:20] not in logged
+    for sasl in (f"auth=Bearer {token}", token):
+        for n in range(3):  # base64 of the string at each of its three alignments
+            assert base64.b64encode((" " * n + sasl).encode())[8:40].decode() not in logged
 
 
 def test_a_short_lived_token_is_renewed_once_per_expiry_not_per_connection(
