@@ -96,6 +96,7 @@ def parseargs(argv: Sequence[str] | None) -> argparse.Namespace:
     ):
         c = cmd(name, help)
         c.add_argument("address")
+    cmd("test-send", "mail the owner one sample of each template (checks SMTP too)")
     c = cmd("pause", "hold all mail to leads (holiday); new leads are still recorded")
     c.add_argument("--until", metavar="YYYY-MM-DD", help="end the pause then (local time)")
     c = cmd("resume", "end a pause; with ADDRESS: restart a stopped lead where it stood")
@@ -231,14 +232,16 @@ def _dispatch(args: argparse.Namespace) -> int:
         lead_commands,
         stats_command,
         status_command,
+        test_send_command,
     )
 
-    name = f"cmd_{args.command}"
+    name = f"cmd_{args.command.replace('-', '_')}"
     handler = (
         getattr(commands, name, None)
         or getattr(init_command, name, None)
         or getattr(lead_commands, name, None)
         or getattr(status_command, name, None)
+        or getattr(test_send_command, name, None)
         or getattr(digest_command, name, None)
         or getattr(stats_command, name)
     )

@@ -316,12 +316,13 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def _probe_into(doc: dict[str, Any], path: Path, args: argparse.Namespace) -> None:
     """Log in with the staged config and write what the server said into ``doc``."""
+    from inboxwatch.adapters.oauth import credentials
     from inboxwatch.service.mailbox_probe import probe
     from inboxwatch.userfiles.config import load_config
 
     cfg = load_config(path)
     preset = PRESETS.get(args.provider or "")
-    found = probe(cfg.imap, cfg.imap.password.resolve(), preset.sent if preset else "")
+    found = probe(cfg.imap, credentials(cfg)[0], preset.sent if preset else "")
     imap = doc["imap"]
     imap["idle"] = found.idle
     if found.sent is not None:

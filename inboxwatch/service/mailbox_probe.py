@@ -14,6 +14,7 @@ import ssl
 from dataclasses import dataclass
 from typing import Any
 
+from inboxwatch.adapters.oauth import Credential
 from inboxwatch.errors import InboxwatchError, TransientError
 from inboxwatch.userfiles.config import ImapConfig
 
@@ -29,7 +30,7 @@ class CertificateMismatch(InboxwatchError):
     """The server's certificate is valid but not for the host we connected to."""
 
 
-def probe(cfg: ImapConfig, password: str, usual_sent: str = "") -> Found:
+def probe(cfg: ImapConfig, password: Credential, usual_sent: str = "") -> Found:
     """Log in, look, log out. Raises :class:`CertificateMismatch`, ``LoginFailed`` or
     :class:`TransientError` (with the server's own words) when it cannot."""
     from inboxwatch.adapters.imap import Mailbox
