@@ -156,6 +156,7 @@ def test_a_failing_command_is_one_clear_line_naming_the_key(
         ("/nonexistent/oauth2-helper --user x", "cannot run '/nonexistent/oauth2-helper'"),
         ("sh -c 'echo no refresh token >&2; exit 3'", "exited with status 3: no refresh token"),
         ("", "is empty"),
+        ("sh -c 'kill -TERM $$'", "was killed by signal 15"),
         ("helper 'unbalanced", "cannot be split into words"),
     ],
 )
@@ -165,6 +166,10 @@ def test_each_failure_says_what_happened(command: str, expected: str) -> None:
     assert str(info.value).startswith(f"{WHERE}: ")
     assert expected in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_output_that_is_not_utf8_is_replaced_not_fatal() -> None:
+    assert provider("printf 'ya29.\\377\\376'", FakeClock()).token() == "ya29.\ufffd\ufffd"
 
 
 def test_only_the_first_line_is_the_token() -> None:

@@ -115,6 +115,8 @@ class TokenProvider:
             raise TokenError(
                 f"{self.where}: gave no token within {self.timeout:g} s (killed)"
             ) from None
+        if code < 0:
+            raise TokenError(f"{self.where}: was killed by signal {-code}{_said(err)}")
         if code != 0:
             raise TokenError(f"{self.where}: exited with status {code}{_said(err)}")
         lines = [line.strip() for line in out.splitlines() if line.strip()]
@@ -145,7 +147,8 @@ def _run_bounded(argv: list[str], timeout: float) -> tuple[int, str, str]:
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        text=True,
+        encoding="utf-8",
+        errors="replace",  # a helper's odd bytes must not become our crash
         start_new_session=True,
     )
     try:
