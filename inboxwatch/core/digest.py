@@ -11,6 +11,9 @@ business's working days), meant to arrive at ``[owner] digest_time`` local time:
   the whole gap, since every digest covers the time since the previous digest;
 - not on a first start after the day's digest time: nothing was missed, so the first
   digest is the next one on time (:func:`first_day`);
+- in a time-lapse (``simulated``) a missed day's digest goes at the next tick, whatever
+  the hour: there a real hiccup of a fraction of a second is hours of simulated time, and
+  would otherwise cost whole days' digests;
 - never twice a day: the shell stores the local date of the last digest (marker
   :data:`DAY_MARKER`) in the same transaction that queues it, so a restart around the
   digest time cannot send a second one.
@@ -42,7 +45,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 
 from inboxwatch.core.cadence import pending_steps, step_due
-from inboxwatch.core.lead import Conversation, Lead
+from inboxwatch.core.lead import Conversation, Lead, iso
 from inboxwatch.core.message import Address
 from inboxwatch.core.metrics import FirstResponse, ResponseTimes, Stats, compute
 from inboxwatch.core.mime import Outgoing, clean_header
@@ -75,6 +78,13 @@ def next_at(last_day: date | None, now: datetime, st: Settings) -> datetime | No
         return None
     window = st.window
     today = now.astimezone(window.tz).date()
+    if st.simulated:  # a time-lapse: a missed sending day's digest goes now (see above)
+        for i in range(8 + len(window.holidays)):
+            d = today - timedelta(days=i)
+            if last_day is not None and d <= last_day:
+                break
+            if window.is_sending_day(d) and _scheduled(d, st.digest_time, st) <= now:
+                return now
     for i in range(8 + len(window.holidays)):
         d = today + timedelta(days=i)
         if (last_day is not None and d <= last_day) or not window.is_sending_day(d):
@@ -104,6 +114,19 @@ def due(last_day: date | None, now: datetime, st: Settings) -> bool:
     """Is the day's digest due at ``now``? (``last_day``: the local date of the last one.)"""
     at = next_at(last_day, now, st)
     return at is not None and at <= now
+
+
+def cut(now: datetime) -> datetime:
+    """Where a digest made at ``now`` ends: on the state's grid (times are stored to the
+    millisecond, :func:`~inboxwatch.core.lead.iso`), so that an event is in exactly one
+    digest whether its lead was read from memory or from the file. An event of the
+    digest's own tick (at ``now``) is in the next one."""
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def marker_of(now: datetime) -> str:
+    """The :data:`AT_MARKER` value of a digest made at ``now``: where the next one starts."""
+    return iso(cut(now)) or ""
 
 
 def window_start(since: datetime | None, now: datetime) -> datetime:
@@ -219,7 +242,8 @@ def figures(
     if settings.simulated:
         # A time-lapse trial: every lead is a trial's, and its digest is about them.
         every = [dataclasses.replace(x, simulated=False) for x in every]
-    start = window_start(since, now)
+    until = cut(now)
+    start = window_start(since, until)
     local = now.astimezone(tz).date() - timedelta(days=DAYS - 1)
     month_start = datetime(local.year, local.month, local.day, tzinfo=tz)
     return Digest(
@@ -227,8 +251,8 @@ def figures(
         since=start,
         tz=tz,
         name=settings.me.name,
-        period=compute(every, start, now, tz, DAYS),
-        month=compute(every, min(month_start, start), now, tz, DAYS),
+        period=compute(every, start, until, tz, DAYS),
+        month=compute(every, min(month_start, start), until, tz, DAYS),
         waiting=tuple(waiting(leads)),
         tasks=tuple(tasks),
         simulated=settings.simulated,

@@ -176,10 +176,9 @@ def part_timelapse(servers: MailServers, config: Path, scale: float) -> None:
     ben_replied = False
     # The owner's daily digests: one per working day, shown once at the end, not each.
     digests: list[CapturedMail] = []
-    after_reply: CapturedMail | None = None
 
     def report() -> None:
-        nonlocal ben_replied, start, after_reply
+        nonlocal ben_replied, start
         for i, m in enumerate(list(servers.smtp_sent)):
             if i in seen or m.mail_from != shop:
                 continue
@@ -191,8 +190,6 @@ def part_timelapse(servers: MailServers, config: Path, scale: float) -> None:
             what = msg["X-Inboxwatch"]
             if what == "digest":
                 digests.append(m)
-                if ben_replied and after_reply is None:
-                    after_reply = m
                 continue
             when = email.utils.parsedate_to_datetime(str(msg["Date"]))
             say(
@@ -237,11 +234,31 @@ def part_timelapse(servers: MailServers, config: Path, scale: float) -> None:
     run_cli("leads", "--all", "--config", str(config))
     say(f"$ inboxwatch show {ana}")
     run_cli("show", "--config", str(config), ana)
-    show_digest(digests, after_reply)
+    show_digest(digests, _handled(config, ben, "reply"))
 
 
-def show_digest(digests: list[CapturedMail], chosen: CapturedMail | None) -> None:
-    """The owner's daily digest of the time-lapse, as its plain-text part reads.
+def _handled(config: Path, address: str, what: str) -> datetime | None:
+    """When the daemon handled the lead's first event ``what``, in the time-lapse's own
+    (simulated) time, from the state it left."""
+    from inboxwatch.service.commands import open_state
+    from inboxwatch.userfiles.config import load_config
+
+    store = open_state(load_config(config))
+    with store.transaction() as state:
+        lead = state.lead(address)
+    # A lead ended long ago (in simulated time) may be in the archive by now.
+    lead = lead or next((x for x in store.archived() if x.address == address), None)
+    return next((ev.at for ev in lead.events if ev.what == what), None) if lead else None
+
+
+def _dated(m: CapturedMail) -> datetime:
+    return email.utils.parsedate_to_datetime(str(parse(m.data)["Date"]))
+
+
+def show_digest(digests: list[CapturedMail], reply_at: datetime | None) -> None:
+    """The owner's daily digest of the time-lapse, as its plain-text part reads: the first
+    one made after the daemon handled Ben's reply (chosen by simulated time: the order in
+    which mail reached the SMTP server says nothing about what a digest had seen).
 
     It is the mail the daemon sent, not ``inboxwatch digest --print``: that command reports
     up to the real now, and a time-lapse's leads live in simulated time (and are trials,
@@ -250,10 +267,12 @@ def show_digest(digests: list[CapturedMail], chosen: CapturedMail | None) -> Non
     if not digests:
         say("  (no digest was sent during the time-lapse)")
         return
-    chosen = chosen or digests[-1]
-    say(f"  The owner got {len(digests)} digests, one each working morning (inboxwatch digest")
-    which = "the morning after Ben's reply" if chosen is not digests[-1] else "the last one"
-    say(f"  --print | --html FILE makes one on demand). This is {which}:")
+    after = [m for m in digests if reply_at is not None and _dated(m) > reply_at]
+    chosen = after[0] if after else digests[-1]
+    say(f"  The owner got {len(digests)} digests, one each working morning (Monday's covers")
+    say("  the weekend; inboxwatch digest --print | --html FILE makes one on demand).")
+    which = "the first after Ben's reply" if after else "the last one"
+    say(f"  This is {which}:")
     show_message(chosen.data)
 
 
