@@ -160,7 +160,8 @@ class JournalFormatter(logging.Formatter):
         level = next((n for at, n in SYSLOG_LEVELS if record.levelno >= at), 7)
         if record.levelno >= logging.CRITICAL:
             level = 2
-        return f"<{level}>{super().format(record)}"
+        # Every line of a traceback keeps the level: journald reads each line alone.
+        return "\n".join(f"<{level}>{line}" for line in super().format(record).splitlines())
 
 
 def stderr_is_journal() -> bool:

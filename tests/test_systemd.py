@@ -103,6 +103,7 @@ def test_units_restart_on_failure_but_not_on_a_config_error(name: str) -> None:
     assert s["StateDirectory"][0].startswith("inboxwatch")
     assert s["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
     assert s["User"][0].startswith("inboxwatch")
+    assert s["SystemCallErrorNumber"] == ["EPERM"]  # a filtered call fails, never kills
     configparser.ConfigParser(strict=False, interpolation=None).read(REPO / "contrib" / name)
 
 
@@ -151,6 +152,22 @@ def test_journald_lines_have_a_level_prefix_and_no_time(
         "<3>sending stopped",
         "<3>imapclient.x: library trouble",
     ]
+
+
+def test_every_line_of_a_traceback_keeps_its_level_in_journald(
+    loggers: None, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    st = os.fstat(2)
+    monkeypatch.setenv("JOURNAL_STREAM", f"{st.st_dev}:{st.st_ino}")
+    setup_logging(False)
+    try:
+        raise ValueError("a bug")
+    except ValueError:
+        logging.getLogger("inboxwatch").exception("tick failed; continuing after back-off")
+    lines = capfd.readouterr().err.splitlines()
+    assert len(lines) > 3 and all(line.startswith("<3>") for line in lines), lines
+    assert lines[0] == "<3>tick failed; continuing after back-off"
+    assert lines[-1] == "<3>ValueError: a bug"
 
 
 def test_a_terminal_keeps_the_time_stamp(
