@@ -132,3 +132,16 @@ def test_pause_until_a_past_date_is_refused(daemon: RunningDaemon, capsys: Capsy
     assert "--until" in capsys.readouterr().err
     assert main(["pause", "--until", "soon", "--config", str(daemon.config_path)]) == 2
     assert 'expected "YYYY-MM-DD"' in capsys.readouterr().err
+
+
+def test_a_dry_run_beside_a_paused_daemon_holds_what_it_holds(
+    daemon: RunningDaemon, capsys: Capsys
+) -> None:
+    from inboxwatch.service.pause import MARKER
+    from inboxwatch.service.runner import dry_run_state
+    from inboxwatch.userfiles.config import load_config
+
+    assert main(["pause", "--config", str(daemon.config_path)]) == 0
+    with dry_run_state(load_config(daemon.config_path)).transaction() as state:
+        pause = state.marker(MARKER)
+    assert pause is not None and json.loads(pause)["until"] is None

@@ -16,6 +16,7 @@ from inboxwatch.adapters.tinydb_store import TinyDbStore
 from inboxwatch.service.clock import Clock, ScaledClock, SystemClock
 from inboxwatch.service.daemon import Daemon
 from inboxwatch.service.outbox import DryRunSender
+from inboxwatch.service.pause import MARKER as PAUSE_MARKER
 from inboxwatch.userfiles.config import Config
 from inboxwatch.userfiles.rulebook import RuleBook
 
@@ -74,7 +75,10 @@ def dry_run_state(cfg: Config) -> StateStore:
     with real.transaction() as src:
         leads, known = src.leads(), src.known()
         acks = {lead.address: src.last_ack(lead.address) for lead in leads}
+        paused = src.marker(PAUSE_MARKER)  # `inboxwatch pause`: held mail is not "would send"
     with memory.transaction() as dst:
+        if paused:
+            dst.set_marker(PAUSE_MARKER, paused)
         for lead in leads:
             dst.put_lead(lead, None)  # the daemon computes every wake time on start
         for address in known.suppressed:
