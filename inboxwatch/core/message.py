@@ -1,8 +1,9 @@
 """Parse raw mail into an immutable :class:`Message` that the pure core works on.
 
-mail-parser does the MIME walking (bodies, attachments, defects); headers are decoded
-with the standard library from the same parsed tree because mail-parser loses the
-space at a fold after an encoded word (see shared/notes/test-servers.md).
+The standard library parses (compat32, the fastest of its policies); the body's text
+parts are taken by mail-parser's rules (:mod:`.bodies`); headers are decoded here,
+because mail-parser loses the space at a fold after an encoded word (see
+shared/notes/test-servers.md).
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import Message as StdMessage
 
-import mailparser
-
+from inboxwatch.core.bodies import body_parts
 from inboxwatch.errors import MessageError
 
 _WS = re.compile(r"\s+")
@@ -292,20 +292,20 @@ def parse_message(raw: bytes) -> Message:
     if not raw or not raw.strip():
         raise MessageError("empty message")
     try:
-        parsed = mailparser.parse_from_bytes(raw)
-    except Exception as exc:  # mail-parser raises many types on hostile input
+        std: StdMessage = email.message_from_bytes(raw)
+        plain, htmls = body_parts(std)
+    except Exception as exc:  # hostile input: deep nesting, broken encodings
         raise MessageError(f"cannot parse message: {exc}") from exc
-    std: StdMessage = parsed.message
     headers = _std_headers(std)
     if not headers:
         raise MessageError("no headers found")
     from_ = parse_addresses(_raw_header_all(std, "From"))
-    text = "\n".join(t for t in parsed.text_plain if isinstance(t, str))
-    html = "\n".join(t for t in parsed.text_html if isinstance(t, str))
+    text = "\n".join(plain)
+    html = "\n".join(htmls)
     if "\x1b" in text or "\x1b" in html:
-        # mail-parser leaves 7-bit ISO-2022-* (Japanese, Korean) text undecoded.
+        # 7-bit ISO-2022-* (Japanese, Korean) text is left undecoded by the above.
         text, html = _decode_text_parts(std, "plain"), _decode_text_parts(std, "html")
-    defects = tuple(str(d) for d in (parsed.defects or ()))
+    defects = tuple(f"{type(d).__name__}" for part in std.walk() for d in part.defects)
     return Message(
         message_id=(
             parse_msgids(" ".join(_raw_header_all(std, "Message-ID"))) or (_stand_in_id(std),)
