@@ -22,10 +22,8 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
-import json
 import logging
 import math
-import os
 import pstats
 import random
 import shutil
@@ -38,35 +36,23 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from datetime import time as dtime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import corpus
+import targets
 from instrument import Recorder, TickReport, TimedSource, instrument
+from scale import bench_state_cost, seed_state
 from waiting import wait_until
 
 from inboxwatch.adapters.forwarding import ForwardingSource
 from inboxwatch.adapters.imap_source import ImapSource
-from inboxwatch.adapters.memory_mail import MemorySource
-from inboxwatch.adapters.memory_sender import MemorySender
 from inboxwatch.adapters.ports import Batch, Stream
 from inboxwatch.adapters.tinydb_store import TinyDbStore
-from inboxwatch.core.lead import Automation, Conversation, Ended, Lead
-from inboxwatch.core.letters import Send
-from inboxwatch.core.message import Address
-from inboxwatch.core.mime import Outgoing
-from inboxwatch.core.queue import OutboxItem, Purpose, Status
-from inboxwatch.core.route import World, queue_item, wake_of
-from inboxwatch.core.settings import Settings
-from inboxwatch.core.timing import SendingWindow
-from inboxwatch.service.clock import FixedClock
 from inboxwatch.service.commands import load_all
 from inboxwatch.service.daemon import Daemon
 from inboxwatch.service.runner import make_daemon
 from inboxwatch.testing.devservers import MailServers, dovecot_missing
-from inboxwatch.userfiles.rulebook import RuleBook, load_rulebook
 
 REPO = Path(__file__).resolve().parent.parent
 RULES, TEMPLATES = REPO / "rules", REPO / "templates"
@@ -451,6 +437,25 @@ def backlog_scenario(
         source = instrument(daemon, rec)
     runner = Runner(daemon, rec, source)
     res: dict[str, Any] = {"deliver": deliver_secs, "expected": expected}
+    # One customer writes while the backlog is being answered: delivered (LMTP, from
+    # another thread) as soon as the daemon has read its first chunk.
+    urgent = corpus.lead_address(999_999)
+    delivered: list[float] = []
+
+    def deliver_urgent() -> None:
+        raw = corpus.enquiry(urgent, shop_address, random.Random(9))
+        servers.deliver(shop, raw, sender=urgent)
+        delivered.append(time.time())
+
+    def on_first_chunk(what: str, data: Mapping[str, Any]) -> None:
+        if what == "read" and data.get("count") and not delivered and not sender_started:
+            sender_started.append(threading.Thread(target=deliver_urgent, daemon=True))
+            sender_started[0].start()
+
+    sender_started: list[threading.Thread] = []
+    daemon.hooks.append(on_first_chunk)
+    expected += 1
+    res["expected"] = expected
     t_start = time.time()
     runner.start()
     try:
@@ -459,6 +464,13 @@ def backlog_scenario(
             acks = servers.smtp_wait(expected, timeout=5, match=is_ack(shop_address))
         except TimeoutError:
             acks = [m for m in list(servers.smtp_sent) if is_ack(shop_address)(m)]
+        mine_ack = [m for m in acks if urgent in m.rcpt_tos]
+        if delivered and mine_ack:
+            res["urgent"] = mine_ack[0].at - delivered[0]
+            backlog_acks = [m.at for m in acks if urgent not in m.rcpt_tos]
+            res["urgent_before"] = sum(at > mine_ack[0].at for at in backlog_acks)
+        else:
+            res["urgent"], res["urgent_before"] = math.nan, 0
         res["acks"] = len(acks)
         res["first_ack"] = min((m.at for m in acks), default=math.nan) - t_start
         res["last_ack"] = max((m.at for m in acks), default=math.nan) - t_start
@@ -491,13 +503,20 @@ def backlog_scenario(
 
 def bench_backlog(quick: bool, profile: bool) -> None:
     count = 150 if quick else 1000
-    header(f"backlog: {count} varied messages delivered while the daemon is down")
+    runs = 1 if quick else 3
+    header(f"backlog: {count} varied messages delivered while the daemon is down ({runs} runs)")
     tmp = Path(tempfile.mkdtemp(prefix="iw-bench-backlog-"))
-    servers = start_servers(tmp / "servers", ["shop", "shop2", "owner", "team"])
+    shops = [f"shop{i}" for i in range(runs)]
+    servers = start_servers(tmp / "servers", [*shops, "shop2", "owner", "team"])
     timeout = 120 if quick else 600
     try:
-        items = corpus.backlog(count, servers.address("shop"))
-        res = backlog_scenario(servers, "shop", tmp / "iw", items, timeout, profile=False)
+        every = []
+        for i, shop in enumerate(shops):
+            items = corpus.backlog(count, servers.address(shop), seed=7 + i)
+            every.append(
+                backlog_scenario(servers, shop, tmp / f"iw{i}", items, timeout, profile=False)
+            )
+        res = every[0]
         prof_res = None
         if profile:
             items2 = corpus.backlog(count, servers.address("shop2"), seed=8)
@@ -538,6 +557,32 @@ def bench_backlog(quick: bool, profile: bool) -> None:
         f"({res['last_ack'] / BACKLOG_TARGET:.1f}× the budget to the last ack)"
     )
     print(
+        f"an enquiry delivered during the backlog (after its first chunk was read): "
+        f"acknowledged {res['urgent']:.3f} s after delivery, before {res['urgent_before']} "
+        "of the backlog's acknowledgements"
+    )
+    floor = 0.11 + 0.72 + 0.64  # fetch + parse + send over 10 connections (measured here)
+    targets.check(
+        f"backlog of {count}: every acknowledgement out after start",
+        [r["last_ack"] for r in every],
+        2.5,
+        "s",
+        note=f"{statistics.median(r['last_ack'] for r in every) / floor:.1f}× the raw floor "
+        f"of ~{floor:.1f} s",
+    )
+    targets.check(
+        "an enquiry delivered during the backlog: acknowledged after delivery",
+        [r["urgent"] for r in every],
+        1.0,
+        "s",
+    )
+    targets.check(
+        "owner alerts for the backlog (one summary)",
+        [float(r["purposes"].get("owner-alert", 0)) for r in every],
+        1,
+        "mail",
+    )
+    print(
         f"state file after: {human_bytes(res['state_size'])}; {res['leads']} active leads, "
         f"{res['queued']} outbox items pending, {res['sent_rows']} sent in the last day"
     )
@@ -565,264 +610,6 @@ def bench_backlog(quick: bool, profile: bool) -> None:
                 print("   " + line[:150])
 
 
-# -- 3. state cost ----------------------------------------------------------------------------
-SETTINGS = Settings(
-    me=Address("shop@example.test", "Example Shop"),
-    owner="owner@example.test",
-    owner_alerts=True,
-    window=SendingWindow(ZoneInfo("UTC"), dtime(9), dtime(17), frozenset(range(5))),
-    min_gap=timedelta(hours=20),
-    ack_period=timedelta(days=7),
-    hold_max=timedelta(days=30),
-)
-#: Steps a seeded lead has done: all up to day 7, so time alone makes nothing due now.
-SEEDED_STEPS = ("ack", "call-day0", "followup-day1", "call-day3", "nudge-day3", "value-day7")
-
-
-def sample_lead(address: str, i: int, now: datetime, rng: random.Random) -> Lead:
-    """An active lead as the daemon leaves it a few days into the default sequence."""
-    arrived = now - timedelta(days=rng.uniform(0, 6))
-    mid = f"<c{i}.{rng.getrandbits(48)}@client.test>"
-    ack = f"<iw.{rng.getrandbits(96):024x}@example.test>"
-    lead = Lead(
-        address=address,
-        name=rng.choice(corpus.NAMES),
-        source="direct-email",
-        rule="direct-email",
-        sequence="default",
-        arrived=arrived,
-        enquiry_id=mid,
-        subject="Need a quote for painting three rooms",
-        thread_subject="Need a quote for painting three rooms",
-        thread=(mid, ack),
-        inbound=(mid,),
-        enquiry_ref=f"1:{i}",
-        steps_done={step: arrived.isoformat() for step in SEEDED_STEPS},
-        last_email_at=arrived,
-        acked=arrived,
-        first_response=arrived,
-        conversation=Conversation.WAITING_THEM,
-    )
-    lead = lead.log(arrived, "enquiry", "direct-email via rule 'direct-email': Need a quote")
-    lead = lead.log(arrived, "ack: email queued", ack)
-    lead = lead.log(arrived, "ack: sent", ack)
-    for step in SEEDED_STEPS[1:]:
-        lead = lead.log(arrived, f"{step}: done")
-    return lead
-
-
-def seed_state(
-    path: Path,
-    active: int,
-    archived: int,
-    rng: random.Random,
-    book: RuleBook,
-    inbox_folder: str = "INBOX",
-) -> None:
-    """A state as the daemon would have left it, written through TinyDbStore: active leads
-    ``active<i>@customer.test`` (with wake times, acknowledgements, own Message-IDs), two
-    days of sent outbox items, and ``archived`` closed leads in the append-only archive.
-
-    No reading position: the daemon's first start takes the mailbox position itself.
-    """
-    now = datetime.now(UTC)
-    world = World(book, SETTINGS, lambda: "<x@example.test>")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    store = TinyDbStore.open(path, inbox_folder=inbox_folder)
-    leads = [
-        sample_lead(f"active{i}@{corpus.LEAD_DOMAIN}", i, now, rng) for i in range(1, active + 1)
-    ]
-    with store.transaction() as state:
-        for i, lead in enumerate(leads):
-            state.put_lead(lead, wake_of(lead, world, now))
-            state.record_ack(lead.address, lead.arrived)
-            state.add_ours(f"<iw.o{i}@example.test>", lead.arrived)
-        # Sent items are kept two days (raw emptied): about a tenth of the leads × 3.
-        for j in range(active * 3 // 10):
-            lead = leads[j % active]
-            state.put_outbox(
-                OutboxItem(
-                    id=f"<iw.s{j}@example.test>",
-                    purpose=(Purpose.ACK, Purpose.OWNER_ALERT, Purpose.OWNER_TASK)[j % 3],
-                    lead=lead.address,
-                    step="ack",
-                    mail_from="shop@example.test",
-                    rcpt=lead.address,
-                    raw=b"",
-                    created=now,
-                    next_try=now,
-                    status=Status.SENT,
-                    sent_at=now,
-                )
-            )
-    if archived:
-        # The archive is append-only JSON lines of closed leads (TinyDbStore.archived reads
-        # it); written here in one go, as archiving 50,000 leads one fsync at a time would.
-        old = now - timedelta(days=400)
-        line_for = [sample_lead(f"old{i}@x.test", i, old, rng) for i in range(50)]
-        with store.archive_path.open("w", encoding="utf-8") as fh:
-            for k in range(archived):
-                d = line_for[k % 50].to_dict()
-                d["address"] = f"old{k}@{corpus.LEAD_DOMAIN}"
-                d["automation"], d["ended"] = Automation.ENDED.value, Ended.NO_RESPONSE.value
-                fh.write(json.dumps(d, ensure_ascii=False) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())  # on disk before the timing starts, as the daemon leaves it
-
-
-def one_transaction(store: TinyDbStore, world: World, address: str) -> dict[str, float]:
-    """What a tick does with one reply from a lead: due leads, the lookups, the lead
-    updated and a message to the owner queued, one atomic write."""
-    now = datetime.now(UTC)
-    out = Outgoing(
-        purpose="owner-reply",
-        from_=SETTINGS.me,
-        to=Address(SETTINGS.owner),
-        subject=f"Reply from {address}",
-        body="The lead answered:\n\n" + "Thanks, that sounds good. " * 40,
-        message_id=f"<iw.{time.time_ns()}@example.test>",
-        date=now,
-        lead=address,
-    )
-    item = queue_item(Send(out), now)  # composing is not the state's cost
-    t0 = time.perf_counter()
-    with store.transaction() as state:
-        t1 = time.perf_counter()
-        state.due(now)
-        t2 = time.perf_counter()
-        state.known()
-        t3 = time.perf_counter()
-        lead = state.lead(address)
-        assert lead is not None
-        lead = lead.log(now, "reply", "Thanks, sounds good.")
-        state.put_lead(lead, wake_of(lead, world, now))
-        t4 = time.perf_counter()
-        state.put_outbox(item)
-        state.add_ours(item.id, now)
-        t5 = time.perf_counter()
-    t6 = time.perf_counter()
-    return {
-        "open": t1 - t0,
-        "due": t2 - t1,
-        "known": t3 - t2,
-        "put_lead": t4 - t3,
-        "queue": t5 - t4,
-        "flush": t6 - t5,
-        "total": t6 - t0,
-    }
-
-
-def state_config(folder: Path) -> Path:
-    """A config for a daemon on in-memory mail (nothing connects: no password is read)."""
-    path = folder / "config.toml"
-    path.write_text(
-        f"""timezone = "UTC"
-[imap]
-host = "127.0.0.1"
-port = 1
-tls = "none"
-username = "shop@example.test"
-password_env = "IW_BENCH_UNUSED"
-[smtp]
-host = "127.0.0.1"
-port = 1
-tls = "none"
-[identity]
-address = "shop@example.test"
-name = "Example Shop"
-[owner]
-address = "owner@example.test"
-[state]
-path = "{folder / "inboxwatch.json"}"
-[paths]
-rules = "{RULES}"
-templates = "{TEMPLATES}"
-"""
-    )
-    return path
-
-
-def tick_costs(config: Path, store: TinyDbStore, repeats: int) -> tuple[float, list[float]]:
-    """The real daemon's ``tick`` on this store with in-memory mail and nothing new: the
-    first after a start (every lead's wake time computed again), then idle ones."""
-    cfg, book = load_all(config)
-    now = datetime.now(UTC)
-    daemon = Daemon(
-        cfg,
-        book,
-        store,
-        FixedClock(now),
-        MemorySource(clock=lambda: now),
-        MemorySender(),
-        journal=None,
-    )
-    daemon.connect(now)
-    t0 = time.perf_counter()
-    daemon.tick(now)
-    first = time.perf_counter() - t0
-    idle = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        daemon.tick(now)
-        idle.append(time.perf_counter() - t0)
-    daemon.source.close()
-    return first, idle
-
-
-def bench_state_cost(quick: bool) -> None:
-    cases = (
-        [(100, 0), (1000, 0), (2000, 0), (1000, 5000)]
-        if quick
-        else [(100, 0), (1000, 0), (5000, 0), (1000, 50000)]
-    )
-    repeats = 3 if quick else 7
-    header("state-cost: one daemon-like transaction on the state file (TinyDbStore, no servers)")
-    print(
-        "transaction = lock + reload-if-changed, due(now), known(), lead + put_lead, "
-        "put_outbox +\nadd_ours, flush (atomic write + fsync); medians of "
-        f"{repeats}. 'start tick' / 'idle tick': the real\nDaemon.tick on this store with "
-        "in-memory mail, the first after a start (every wake time\nagain) / one with nothing new."
-    )
-    cols = ("due", "known", "put_lead", "queue", "flush", "total")
-    print(
-        f"  {'active':>7} {'archived':>8} {'file':>9} {'archive':>9} "
-        + " ".join(f"{c:>9}" for c in cols)
-        + f" {'start tick':>10} {'idle tick':>10}"
-    )
-    rng = random.Random(3)
-    book = load_rulebook(RULES, TEMPLATES)
-    world = World(book, SETTINGS, lambda: "<x@example.test>")
-    tmp = Path(tempfile.mkdtemp(prefix="iw-bench-state-"))
-    try:
-        for active, archived in cases:
-            folder = tmp / f"s{active}-{archived}"
-            folder.mkdir(parents=True)
-            config = state_config(folder)
-            path = load_all(config)[0].state_path
-            seed_state(path, active, archived, rng, book)
-            store = TinyDbStore.open(path)  # the first load, as the daemon's start does
-            start, idle = tick_costs(config, store, max(2, repeats // 2))
-            runs = [
-                one_transaction(store, world, f"active{rng.randrange(1, active + 1)}@customer.test")
-                for _ in range(repeats)
-            ]
-            med = {c: statistics.median(r[c] for r in runs) for c in cols}
-            archive = store.archive_path
-            print(
-                f"  {active:>7} {archived:>8} {human_bytes(path.stat().st_size):>9} "
-                f"{human_bytes(archive.stat().st_size) if archive.exists() else '-':>9} "
-                + " ".join(f"{med[c] * 1e3:7.1f}ms" for c in cols)
-                + f" {start * 1e3:8.1f}ms {statistics.median(idle) * 1e3:8.1f}ms"
-            )
-            shutil.rmtree(folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    print(
-        "  The archive is never read by the daemon: the 1,000 + archived row should match "
-        "the 1,000 row."
-    )
-
-
 # -- main -----------------------------------------------------------------------------------
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -844,6 +631,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench_backlog(args.quick, args.profile)
     if args.which in ("state-cost", "all"):
         bench_state_cost(args.quick)
+    targets.report()
     print(f"\n(benchmarks took {time.perf_counter() - t0:.1f} s)")
     return 0
 
