@@ -140,14 +140,37 @@ def _given_up(world: World, failed: OutboxItem, lead: Lead | None, now: datetime
 
 
 def unreachable(
-    key: str, what: str, since: datetime, error: str, now: datetime, after: timedelta
+    key: str,
+    what: str,
+    since: datetime,
+    error: str,
+    now: datetime,
+    after: timedelta,
+    *,
+    mail: tuple[StateView, World] | None = None,
 ) -> list[Action]:
     """A server out of reach for ``after`` or longer: the owner is told (once: the notice
-    is stored once per key), so the daemon never goes quiet without anyone knowing."""
+    is stored once per key), so the daemon never goes quiet without anyone knowing.
+
+    ``mail`` (the state and the world): the owner is also told by mail, once, when the
+    mail can go (the mailbox is out of reach, the SMTP server is not); the mail about its
+    return follows (:func:`reachable_again`)."""
     if now - since < after:
         return []
     text = f"{what} cannot be reached since {iso(since)}: {error}. inboxwatch keeps trying"
-    return [RaiseNotice(Notice(key, text, since))]
+    out: list[Action] = [RaiseNotice(Notice(key, text, since))]
+    if mail is not None:
+        view, world = mail
+        if not any(n.key == key for n in view.notices()):
+            out += _owner_notice(
+                world,
+                f"{what} cannot be reached",
+                f"{text}.\n\nNothing is lost: what arrives meanwhile is read when it is back,"
+                " and you will get a mail then. If it lasts, check the server and the"
+                " account in the config.",
+                now,
+            )
+    return out
 
 
 def reachable_again(view: StateView, world: World, key: str, now: datetime) -> list[Action]:

@@ -212,7 +212,9 @@ class Daemon:
 
     def _mailbox_trouble(self, error: str) -> None:
         """The mailbox is out of reach: after ``unreachable_alert_minutes`` the owner is
-        told once (log, status, alert command). Telling must never stop the retrying."""
+        told once (log, status, alert command, and by mail: SMTP may well work, and no
+        tick gets as far as sending while the mailbox fails). Telling must never stop
+        the retrying."""
         now = self.clock.now()
         since = self._mailbox_down or now
         self._mailbox_down = since
@@ -220,10 +222,17 @@ class Daemon:
         try:
             self._transact(
                 lambda s: delivery.unreachable(
-                    delivery.MAILBOX_UNREACHABLE, "The mailbox", since, error, now, after
+                    delivery.MAILBOX_UNREACHABLE,
+                    "The mailbox",
+                    since,
+                    error,
+                    now,
+                    after,
+                    mail=(s, self.world),
                 ),
                 now,
             )
+            self._copies += self.outbox.send_due(self.world, now, only=Purpose.OWNER_NOTICE)
         except Exception:
             log.exception("could not record that the mailbox is unreachable")
 
