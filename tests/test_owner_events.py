@@ -13,6 +13,7 @@ import email
 import email.policy
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
+from pathlib import Path
 
 from inboxwatch.core import delivery, route
 from inboxwatch.core.actions import Notice, PutLead, Queue, Suppress
@@ -21,6 +22,9 @@ from inboxwatch.core.lead import Automation, Ended, Lead
 from inboxwatch.core.letters import Send
 from inboxwatch.core.mime import Outgoing, attachments, safe_filename, to_bytes
 from inboxwatch.core.queue import OutboxItem, Outcome, Purpose, Result
+from inboxwatch.core.settings import Settings
+from inboxwatch.userfiles.config import load_config
+from tests.test_config import MINIMAL, only, write
 from tests.test_engine import (
     BOOK,
     JANE,
@@ -346,3 +350,14 @@ def test_safe_filenames() -> None:
 def test_an_unparseable_or_plain_message_has_no_attachments() -> None:
     assert attachments(b"Subject: hi\r\n\r\njust text", 1 << 20) == ((), ())
     assert attachments(b"\x00\xff garbage", 1 << 20) == ((), ())
+
+
+def test_the_attachment_limit_in_the_config(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path / "a", MINIMAL))
+    assert Settings.from_config(cfg).alert_attachments_max == 5120 * 1024  # the default
+    owner = 'address = "owner@shop.example"\n'
+    off = MINIMAL.replace(owner, owner + "alert_attachments_max_kb = 0\n")
+    assert Settings.from_config(load_config(write(tmp_path / "b", off))).alert_attachments_max == 0
+    bad = MINIMAL.replace(owner, owner + "alert_attachments_max_kb = -1\n")
+    problem = only(write(tmp_path / "c", bad))
+    assert problem.key == "owner.alert_attachments_max_kb" and "0 (never)" in str(problem)
