@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from inboxwatch.adapters import journal, migrations
+from inboxwatch.adapters.model import NEVER, DamagedRow, Model
 from inboxwatch.adapters.model import TABLES as TABLES
-from inboxwatch.adapters.model import Model
 from inboxwatch.adapters.ports import Rejected, State, StateStore
 from inboxwatch.adapters.statefile import (
     StateFile,
@@ -112,11 +112,10 @@ class _FileState(State):
         return self._m.lead(address.lower())
 
     def leads(self) -> list[Lead]:
-        return [lead for a in list(self._m.rows("leads")) if (lead := self._m.lead(a))]
+        return self._m.leads()
 
     def put_lead(self, lead: Lead, wake: datetime | None) -> None:
-        self._m.put("leads", lead.to_dict())
-        self._m.parsed[lead.address] = lead
+        self._m.put_lead(lead)
         self._set_wake(lead.address, wake)
 
     def _set_wake(self, address: str, wake: datetime | None) -> None:
@@ -136,8 +135,14 @@ class _FileState(State):
     def known(self) -> Known:
         """Copies: the caller keeps them past the transaction (classification runs
         outside the lock), while the model goes on changing."""
-        leads = self._m.rows("leads")
-        return Known({a: a for a in leads}, dict(self._m.by_mid), self.suppressed(), self._ours())
+        m = self._m
+        if m.known_cache is not None and m.known_cache[0] == m.known_stamp:
+            return m.known_cache[1]  # type: ignore[no-any-return]
+        leads = m.rows("leads")
+        by_address = dict(zip(leads, leads, strict=True))
+        known = Known(by_address, dict(m.by_mid), self.suppressed(), self._ours())
+        m.known_cache = (m.known_stamp, known)
+        return known
 
     def _ours(self) -> frozenset[str]:
         return frozenset(self._m.rows("ours"))
@@ -195,12 +200,7 @@ class _FileState(State):
         return [_outbox_item(rows[i]) for i in order]
 
     def sent_times(self, since: datetime) -> list[datetime]:
-        times = (
-            datetime.fromisoformat(r["sent_at"])
-            for r in self._m.rows("outbox").values()
-            if r["status"] == Status.SENT and r.get("sent_at")
-        )
-        return [t for t in times if t > since]
+        return [t for t in self._m.sent_at.values() if t > since]
 
     # -- markers --------------------------------------------------------------------------
     def marker(self, name: str) -> str | None:
@@ -250,35 +250,38 @@ class _FileState(State):
 
     def prune(self, now: datetime) -> None:
         """Keep the live state bounded: old own IDs, acks, rejects and finished outbox rows."""
+        m = self._m
         cut = iso(now - SEEN_KEEP) or ""
         for name in ("ours", "acks", "rejects"):
-            rows = self._m.rows(name)
+            if cut <= m.oldest.get(name, NEVER):
+                continue  # nothing that old: no need to look at every row
+            rows = m.rows(name)
             for key in [k for k, row in rows.items() if row.get("at", "") < cut]:
-                self._m.remove(name, key)
+                m.remove(name, key)
+            m.oldest[name] = min((row.get("at", "") for row in rows.values()), default=NEVER)
         sent_cut = iso(now - SENT_KEEP) or ""
-        outbox = self._m.rows("outbox")
-        for key in [
-            k
-            for k, r in outbox.items()
-            if r["status"] != Status.PENDING and (r.get("sent_at") or r["created"]) < sent_cut
-        ]:
-            self._m.remove("outbox", key)
+        if sent_cut <= m.oldest.get("outbox", NEVER):
+            return
+        done = [r for r in m.rows("outbox").values() if r["status"] != Status.PENDING]
+        for r in done:
+            if (r.get("sent_at") or r["created"]) < sent_cut:
+                m.remove("outbox", r["id"])
+        times = (r.get("sent_at") or r["created"] for r in done)
+        m.oldest["outbox"] = min((t for t in times if t >= sent_cut), default=NEVER)
 
 
 def _since(row: dict[str, Any]) -> datetime:
     return from_iso(row.get("since")) or datetime.now(UTC)
 
 
-def _check_leads(path: Path, state: State) -> None:
-    """Every stored lead must read back: a damaged row stops start-up with a clear message
-    (the exception aborts the transaction, so the file is left exactly as it was)."""
-    try:
-        state.leads()
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise StateError(
-            f"state file {path} has a damaged lead ({type(exc).__name__}: {exc}); inboxwatch "
-            "will not start with it. Restore the file from a backup, or remove that lead."
-        ) from None
+def _damaged(path: Path, exc: DamagedRow) -> StateError:
+    """Every stored row must read back: a damaged one stops start-up with a clear message
+    (nothing is written, so the files are left exactly as they were)."""
+    what = "lead" if exc.table == "leads" else "row"
+    return StateError(
+        f"state file {path} has a damaged {what} ({exc}); inboxwatch will not start with "
+        f"it. Restore the file from a backup, or remove that {what}."
+    )
 
 
 #: The journal is folded into a new snapshot when it outgrows this many times the
@@ -330,14 +333,21 @@ class TinyDbStore(StateStore):
         """
         store = cls(path, readonly=readonly, inbox_folder=inbox_folder)
         store._simulated = simulated
-        with store.transaction() as state:
-            _check_leads(path, state)
+        with store.transaction():
+            pass  # loads (and upgrades or creates) the state, or says what is wrong
         return store
 
     # -- loading and catching up ----------------------------------------------------------
     def _catch_up(self) -> None:
         """Bring memory up to what the files hold (under the lock): usually nothing or a
         few records another process appended; everything only after a compaction."""
+        try:
+            self._read_news()
+        except DamagedRow as exc:
+            self._loaded = False
+            raise _damaged(self.path, exc) from None
+
+    def _read_news(self) -> None:
         snap = fingerprint(self.path)
         if not self._loaded or snap != self._loaded_snapshot:
             self._load()
