@@ -42,7 +42,8 @@ from typing import Any
 import corpus
 import targets
 from instrument import Recorder, TickReport, TimedSource, instrument
-from scale import bench_state_cost, seed_state
+from parse_rate import bench_parse
+from scale import bench_state_cost, seed_state, state_config
 from waiting import wait_until
 
 from inboxwatch.adapters.forwarding import ForwardingSource
@@ -59,7 +60,6 @@ RULES, TEMPLATES = REPO / "rules", REPO / "templates"
 #: Caps high enough that they never hold a benchmark back (defaults: 50/hour, 300/day).
 NO_CAPS = "[sending]\nmax_per_hour = 1000000\nmax_per_day = 1000000\n"
 IMAP_EXTRA = "poll_seconds = 3600\nidle_renew_seconds = 600"
-ACK_TARGET, BACKLOG_TARGET = 0.6, 5.0
 log = logging.getLogger("bench")
 
 
@@ -273,13 +273,13 @@ def daemon_latency(
     shop_address = servers.address(shop)
     rng = random.Random(2)
     out: dict[str, Any] = {
-        k: [] for k in ("deliver", "total", "notice", "tick→send", "send→captured", "tick")
+        k: [] for k in ("deliver", "total", "notice", "tick→send", "send→captured", "tick", "ours")
     }
     runner.start()
     try:
         for lead in leads:
             wait_until(runner.ready, 10, "the daemon to wait for mail")
-            time.sleep(0.05 + rng.uniform(0, 0.1))  # any phase of a poll interval
+            time.sleep(0.02 + rng.uniform(0, 0.06))  # any phase of a poll interval
             raw = corpus.enquiry(lead, shop_address, rng)
             t0 = time.time()
             servers.deliver(shop, raw, sender=lead)
@@ -294,6 +294,7 @@ def daemon_latency(
             out["notice"].append((wake or math.nan) - t1)
             out["tick→send"].append(send - start)
             out["send→captured"].append(at - send)
+            out["ours"].append(send - (wake or start))  # after the server told us
         wait_until(runner.ready, 10, "the last tick")
     finally:
         runner.stop()
@@ -309,8 +310,8 @@ def daemon_latency(
 
 
 def bench_ack_latency(quick: bool) -> None:
-    n = 5 if quick else 20
-    seeded = 300 if quick else 1000
+    n = 5 if quick else 200
+    seeded = 300 if quick else 5000
     header(f"ack-latency: {n} enquiries, one at a time (poll_seconds = 3600: IDLE wakes us)")
     leads = [corpus.lead_address(i) for i in range(1, n + 1)]
     tmp = Path(tempfile.mkdtemp(prefix="iw-bench-ack-"))
@@ -320,7 +321,8 @@ def bench_ack_latency(quick: bool) -> None:
     try:
         idle_probe, noop_probe = probe_notify(servers, "probe", n)
         idle = daemon_latency(servers, "shop", leads, tmp / "iw-idle")
-        noop = daemon_latency(servers, "shop2", leads, tmp / "iw-noop", noop_poll=True)
+        few = leads[: min(len(leads), 20)]
+        noop = daemon_latency(servers, "shop2", few, tmp / "iw-noop", noop_poll=True)
         big = daemon_latency(servers, "shop3", leads, tmp / "iw-big", seed_active=seeded)
     finally:
         servers.stop()
@@ -341,6 +343,34 @@ def bench_ack_latency(quick: bool) -> None:
         "(bench-only mail source), empty state:",
         "poll sees it",
     )
+    for res, what in ((idle, "empty state"), (big, f"{seeded:,} active leads")):
+        floor = statistics.median(idle_probe) if idle_probe else math.nan
+        targets.check(
+            f"arrival → ack, IDLE, {what}: median",
+            statistics.median(res["total"]),
+            0.55,
+            "s",
+            note=f"{statistics.median(res['total']) / floor:.2f}× Dovecot's IDLE notice",
+        )
+        targets.check(f"arrival → ack, IDLE, {what}: p99", pct(res["total"], 0.99), 0.8, "s")
+        targets.check(
+            f"our share after the server's notice, {what}: median",
+            statistics.median(res["ours"]) * 1e3,
+            30,
+            "ms",
+        )
+    base, loaded = statistics.median(idle["total"]), statistics.median(big["total"])
+    targets.check(
+        f"arrival → ack with {seeded:,} active leads, against the empty state",
+        (loaded / base - 1) * 100 if base else math.nan,
+        10,
+        "%",
+    )
+    print(
+        "Not measured: polling at the default interval (its delay is half the interval on "
+        "average, by\n  construction) and a Sieve vacation reply as the floor (dovecot-sieve "
+        "is not set up by the bench)."
+    )
     print(
         "Note: Dovecot tells an IDLE client about new mail ~0.5 s after delivery (a fixed delay "
         "in its\n  mailbox watcher); a NOOP sees it at once. The SMTP stand-in records a "
@@ -358,14 +388,9 @@ def print_latency(res: dict[str, Any], title: str, notice: str) -> None:
     print(f"              tick start → SMTP send   {summary(res['tick→send'])}")
     print(f"              SMTP send → captured     {summary(res['send→captured'])}")
     print(f"  whole tick (+alert, task, Sent copy) {summary(res['tick'])}")
+    print(f"  our share: notice → SMTP send        {summary(res['ours'])}")
     split = ", ".join(f"{cat} {secs * 1e3:.1f}" for cat, secs in list(res["split"].items())[:5])
     print(f"  mean tick by category (ms): {split}")
-    worst, median = max(total), statistics.median(total)
-    verdict = "met" if worst <= ACK_TARGET else "MISSED"
-    print(
-        f"  target ≤ {ACK_TARGET:.1f} s: {verdict} (median {median:.3f} s, worst {worst:.3f} s, "
-        f"margin {(ACK_TARGET - worst) * 1e3:+.0f} ms)"
-    )
 
 
 # -- 2. backlog -----------------------------------------------------------------------------
@@ -551,11 +576,6 @@ def bench_backlog(quick: bool, profile: bool) -> None:
     )
     rate = count / res["last_ack"] if res["last_ack"] > 0 else float("inf")
     print(f"throughput: {rate:.0f} msgs/s to the last ack; {count / t1.wall:.0f} msgs/s per tick")
-    verdict = "met" if res["last_ack"] <= BACKLOG_TARGET else "MISSED"
-    print(
-        f"target ≤ {BACKLOG_TARGET:.0f} s: {verdict} "
-        f"({res['last_ack'] / BACKLOG_TARGET:.1f}× the budget to the last ack)"
-    )
     print(
         f"an enquiry delivered during the backlog (after its first chunk was read): "
         f"acknowledged {res['urgent']:.3f} s after delivery, before {res['urgent_before']} "
@@ -610,11 +630,53 @@ def bench_backlog(quick: bool, profile: bool) -> None:
                 print("   " + line[:150])
 
 
+# -- 4. an idle daemon ---------------------------------------------------------------------
+def bench_idle(quick: bool) -> None:
+    """CPU of the daemon's process while it IDLEs with many active leads and no mail."""
+    seconds = 10.0 if quick else 60.0
+    active = 1000 if quick else 5000
+    header(f"idle: the daemon IDLE-ing for {seconds:.0f} s, {active:,} active leads, no mail")
+    tmp = Path(tempfile.mkdtemp(prefix="iw-bench-idle-"))
+    servers = start_servers(tmp / "servers", ["shop", "owner", "team"])
+    runner = None
+    try:
+        cfg_path = servers.inboxwatch_config(
+            "shop", tmp / "iw", rules=RULES, templates=TEMPLATES, imap_extra=IMAP_EXTRA
+        )
+        cfg, book = load_all(cfg_path)
+        seed_state(cfg.state_path, active, 0, random.Random(4), book, cfg.imap.inbox)
+        daemon = build_daemon(cfg_path)
+        rec = Recorder()
+        runner = Runner(daemon, rec, instrument(daemon, rec)).start()
+        wait_until(runner.ready, 60, "the daemon to wait for mail")
+        # The language model loads beside the first read: let it finish first.
+        wait_until(lambda: not any(t.name == "langid" for t in threading.enumerate()), 60, "langid")
+        ticks, waits = rec.ticks_done, len(rec.events_named("wake"))
+        cpu0, t0 = time.process_time(), time.monotonic()
+        time.sleep(seconds)
+        cpu, wall = time.process_time() - cpu0, time.monotonic() - t0
+        ticks, waits = rec.ticks_done - ticks, len(rec.events_named("wake")) - waits
+        next_due = daemon.seconds_to_next(daemon.clock.now())
+    finally:
+        if runner is not None:
+            runner.stop()
+        servers.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(
+        f"  CPU {cpu:.3f} s in {wall:.1f} s; ticks meanwhile: {ticks}, wake-ups from the "
+        f"wait: {waits}; the next due step in {next_due / 3600:.1f} h"
+    )
+    targets.check(f"idle daemon CPU (IDLE, no mail, {active:,} active)", cpu / wall * 100, 0.5, "%")
+
+
 # -- main -----------------------------------------------------------------------------------
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument(
-        "which", nargs="?", default="all", choices=["ack-latency", "backlog", "state-cost", "all"]
+        "which",
+        nargs="?",
+        default="all",
+        choices=["ack-latency", "backlog", "state-cost", "idle", "parse", "all"],
     )
     parser.add_argument("--quick", action="store_true", help="smaller numbers (smoke run)")
     parser.add_argument(
@@ -631,6 +693,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench_backlog(args.quick, args.profile)
     if args.which in ("state-cost", "all"):
         bench_state_cost(args.quick)
+    if args.which in ("idle", "all"):
+        bench_idle(args.quick)
+    if args.which in ("parse", "all"):
+        folder = Path(tempfile.mkdtemp(prefix="iw-bench-parse-"))
+        try:
+            bench_parse(args.quick, state_config(folder))
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
     targets.report()
     print(f"\n(benchmarks took {time.perf_counter() - t0:.1f} s)")
     return 0

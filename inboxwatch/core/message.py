@@ -112,9 +112,12 @@ def is_valid_address(addr: str) -> bool:
     return len(addr) <= 254 and bool(_ADDR.match(addr))
 
 
+_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
 def _undo_8bit(value: str) -> str:
     """Raw 8-bit header bytes (RFC 6532 UTF-8, or a legacy charset) parsed as surrogates."""
-    if not any("\udc80" <= c <= "\udcff" for c in value):
+    if not _SURROGATE.search(value):
         return value
     raw = value.encode("utf-8", "surrogateescape")
     try:
@@ -126,6 +129,8 @@ def _undo_8bit(value: str) -> str:
 def decode_header_value(value: str) -> str:
     """Decode RFC 2047 words and unfold; tolerant of broken encodings."""
     value = _undo_8bit(value)
+    if "=?" not in value:  # no encoded word: nothing to decode (most headers)
+        return _WS.sub(" ", value.replace("\r", " ").replace("\n", " ")).strip()
     try:
         decoded = str(email.header.make_header(email.header.decode_header(value)))
     except (UnicodeError, LookupError, ValueError, email.errors.MessageError):
