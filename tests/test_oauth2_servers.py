@@ -34,7 +34,7 @@ from inboxwatch.errors import TransientError
 from inboxwatch.service.clock import FixedClock
 from inboxwatch.service.commands import load_all
 from inboxwatch.service.runner import make_daemon
-from inboxwatch.testing.devservers import dovecot_missing
+from inboxwatch.testing.devservers import MailServers, dovecot_missing
 from inboxwatch.testing.mailfactory import mail
 from inboxwatch.testing.oauth2_servers import (
     OAuth2Dovecot,
@@ -383,6 +383,20 @@ def test_smtp_without_a_token_is_unreachable_naming_the_key(
         result[env.id].error
     )
     assert all(who != "smtp4@example.test" for who, _ in seen.logins)  # no AUTH tried
+
+
+def test_smtp_without_xoauth2_says_what_the_server_offers(
+    mail_servers: MailServers, helper: Helper, clock: FakeClock
+) -> None:
+    """A server that takes passwords only (the session's SMTP stand-in): a login failure
+    that names what it offers, and no token is even asked for."""
+    user = mail_servers.address("team")
+    env = envelope(user, 7)
+    cfg = smtp_config(mail_servers.smtp_port, user)
+    result = SmtpSender(cfg, login(helper, clock)).send([env])[env.id]
+    assert result.outcome is Outcome.UNREACHABLE
+    assert "does not offer AUTH XOAUTH2 (it offers LOGIN PLAIN)" in result.error
+    assert helper.count == 0
 
 
 # -- failures with Dovecot (last: Dovecot slows down after a refused login) -------------------
