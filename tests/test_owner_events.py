@@ -20,6 +20,7 @@ from inboxwatch.core.actions import Notice, PutLead, Queue, Suppress
 from inboxwatch.core.classify import Kind, Known
 from inboxwatch.core.lead import Automation, Ended, Lead
 from inboxwatch.core.letters import Send
+from inboxwatch.core.message import Address
 from inboxwatch.core.mime import Outgoing, attachments, safe_filename, to_bytes
 from inboxwatch.core.queue import OutboxItem, Outcome, Purpose, Result
 from inboxwatch.core.settings import Settings
@@ -81,10 +82,12 @@ def test_a_live_leads_bounce_tells_the_owner_once_what_happened_and_what_to_do()
     d = sim.message(bounce(sim.lead, hard=True), berlin(2026, 3, 4, 10, 1))
     (out,) = owner_mail(d.sends)
     assert out.purpose == "owner-event" and out.from_.name == "Bounced: Jane Doe"
-    assert out.reply_to is None  # nobody can answer an address that bounced
+    # Nobody can answer an address that bounced: a Reply goes back to the owner, not to
+    # the watched mailbox (where it would read as a person taking the lead over).
+    assert out.reply_to == Address(OWNER)
     assert_threaded_with(out, alert)
     msg = read(out)
-    assert msg["Reply-To"] is None and msg["X-Inboxwatch"] == "owner-event"
+    assert str(msg["Reply-To"]) == OWNER and msg["X-Inboxwatch"] == "owner-event"
     body = text_of(msg)
     assert "jane@customer.test> cannot be delivered" in body
     assert "550 5.1.1 user unknown" in body  # what the mail system said
@@ -153,7 +156,7 @@ def test_the_smtp_server_refusing_a_live_leads_address_is_a_bounce_the_owner_hea
     assert [(q.purpose, q.rcpt) for q in queued] == [(Purpose.OWNER_EVENT, OWNER)]
     msg = email.message_from_bytes(queued[0].raw, policy=email.policy.default)
     assert isinstance(msg, EmailMessage)
-    assert "Recipient address rejected" in text_of(msg) and msg["Reply-To"] is None
+    assert "Recipient address rejected" in text_of(msg) and str(msg["Reply-To"]) == OWNER
     assert str(msg["Subject"]) == alert.subject
     assert any(isinstance(a, Suppress) for a in acts)
     (put,) = [a for a in acts if isinstance(a, PutLead)]
@@ -172,7 +175,7 @@ def test_an_opt_out_reads_well_and_is_threaded() -> None:
         reply(sim.lead, "Please stop emailing me.\nThanks", opt_out=True), berlin(2026, 3, 5, 9)
     )
     (out,) = owner_mail(d.sends)
-    assert out.from_.name == "Opted out: Jane Doe" and out.reply_to is None
+    assert out.from_.name == "Opted out: Jane Doe" and out.reply_to == Address(OWNER)
     assert_threaded_with(out, alert)
     body = text_of(read(out))
     assert "> Please stop emailing me.\n> Thanks" in body  # their words, quoted
@@ -191,7 +194,7 @@ def test_a_complaint_is_told_once() -> None:
     c = dataclasses.replace(inc.c, kind=Kind.COMPLAINT, reasons=("ARF feedback report (abuse)",))
     d = sim.message(dataclasses.replace(inc, c=c), berlin(2026, 3, 5, 9))
     (out,) = owner_mail(d.sends)
-    assert out.from_.name == "Spam report: Jane Doe" and out.reply_to is None
+    assert out.from_.name == "Spam report: Jane Doe" and out.reply_to == Address(OWNER)
     assert_threaded_with(out, alert)
     assert "reported our mail as spam" in out.body and "ARF feedback report" in out.body
     assert sim.lead.ended is Ended.OPTED_OUT and d.suppress == JANE.addr
@@ -210,7 +213,7 @@ def test_an_absence_with_a_return_date_says_when_the_next_step_goes() -> None:
     (out,) = owner_mail(d.sends)
     assert sim.lead.automation is Automation.HELD
     assert sim.lead.hold_until == berlin(2026, 3, 16, 9, 0)
-    assert out.from_.name == "Away, back 14 Mar: Jane Doe" and out.reply_to is None
+    assert out.from_.name == "Away, back 14 Mar: Jane Doe" and out.reply_to == Address(OWNER)
     assert_threaded_with(out, alert)
     assert "they are back on Sat 14 Mar 2026" in out.body
     assert "holds their follow-ups until Mon 16 Mar 09:00" in out.body

@@ -250,7 +250,7 @@ def test_a_simulated_week_of_the_owners_loop(
     labels = sorted(str(m["From"]).split("<")[0].strip(' "') for m in events)
     assert labels == ["Away, back 14 Mar: Buyer 2", "Bounced: Buyer 1"]
     for m in events:
-        assert m["Reply-To"] is None and m["References"]
+        assert str(m["Reply-To"]) == w.owner and m["References"]  # never the lead
     # Away until Friday: nothing more to them this week (held to Monday 16, 09:00).
     assert [dated(m) for m in w.to(leads[2], "followup")] == [at(2, 9)]  # day 1, before
     assert [m for m in w.to(leads[0], "followup") if dated(m) > at(1, 11)] == []

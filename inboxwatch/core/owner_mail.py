@@ -17,8 +17,9 @@ the lead as "Re: New lead: ...".
 Alerts about what happened to a lead that nobody should answer to the lead (a bounce,
 an opt-out, a complaint, an absence: :func:`event_mail`) are in the same conversation
 (its Subject and References, so the owner's mail client groups every alert about one
-lead, Gmail and Outlook by subject too) with no Reply-To to the lead; the From name says
-what happened ("Bounced: Jane Doe") and the text what inboxwatch did and what to do.
+lead, Gmail and Outlook by subject too), never with Reply-To the lead; the From name says
+what happened ("Bounced: Jane Doe") and the text what inboxwatch did and what to do;
+Reply-To is the owner (see :func:`event_mail`).
 Owner tasks keep a subject of their own that says what to do.
 """
 
@@ -245,7 +246,9 @@ def event_mail(
     purpose: str, label: str, lead: Lead, st: Settings, now: datetime, ids: Ids, body: str
 ) -> tuple[Send, ...]:
     """An alert about ``lead`` that is not for answering to them (see the module
-    docstring): in their conversation, labelled by its From name, no Reply-To."""
+    docstring): in their conversation, labelled by its From name. Its Reply-To is the
+    owner: a Reply must reach neither the lead nor the watched mailbox, where mail from
+    the owner in the lead's thread reads as a person taking the lead over."""
     if not st.owner_alerts:
         return ()
     refs = conversation(lead)[-MAX_REFERENCES:]
@@ -259,6 +262,7 @@ def event_mail(
         date=now.astimezone(st.window.tz),
         in_reply_to=refs[-1] if refs else "",
         references=refs,
+        reply_to=Address(st.owner),
         lead=lead.address,
     )
     return (Send(out),)
