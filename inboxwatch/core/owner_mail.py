@@ -34,6 +34,7 @@ from inboxwatch.core.lead import Conversation, Lead
 from inboxwatch.core.letters import Ids, Send, enquiry_phrase, excerpt, lead_values, view_of
 from inboxwatch.core.message import SYNTHETIC_ID_DOMAIN, Address
 from inboxwatch.core.mime import Attachment, Outgoing, clean_header, size_words
+from inboxwatch.core.timing import first_business_day_after
 from inboxwatch.userfiles.rulebook import RuleBook
 from inboxwatch.userfiles.templates import Template, render
 
@@ -363,7 +364,7 @@ def away_alert(
 ) -> tuple[Send, ...]:
     """A live lead's automatic reply names a return date: the follow-ups wait for it."""
     tz = st.window.tz
-    capped = until.astimezone(tz).date() <= back
+    capped = until < first_business_day_after(back, st.window)  # by [sending] hold_max_days
     wait = f"inboxwatch holds their follow-ups until {until.astimezone(tz):%a %d %b %H:%M}" + (
         f" (at most {st.hold_max.days} days: [sending] hold_max_days)."
         if capped
