@@ -282,14 +282,14 @@ def _phone(lead: Lead) -> str:
     phone = clean_header(lead.phone, 40)
     if phone:
         return f"Phone: {phone}."
-    return "No phone number is known for them: their enquiry (below) may name another way."
+    return "No phone number is known for them; the enquiry in the mailbox may give another way."
 
 
 def _about(lead: Lead, st: Settings) -> str:
     """The enquiry in one line, so the owner knows who this is without searching."""
     when = f"{lead.arrived.astimezone(st.window.tz):%a %d %b %H:%M}"
     what = enquiry_phrase(lead.subject, lead.fields.get("message", ""))
-    return f"Their enquiry ({lead.source}, {when}){': ' + what if what else ''}."
+    return f"Their enquiry ({lead.source}, {when}){': ' + what if what else ''}"
 
 
 def _quote(words: str) -> str:
