@@ -47,7 +47,7 @@ from scale import bench_state_cost, seed_state, state_config
 from waiting import wait_until
 
 from inboxwatch.adapters.forwarding import ForwardingSource
-from inboxwatch.adapters.imap_source import ImapSource
+from inboxwatch.adapters.imap_source import ImapSource, parse_cursor
 from inboxwatch.adapters.ports import Batch, Stream
 from inboxwatch.adapters.tinydb_store import TinyDbStore
 from inboxwatch.service.commands import load_all
@@ -129,7 +129,7 @@ class NoopPollSource(ForwardingSource):
     def __init__(self, inner: ImapSource) -> None:
         super().__init__(inner)
         self.imap = inner
-        self._inbox_at = ""  # the cursor of the last inbox read ("UIDVALIDITY:UID")
+        self._inbox_at = ""  # the cursor of the last inbox read
 
     def read(
         self,
@@ -152,8 +152,8 @@ class NoopPollSource(ForwardingSource):
         cfg, mailbox = self.imap.cfg, self.imap.mailbox
         deadline = time.monotonic() + min(seconds, cfg.poll_seconds)
         state = mailbox.select(cfg.inbox)
-        validity, _, last = self._inbox_at.partition(":")
-        if validity != str(state.uidvalidity) or state.uidnext - 1 > int(last or 0):
+        at = parse_cursor(self._inbox_at)
+        if at is None or at.validity != state.uidvalidity or state.uidnext - 1 > at.uid:
             return True
         while not interrupted() and time.monotonic() < deadline:
             _, responses = mailbox.c.noop()
