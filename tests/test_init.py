@@ -213,12 +213,19 @@ def test_an_oauth2_preset_needs_a_token_command(tmp_path: Path, capsys: Capsys) 
     assert "--token-command: missing: Gmail" in capsys.readouterr().err
 
 
-def test_cpanel_hosts_follow_the_mail_domain(tmp_path: Path) -> None:
+def test_cpanel_hosts_follow_the_mail_domain(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     flags = ["--user", "anna@bakery.example", "--owner", "anna@bakery.example"]
     home = tmp_path / "c"
+    monkeypatch.chdir(tmp_path)  # --state is taken from where the command runs
+    flags += ["--state", "var/iw.json", "--password-credential", "password"]
     assert main(["init", str(home), "--provider", "cpanel", *flags, "--timezone", "UTC"]) == 0
     cfg = load_config(home / "config.toml")
     assert cfg.imap.host == cfg.smtp.host == "mail.bakery.example"
+    assert cfg.state_path == tmp_path / "var" / "iw.json"
+    doc = tomllib.loads((home / "config.toml").read_text())
+    assert doc["smtp"]["password_credential"] == "password" and "password_env" not in doc["smtp"]
 
 
 # -- a certificate made out for another name ------------------------------------------------
