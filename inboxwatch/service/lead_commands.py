@@ -1,6 +1,7 @@
-"""The commands about leads and the daemon's health: leads, show, stop, resume,
-unsuppress, status. They read the state while the daemon runs (its lock is per
-transaction); stop/resume/unsuppress write one transaction each.
+"""The commands about leads: leads, show, stop, resume, unsuppress, and the owner's
+pause of all mail to leads (pause, resume without an address). They read the state
+while the daemon runs (its lock is per transaction); the others write one transaction
+each, which the running daemon reads on its next one. `status` is in status_command.
 """
 
 from __future__ import annotations
