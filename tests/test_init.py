@@ -229,13 +229,34 @@ def test_cpanel_hosts_follow_the_mail_domain(
 
 
 # -- a certificate made out for another name ------------------------------------------------
-@pytest.fixture
-def other_name_tls(tmp_path: Path) -> Iterator[tuple[int, Path]]:
-    """A TLS server on 127.0.0.1 whose (self-signed, trusted) certificate names only
-    mail.other.test: the case of a shared host's certificate or a mistyped host."""
+def _starttls(conn: socket.socket, ctx: ssl.SSLContext) -> ssl.SSLSocket | None:
+    """The plain-text start of an IMAP STARTTLS session, as far as the client goes."""
+    conn.sendall(b"* OK [CAPABILITY IMAP4rev1 STARTTLS] ready\r\n")
+    reader = conn.makefile("rb")
+    for _ in range(5):  # CAPABILITY (imaplib asks), then STARTTLS
+        line = reader.readline()
+        tag, _, command = line.decode().strip().partition(" ")
+        if command.upper() == "CAPABILITY":
+            conn.sendall(b"* CAPABILITY IMAP4rev1 STARTTLS\r\n" + f"{tag} OK done\r\n".encode())
+        elif command.upper() == "STARTTLS":
+            conn.sendall(f"{tag} OK begin TLS\r\n".encode())
+            return ctx.wrap_socket(conn, server_side=True)
+        else:
+            return None
+    return None
+
+
+@pytest.fixture(params=["ssl", "starttls"])
+def other_name_tls(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[int, Path, str]]:
+    """An IMAP-ish TLS server on 127.0.0.1 (implicit TLS, or STARTTLS) whose self-signed,
+    trusted certificate names only mail.other.test: a shared host's certificate, or a
+    mistyped host."""
     openssl = shutil.which("openssl")
     if openssl is None:
         pytest.skip("needs the openssl command")
+    mode: str = request.param
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
         [
@@ -263,16 +284,20 @@ def other_name_tls(tmp_path: Path) -> Iterator[tuple[int, Path]]:
             with conn:
                 conn.settimeout(5)
                 try:
-                    with ctx.wrap_socket(conn, server_side=True) as tls:
-                        tls.sendall(b"* OK [CAPABILITY IMAP4rev1] ready\r\n")
-                        tls.recv(1024)
+                    if mode == "ssl":
+                        tls: ssl.SSLSocket | None = ctx.wrap_socket(conn, server_side=True)
+                    else:
+                        tls = _starttls(conn, ctx)
+                    if tls is not None:
+                        with tls:
+                            tls.recv(1024)
                 except (OSError, ssl.SSLError):
                     pass  # the client refused our certificate, as it should
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     try:
-        yield listener.getsockname()[1], cert
+        yield listener.getsockname()[1], cert, mode
     finally:
         done.set()
         thread.join(timeout=5)
@@ -280,17 +305,18 @@ def other_name_tls(tmp_path: Path) -> Iterator[tuple[int, Path]]:
 
 
 def test_a_certificate_for_another_name_is_named_with_the_host(
-    other_name_tls: tuple[int, Path],
+    other_name_tls: tuple[int, Path, str],
     tmp_path: Path,
     capsys: Capsys,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    port, cert = other_name_tls
+    port, cert, mode = other_name_tls
     monkeypatch.setenv("INBOXWATCH_PASSWORD", "secret")
     home = tmp_path / "iw"
     flags = ["--host", "127.0.0.1", "--user", "me@shop.example", "--owner", "boss@shop.example"]
     flags += ["--timezone", "UTC", "--set", f"imap.port={port}", "--set", f'imap.cafile="{cert}"']
-    assert main(["init", str(home), *flags, "--set", "imap.timeout=5", "--probe"]) == 1
+    flags += ["--set", f'imap.tls="{mode}"', "--set", "imap.timeout=5"]
+    assert main(["init", str(home), *flags, "--probe"]) == 1
     err = capsys.readouterr().err
     assert f"the certificate of 127.0.0.1:{port} is for mail.other.test, not for 127.0.0.1" in err
     assert list(home.iterdir()) == []

@@ -9,7 +9,6 @@ bare "certificate verify failed" does not say.
 
 from __future__ import annotations
 
-import contextlib
 import ssl
 from dataclasses import dataclass
 from typing import Any
@@ -63,6 +62,23 @@ def probe(cfg: ImapConfig, password: Credential, usual_sent: str = "") -> Found:
         box.close()
 
 
+def _starttls(sock: Any) -> bool:
+    """IMAP's greeting, then ``STARTTLS`` until its tagged OK (RFC 3501 6.2.1), by hand:
+    only the certificate is wanted, no capabilities or login after it."""
+    reader = sock.makefile("rb")
+    try:
+        if not reader.readline(8192).startswith(b"* "):
+            return False
+        sock.sendall(b"p1 STARTTLS\r\n")
+        for _ in range(20):  # bounded: a few untagged lines may come first
+            line = reader.readline(8192)
+            if not line or line.startswith(b"p1 "):
+                return bool(line.upper().startswith(b"P1 OK"))
+        return False
+    finally:
+        reader.close()  # the socket stays open: the makefile holds only a reference
+
+
 def _is_mismatch(err: ssl.SSLCertVerificationError) -> bool:
     # 62 is X509_V_ERR_HOSTNAME_MISMATCH (64: IP address mismatch) in OpenSSL.
     return err.verify_code in (62, 64) or "mismatch" in str(err.verify_message).lower()
@@ -74,25 +90,17 @@ def certificate_names(cfg: ImapConfig) -> list[str]:
     A second connection that checks the chain (so these are names a trusted issuer
     vouched for) but not the host name; a STARTTLS server is asked over IMAP first.
     """
-    import imaplib
     import socket
 
     ctx = ssl.create_default_context(cafile=cfg.cafile or None)
     ctx.check_hostname = False
     try:
-        if cfg.tls == "starttls":
-            imap = imaplib.IMAP4(cfg.host, cfg.port, timeout=cfg.timeout)
-            try:
-                imap.starttls(ssl_context=ctx)
-                cert: dict[str, Any] = imap.sock.getpeercert() or {}  # type: ignore[attr-defined]
-            finally:
-                with contextlib.suppress(Exception):
-                    imap.shutdown()
-        else:
-            raw = socket.create_connection((cfg.host, cfg.port), timeout=cfg.timeout)
+        with socket.create_connection((cfg.host, cfg.port), timeout=cfg.timeout) as raw:
+            if cfg.tls == "starttls" and not _starttls(raw):
+                return []
             with ctx.wrap_socket(raw, server_hostname=cfg.host) as tls:
-                cert = tls.getpeercert() or {}
-    except Exception:  # reading the names is a courtesy: the mismatch is reported anyway
+                cert: dict[str, Any] = tls.getpeercert() or {}
+    except (OSError, ValueError):  # the names are a courtesy: the mismatch is reported
         return []
     names = [str(v) for k, v in cert.get("subjectAltName", ()) if k in ("DNS", "IP Address")]
     if not names:  # an old certificate with the name only in its subject
