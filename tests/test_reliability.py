@@ -110,11 +110,16 @@ def new_daemon(
     return rd
 
 
-#: Every hour a sending hour: tests with follow-ups must not depend on the time they run.
+#: Every day a sending day, 00:00 to 23:59 (a window's end is exclusive, and "24:00" is not
+#: a time): the minute before midnight stays closed, so a test that sends follow-ups runs
+#: its daemon on a fixed clock (:data:`MIDDAY`), not on the wall clock.
 ALWAYS_OPEN = (
     '[sending]\nwindow_start = "00:00"\nwindow_end = "23:59"\n'
     'days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]\n'
 )
+#: Far from midnight, and in the past: Dovecot dates mail with the real time, and mail
+#: dated after ``now`` counts as arriving ``now`` (``route.arrival``).
+MIDDAY = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
 
 def new_lead(tag: str) -> str:
@@ -801,7 +806,8 @@ def test_rows_left_sending_by_a_crash_are_checked_against_sent(
 ) -> None:
     """Version 1 marked a row "sending" while it went out; a crash left it so. Upgraded,
     such a row is queued again: first checked against Sent, so nothing goes twice."""
-    rd = new_daemon(daemons, mail_servers, shop, tmp_path / "iw", extra=ALWAYS_OPEN)
+    clock = FixedClock(MIDDAY)
+    rd = new_daemon(daemons, mail_servers, shop, tmp_path / "iw", extra=ALWAYS_OPEN, clock=clock)
     lead = new_lead("crash")
     rd.start()
     enquiry(mail_servers, shop, lead)
@@ -810,7 +816,7 @@ def test_rows_left_sending_by_a_crash_are_checked_against_sent(
     before = rd.lead(lead)
     assert before is not None and before.enquiry_ref
 
-    now = datetime.now(UTC)
+    now = clock.now()
     went = queued_followup(rd, lead, "followup-day1", now)
     lost = queued_followup(rd, lead, "nudge-day3", now)
     path = state_path(rd)
@@ -850,13 +856,14 @@ def test_a_message_the_server_accepted_before_a_crash_is_not_sent_again(
     daemons: list[RunningDaemon],
 ) -> None:
     """Killed between the SMTP server's 250 and the state write: the send journal says."""
-    rd = new_daemon(daemons, mail_servers, shop, tmp_path / "iw", extra=ALWAYS_OPEN)
+    clock = FixedClock(MIDDAY)
+    rd = new_daemon(daemons, mail_servers, shop, tmp_path / "iw", extra=ALWAYS_OPEN, clock=clock)
     lead = new_lead("journal")
     rd.start()
     enquiry(mail_servers, shop, lead)
     rd.wait_until(lambda: rd.sent_to(lead, "ack"), timeout=WAIT, what="ack")
     rd.stop()
-    now = datetime.now(UTC)
+    now = clock.now()
     send = queued_followup(rd, lead, "followup-day1", now)
     out = send.out
     path = state_path(rd)

@@ -23,6 +23,7 @@ from inboxwatch.adapters.memory_mail import MemorySource
 from inboxwatch.adapters.memory_sender import MemorySender
 from inboxwatch.adapters.memory_store import MemoryStore
 from inboxwatch.adapters.ports import Outcome, Result
+from inboxwatch.core import language
 from inboxwatch.core.lead import Automation, Conversation, Ended, Lead
 from inboxwatch.service.clock import FixedClock
 from inboxwatch.service.commands import load_all
@@ -118,7 +119,11 @@ class ServerEdges:
         )
         cfg, book = load_all(config)
         pw = cfg.imap.password.resolve()
-        self.clock = FixedClock(datetime.now(UTC))
+        # The same fixed start as the memory edges, not the wall clock: the day offsets
+        # below (a hold ending at midnight, a window closing at 23:59) assume a mid-morning
+        # start, and a run begun at 23:50 would cross them. Mail that Dovecot dates later
+        # (its INTERNALDATE is real time) arrives at ``now`` (``route.arrival``).
+        self.clock = FixedClock(START)
         self.daemon = make_daemon(cfg, book, (pw, pw), clock=self.clock)
         self.daemon.connect(self.clock.now())
         self.daemon.tick(self.clock.now())  # first start: mail already there is not answered
@@ -153,7 +158,10 @@ def purposes(raws: list[bytes]) -> list[str]:
 
 
 def test_a_whole_cadence_with_a_hold_and_a_reply(edges: Edges) -> None:
-    started = time.monotonic()
+    # The daemon loads the language model beside its first read (about a second of CPU):
+    # load it before timing, so the bound below measures the cadence logic, not the model.
+    language.warm_up()
+    started = time.process_time()  # CPU time: other processes on a busy machine don't count
     lead = f"rita.{time.time_ns()}@customer.test"
     owner = "owner@shop.test" if isinstance(edges, MemoryEdges) else None
     t0 = edges.clock.now()
@@ -200,7 +208,7 @@ def test_a_whole_cadence_with_a_hold_and_a_reply(edges: Edges) -> None:
     assert done is not None and done.ended is Ended.REPLIED
     assert done.conversation is Conversation.WAITING_US
     if isinstance(edges, MemoryEdges):
-        assert time.monotonic() - started < 1.0  # the logic runs in milliseconds
+        assert time.process_time() - started < 1.0  # the logic runs in milliseconds
 
 
 # -- paths that had no test --------------------------------------------------------------------

@@ -7,18 +7,23 @@ owner is told once (log, status, alert command) and by mail once sending works a
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import email
 import email.policy
 import json
+import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from test_scenario import START, MemoryEdges, purposes
 
+from inboxwatch.adapters.memory_store import MemoryStore
 from inboxwatch.adapters.smtp import Stage
+from inboxwatch.core.actions import Notice
 from inboxwatch.core.delivery import PAUSED, SENDER_REFUSED
 from inboxwatch.core.lead import Automation
 from inboxwatch.testing.mailfactory import mail
@@ -136,47 +141,95 @@ def test_an_smtp_server_out_of_reach_is_told_once_after_the_configured_time(
     assert subjects == ["inboxwatch: Sending works again"]
 
 
-def test_a_mailbox_out_of_reach_is_told_once_and_its_return_too(tmp_path: Path) -> None:
-    import threading
+def wait_for(cond: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    """Poll ``cond`` (a daemon thread works meanwhile); the bound is generous because a
+    busy machine may be slow, and a condition met returns at once."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
 
+
+def test_the_memory_store_read_from_another_thread_sees_only_what_was_committed() -> None:
+    """The test below reads the twin's state while the daemon's thread writes it. A reader
+    that joined the writer's open transaction saw rows that were then rolled back, and one
+    that began beside it could overwrite what the writer committed: they take turns."""
+    store = MemoryStore()
+    inside, release, entered = threading.Event(), threading.Event(), threading.Event()
+    seen: list[list[str]] = []
+
+    def writer() -> None:
+        with contextlib.suppress(RuntimeError), store.transaction() as state:
+            state.put_notice(Notice("half-done", "rolled back", START))
+            inside.set()
+            release.wait(60)
+            raise RuntimeError("the writer fails: nothing it wrote stays")
+
+    def reader() -> None:
+        with store.transaction() as state:
+            entered.set()
+            seen.append([n.key for n in state.notices()])
+
+    w = threading.Thread(target=writer, daemon=True)
+    w.start()
+    assert inside.wait(60)
+    r = threading.Thread(target=reader, daemon=True)
+    r.start()
+    # Without turns the reader comes in at once (and reads the row about to be dropped);
+    # with them it waits for the writer, however long this wait is.
+    entered.wait(0.5)
+    release.set()
+    w.join(60)
+    r.join(60)
+    assert not w.is_alive() and not r.is_alive()
+    assert seen == [[]]
+
+
+def test_a_mailbox_out_of_reach_is_told_once_and_its_return_too(tmp_path: Path) -> None:
     from inboxwatch.core.delivery import MAILBOX_UNREACHABLE
     from inboxwatch.errors import TransientError
 
     e = MemoryEdges(tmp_path)
     e.daemon.source.close()
     real_open = e.source.open
-    tries: list[int] = []
-    broken = threading.Event()
-    broken.set()
+    tries: list[bool] = []  # each connection attempt: whether the mailbox was broken then
+    broken = True
+    lock = threading.Lock()  # an attempt and the test's "fixed now" do not interleave
 
     def open_maybe() -> None:
-        tries.append(1)
-        e.clock.set(START + timedelta(minutes=20 * len(tries)))  # each retry: 20 min later
-        if broken.is_set():
+        nonlocal broken
+        with lock:
+            tries.append(broken)
+            e.clock.set(START + timedelta(minutes=20 * len(tries)))  # each retry: 20 min later
+            failing = broken
+        if failing:
             raise TransientError("IMAP connect: connection refused (simulated)")
         real_open()
+
+    def owner_notices() -> list[bytes]:
+        return [r for r in e.outgoing(OWNER) if b"X-Inboxwatch: owner-notice" in r]
 
     e.source.open = open_maybe  # type: ignore[method-assign]
     e.daemon.connected = False
     runner = threading.Thread(target=e.daemon.run, daemon=True)
     runner.start()
     try:
-        deadline = time.monotonic() + 10
-        while MAILBOX_UNREACHABLE not in notices(e) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert MAILBOX_UNREACHABLE in notices(e)
-        told = len(tries)
-        broken.clear()
-        while MAILBOX_UNREACHABLE in notices(e) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert MAILBOX_UNREACHABLE not in notices(e) and len(tries) == told + 1
+        wait_for(lambda: MAILBOX_UNREACHABLE in notices(e), "the notice")
+        with lock:
+            told = len(tries)
+            broken = False
+        wait_for(lambda: MAILBOX_UNREACHABLE not in notices(e), "the notice to end")
+        assert tries == [True] * told + [False]  # the first attempt after the fix ends it
+        # "Reachable again" is queued as the notice ends and goes out on the next tick.
+        wait_for(lambda: len(owner_notices()) >= 2, "the owner's mail")
     finally:
         e.daemon.stop_event.set()
-        runner.join(timeout=10)
+        runner.join(timeout=60)
     assert not runner.is_alive()
     with e.store.transaction() as state:
         queued = [i for i in state.queued() if i.purpose == "owner-notice"]
-    sent = [r for r in e.outgoing(OWNER) if b"X-Inboxwatch: owner-notice" in r]
+    sent = owner_notices()
     # "cannot be reached" at once (SMTP works), and "reachable again", each once
     assert queued == [] and len(sent) == 2
     assert [b"cannot be reached" in sent[0], b"Reachable again" in sent[1]] == [True, True]

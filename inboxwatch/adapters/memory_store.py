@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import threading
 from collections.abc import Iterator
 from datetime import datetime
 
+from inboxwatch.adapters.erasure import Erased, erase_tables, purge_lead_list
 from inboxwatch.adapters.ports import Rejected, State, StateStore
 from inboxwatch.adapters.tinydb_store import ARCHIVE_AFTER, SEEN_KEEP, SENT_KEEP
 from inboxwatch.core.actions import Notice
@@ -168,6 +170,9 @@ class MemoryStore(StateStore):
         self._simulated = simulated
         self._tables = _Tables()
         self._open: _Tables | None = None
+        #: Transactions of two threads take turns, as the file's lock makes them (a test
+        #: reads the state while a daemon thread runs); one thread's nested ones join.
+        self._lock = threading.RLock()
 
     @property
     def simulated(self) -> bool:
@@ -179,15 +184,29 @@ class MemoryStore(StateStore):
 
         A transaction inside another joins it, as the file store's does.
         """
-        if self._open is not None:
-            yield self._open
-            return
-        self._open = self._tables.copy()
-        try:
-            yield self._open
-            self._tables = self._open
-        finally:
-            self._open = None
+        with self._lock:
+            if self._open is not None:
+                yield self._open
+                return
+            self._open = self._tables.copy()
+            try:
+                yield self._open
+                self._tables = self._open
+            finally:
+                self._open = None
 
     def archived(self) -> Iterator[Lead]:
         return iter(list(self._tables.archive))
+
+    def erase(self, address: str, now: datetime, *, keep_suppression: bool = False) -> Erased:
+        """Joins an open transaction, as the file store's does; else one of its own."""
+        with self.transaction():
+            assert self._open is not None
+            return erase_tables(self._open, address, now, keep_suppression)
+
+    def purge_archive(self, closed_before: datetime) -> int:
+        with self.transaction():
+            assert self._open is not None
+            before = len(self._open.archive)
+            self._open.archive = purge_lead_list(self._open.archive, closed_before)
+            return before - len(self._open.archive)
