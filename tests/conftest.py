@@ -7,6 +7,7 @@ keep out of each other's way by taking their own lead mailbox from ``fresh_user`
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import shutil
 import tempfile
@@ -100,6 +101,28 @@ def shop(mail_servers: MailServers, shop_pool: LeadPool) -> str:
 def fresh_user(mail_servers: MailServers, lead_pool: LeadPool) -> str:
     """A lead mailbox (local part) no other test has used."""
     return lead_pool.take()
+
+
+@pytest.fixture(autouse=True)
+def _logging_isolated() -> Iterator[None]:
+    """Logging is global: a test that quiets a library (``mailparser`` to ERROR) or runs
+    ``cli.main`` (handlers, levels, no propagation) would change what later tests see.
+    Each logger that existed before the test gets its level, propagation, handlers and
+    ``disabled`` back (pytest's own handlers on the root are the same objects each phase)."""
+    loggers = [logging.root, *logging.root.manager.loggerDict.values()]
+    saved = [
+        (x, x.level, x.propagate, x.disabled, list(x.handlers))
+        for x in loggers
+        if isinstance(x, logging.Logger)
+    ]
+    disabled_below = logging.root.manager.disable
+    yield
+    for logger, level, propagate, disabled, handlers in saved:
+        if logger.level != level:
+            logger.setLevel(level)
+        logger.propagate, logger.disabled = propagate, disabled
+        logger.handlers[:] = handlers
+    logging.disable(disabled_below)
 
 
 @pytest.fixture(autouse=True)

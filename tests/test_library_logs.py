@@ -16,17 +16,29 @@ from inboxwatch.cli import setup_logging
 REPO = Path(__file__).resolve().parent.parent
 MAIL = Path(__file__).parent / "mail"
 NAMES = ("", "inboxwatch", "imapclient", "mailparser")
+#: The loggers these tests write to: each must start as a fresh one would (no level of
+#: its own, propagating), whatever another test or a module left (test_bodies quiets
+#: "mailparser" to ERROR, which hid the warning --debug must show).
+WRITTEN = (
+    "inboxwatch.x",
+    "imapclient.imaplib",
+    "mailparser.core",
+    "aiosmtplib",
+)
 
 
 @pytest.fixture(autouse=True)
 def _restore_loggers() -> Iterator[None]:
-    loggers = [logging.getLogger(n or None) for n in NAMES]
-    saved = [(list(x.handlers), x.level, x.propagate) for x in loggers]
+    loggers = [logging.getLogger(n or None) for n in (*NAMES, *WRITTEN)]
+    saved = [(list(x.handlers), x.level, x.propagate, x.disabled) for x in loggers]
+    for logger in loggers[1:]:
+        logger.setLevel(logging.NOTSET)
+        logger.propagate, logger.disabled = True, False
     yield
-    for logger, (handlers, level, propagate) in zip(loggers, saved, strict=True):
+    for logger, (handlers, level, propagate, disabled) in zip(loggers, saved, strict=True):
         logger.handlers[:] = handlers
         logger.setLevel(level)
-        logger.propagate = propagate
+        logger.propagate, logger.disabled = propagate, disabled
 
 
 def _config(tmp_path: Path) -> Path:
