@@ -23,6 +23,7 @@ log = logging.getLogger("inboxwatch")
 def parseargs(argv: Sequence[str] | None) -> argparse.Namespace:
     from inboxwatch.service.digest_command import add_arguments as digest_arguments
     from inboxwatch.service.export_command import add_arguments as export_arguments
+    from inboxwatch.service.forget_command import add_arguments as forget_arguments
     from inboxwatch.service.init_command import add_arguments as init_arguments
     from inboxwatch.service.stats_command import since_date  # light: no config, no store
 
@@ -99,6 +100,7 @@ def parseargs(argv: Sequence[str] | None) -> argparse.Namespace:
         c.add_argument("address")
     cmd("test-send", "mail the owner one sample of each template (checks SMTP too)")
     export_arguments(cmd("export", "every lead, active and archived, with its timeline"))
+    forget_arguments(cmd("forget", "erase everything stored about an address (a privacy request)"))
     c = cmd("pause", "hold all mail to leads (holiday); new leads are still recorded")
     c.add_argument("--until", metavar="YYYY-MM-DD", help="end the pause then (local time)")
     c = cmd("resume", "end a pause; with ADDRESS: restart a stopped lead where it stood")
@@ -232,6 +234,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         commands,
         digest_command,
         export_command,
+        forget_command,
         init_command,
         lead_commands,
         stats_command,
@@ -244,6 +247,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         getattr(commands, name, None)
         or getattr(init_command, name, None)
         or getattr(export_command, name, None)
+        or getattr(forget_command, name, None)
         or getattr(lead_commands, name, None)
         or getattr(status_command, name, None)
         or getattr(test_send_command, name, None)

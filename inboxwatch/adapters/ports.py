@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
+from inboxwatch.adapters.erasure import Erased
 from inboxwatch.core.actions import Notice
 from inboxwatch.core.classify import Known
 from inboxwatch.core.lead import Lead
@@ -267,3 +268,17 @@ class StateStore(Protocol):
     def transaction(self) -> AbstractContextManager[State]: ...
 
     def archived(self) -> Iterator[Lead]: ...
+
+    def erase(self, address: str, now: datetime, *, keep_suppression: bool = False) -> Erased:
+        """A privacy request: every record of ``address`` gone, active and archived, and
+        no trace left in what the store keeps (for a file store: no file holds it).
+
+        Records of others that mention it keep their place with it taken out; mail
+        already sent stays as an anonymous row for the caps. ``keep_suppression`` leaves
+        only a hash of the address on the suppression list (see
+        :mod:`inboxwatch.adapters.erasure`)."""
+        ...
+
+    def purge_archive(self, closed_before: datetime) -> int:
+        """Remove archived leads that closed before ``closed_before``; how many."""
+        ...

@@ -23,6 +23,7 @@ from inboxwatch.core.optout import is_opt_out
 from inboxwatch.core.quotes import new_text
 from inboxwatch.core.returndate import find_return_date
 from inboxwatch.core.safe_regex import Budget
+from inboxwatch.core.suppression import is_suppressed
 from inboxwatch.core.verdict import Classification as Classification
 from inboxwatch.core.verdict import Context as Context
 from inboxwatch.core.verdict import Kind as Kind
@@ -347,6 +348,6 @@ def _unanswerable(addr: Address | None, ctx: Context) -> str:
         return f"not a valid email address: {addr.addr!r}"
     if autodetect.is_noreply_address(addr.addr):
         return f"the lead address {addr.addr} is a no-reply robot"
-    if addr.addr in ctx.known.suppressed:
+    if is_suppressed(addr.addr, ctx.known.suppressed):  # by name or by hash
         return f"{addr.addr} is on the suppression list"
     return ""

@@ -42,6 +42,7 @@ from inboxwatch.core.lead import Lead, message_ids
 from inboxwatch.core.message import Message, parse_message
 from inboxwatch.core.mime import MARK_HEADER, attachments, made_by_us
 from inboxwatch.core.settings import Settings
+from inboxwatch.core.suppression import is_suppressed
 
 # World, queue_item and wake_of are used by the shell and tests through this module too.
 from inboxwatch.core.world import World as World
@@ -133,7 +134,11 @@ def _stale(p: Prepared, known: Known) -> bool:
     if p.c is not None and p.c.lead is not None:
         addrs.append(p.c.lead.addr)
     new = known.by_address.keys() - p.known.by_address.keys()
-    return any(a in new or (a in known.suppressed and a not in p.known.suppressed) for a in addrs)
+    return any(
+        a in new
+        or (is_suppressed(a, known.suppressed) and not is_suppressed(a, p.known.suppressed))
+        for a in addrs
+    )
 
 
 def on_inbox(view: StateView, world: World, mail: InboxMail, now: datetime) -> list[Action]:

@@ -45,6 +45,7 @@ from inboxwatch.core.queue import Caps, OutboxItem, Purpose, next_send_time
 from inboxwatch.core.route import World
 from inboxwatch.core.settings import Settings
 from inboxwatch.errors import ConfigError, TransientError
+from inboxwatch.service import retention
 from inboxwatch.service.alerts import run_alert_command
 from inboxwatch.service.apply import Session
 from inboxwatch.service.clock import Clock
@@ -298,6 +299,7 @@ class Daemon:
             self._people_and_time(now)
             self.source.mark_processed(processed)
             self._digest(now)
+            retention.purge_due(self.store, self.cfg.state_retention_days, now)
             self._presend_check(now)
             if not self.stop_event.is_set():
                 self._copies += self.outbox.send_due(self.world, now)

@@ -19,6 +19,7 @@ from inboxwatch.core.cadence import next_step, next_wake
 from inboxwatch.core.lead import Automation, Ended, Lead, iso
 from inboxwatch.core.mime import new_message_id
 from inboxwatch.core.settings import Settings
+from inboxwatch.core.suppression import hashed, is_suppressed
 from inboxwatch.core.world import World
 from inboxwatch.errors import ConfigError, InboxwatchError, Problem
 from inboxwatch.service.apply import Session
@@ -162,7 +163,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     def resume(lead: Lead, now: datetime) -> Lead:
         if lead.is_active:
             raise InboxwatchError(f"{lead.address}: automation is not stopped ({_state(lead)})")
-        if lead.address in suppressed:
+        if is_suppressed(lead.address, suppressed):
             raise InboxwatchError(
                 f"{lead.address} is on the suppression list; run `inboxwatch unsuppress` "
                 "first if that was a mistake"
@@ -177,7 +178,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
 def cmd_unsuppress(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     with open_state(cfg, readonly=False).transaction() as state:
-        removed = state.unsuppress(args.address)
+        # A hashed entry (`forget --keep-suppression`) is undone by naming the address.
+        removed = state.unsuppress(args.address) | state.unsuppress(hashed(args.address))
     if not removed:
         raise InboxwatchError(f"{args.address} is not on the suppression list")
     print(f"{args.address.lower()} removed from the suppression list")

@@ -222,6 +222,8 @@ class Outbox:
         with self.store.transaction() as state:
             session = Session(state, self.alert)
             for item in ready:
+                if state.outbox_item(item.id) is None:
+                    continue  # erased while it was sent (`inboxwatch forget`): not written back
                 res = results.get(item.id) or Result(
                     Outcome.DEFERRED, "not attempted", attempted=False
                 )

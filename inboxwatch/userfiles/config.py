@@ -88,6 +88,9 @@ class Config:
     #: The new-lead alert carries the enquiry's attachments up to this many KiB in all
     #: (0: never); the rest are named in its text with their size.
     alert_attachments_max_kb: int = 5120
+    #: Archived leads that closed more than this many days ago are deleted (0: kept for
+    #: ever); the daemon purges them once a day.
+    state_retention_days: int = 0
 
     @property
     def own_addresses(self) -> frozenset[str]:
@@ -271,6 +274,9 @@ def load_config(path: Path | str) -> Config:
 
     state_sec = root.sub("state")
     state_path = _resolve(path, state_sec.get("path", str, "state/inboxwatch.json"))
+    retention_days = state_sec.get("retention_days", int, 0)
+    if retention_days < 0:
+        toml.problem("state.retention_days", "must be 0 (keep for ever) or a number of days")
     state_sec.finish()
 
     paths_sec = root.sub("paths")
@@ -304,6 +310,7 @@ def load_config(path: Path | str) -> Config:
         nudge_outside_hours=nudge_outside,
         alert_attachments_max_kb=attachments_kb,
         state_path=state_path,
+        state_retention_days=retention_days,
         rules_dir=rules_dir,
         templates_dir=templates_dir,
         sending=sending,
