@@ -169,6 +169,8 @@ def test_a_hashed_suppression_stops_a_later_enquiry_from_being_acknowledged(
         daemon.tick()
     assert len(daemon.sent_to(ann, "ack")) == 1  # the one before the forget
     assert len(daemon.sent_to(ann)) == 1
+    assert daemon.lead(ann) is None  # ignored, as from any suppressed address: not recorded
+    assert traces(folder, ann) == []
     # `unsuppress` by the address undoes the hashed entry.
     assert main(["unsuppress", ann, "--config", str(daemon.config_path)]) == 0
     with daemon.store().transaction() as st:
