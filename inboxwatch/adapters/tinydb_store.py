@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from inboxwatch.adapters import erasure, journal, migrations
+from inboxwatch.adapters import erasure_files, journal, migrations
 from inboxwatch.adapters.erasure import Erased
 from inboxwatch.adapters.model import NEVER, DamagedRow, Model
 from inboxwatch.adapters.model import TABLES as TABLES
@@ -499,12 +499,12 @@ class TinyDbStore(StateStore):
         return _read_archive(self.archive_path)
 
     def erase(self, address: str, now: datetime, *, keep_suppression: bool = False) -> Erased:
-        """Rows, archive, then a new snapshot and journal: see :mod:`.erasure`."""
-        return erasure.erase_file_store(self, address, now, keep_suppression)
+        """Rows, archive, then a new snapshot and journal: see :mod:`.erasure_files`."""
+        return erasure_files.erase_file_store(self, address, now, keep_suppression)
 
     def purge_archive(self, closed_before: datetime) -> int:
         """Streams the archive (never loaded whole); rewrites it only if a lead goes."""
-        return erasure.purge_file_store(self, closed_before)
+        return erasure_files.purge_file_store(self, closed_before)
 
 
 def read_state(path: Path) -> dict[str, dict[str, Any]]:

@@ -20,7 +20,8 @@ import argparse
 from datetime import UTC, datetime
 from pathlib import Path
 
-from inboxwatch.adapters.erasure import Erased, backups_holding, is_state_backup, normalize
+from inboxwatch.adapters.erasure import Erased, normalize
+from inboxwatch.adapters.erasure_files import backups_holding, is_state_backup
 from inboxwatch.errors import InboxwatchError
 from inboxwatch.service.commands import open_state
 from inboxwatch.userfiles.config import load_config
