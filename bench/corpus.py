@@ -72,7 +72,7 @@ def web_form(lead: str, shop: str, rng: random.Random) -> bytes:
         "This e-mail was sent from a contact form on Shop Website (https://shop-site.test)\n"
     )
     return mail(
-        "wordpress@shop-site.test",
+        f"wordpress@{shop.rpartition('@')[2]}",  # the site's own domain, as WordPress sends
         shop,
         'Shop Website "New contact form submission"',
         body,
@@ -179,7 +179,8 @@ def backlog(count: int, shop: str, *, seed: int = 7, first_lead: int = 1) -> lis
         elif r < 0.88:
             lead = lead_address(next_lead)
             next_lead += 1
-            items.append(Item("form", web_form(lead, shop, rng), "wordpress@shop-site.test", lead))
+            sender = f"wordpress@{shop.rpartition('@')[2]}"
+            items.append(Item("form", web_form(lead, shop, rng), sender, lead))
         elif r < 0.91:
             items.append(Item("list", list_post(i, shop), "trade-bounces@lists.elsewhere.test"))
         elif r < 0.94:
