@@ -119,8 +119,10 @@ class RunningDaemon:
         self.stop()
 
     def wait_until(
-        self, cond: Callable[[], Any], timeout: float = 10.0, what: str = "condition"
+        self, cond: Callable[[], Any], timeout: float = 30.0, what: str = "condition"
     ) -> Any:
+        """Poll ``cond`` (ticking first, in manual mode) until it is true; the bound is
+        generous for a loaded machine, and costs nothing when the condition comes."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.manual and self.daemon is not None:

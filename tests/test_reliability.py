@@ -48,7 +48,7 @@ from inboxwatch.testing.devservers import MailServers
 from inboxwatch.testing.mailfactory import mail, parse, reply_to
 from inboxwatch.userfiles.config import Secret, ServerConfig, load_config
 
-WAIT = 5.0  # the longest any single condition is waited for
+WAIT = 30.0  # the longest any single condition is waited for (polled: a bound, not a sleep)
 
 
 # -- fixtures and helpers ---------------------------------------------------------------------
