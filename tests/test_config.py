@@ -8,11 +8,12 @@ import shlex
 import shutil
 import sys
 import zoneinfo
-from datetime import time
+from datetime import datetime, time
 from pathlib import Path
 
 import pytest
 
+from inboxwatch.core.settings import Settings
 from inboxwatch.errors import ConfigError, Problem
 from inboxwatch.userfiles.config import Config, load_config
 
@@ -344,6 +345,23 @@ def test_window_start_must_be_before_window_end(tmp_path: Path, start: str, end:
     p = only(write(tmp_path, text))
     assert p.key == "sending.window_end" and "window_start" in p.message
     assert p.line == line_of(text, "window_end")
+
+
+def test_window_end_24_00_keeps_the_window_open_to_the_end_of_the_local_day(
+    tmp_path: Path,
+) -> None:
+    text = MINIMAL + '\n[sending]\nwindow_start = "00:00"\nwindow_end = "24:00"\n'
+    window = Settings.from_config(load_config(write(tmp_path, text))).window
+    berlin = zoneinfo.ZoneInfo("Europe/Berlin")
+    monday = datetime(2026, 3, 2, tzinfo=berlin)
+    assert window.is_open(monday)
+    assert window.is_open(monday.replace(hour=23, minute=59, second=59))
+    # "24:00" only ends a window: it is not a start, and "23:59" still ends at 23:59.
+    late = MINIMAL + '\n[sending]\nwindow_end = "23:59"\n'
+    closing = Settings.from_config(load_config(write(tmp_path / "b", late))).window
+    assert not closing.is_open(monday.replace(hour=23, minute=59, second=30))
+    p = only(write(tmp_path / "c", MINIMAL + '\n[sending]\nwindow_start = "24:00"\n'))
+    assert p.key == "sending.window_start"
 
 
 def test_a_time_that_is_not_hh_mm_is_a_problem(tmp_path: Path) -> None:

@@ -99,6 +99,10 @@ class Config:
 
 def _hhmm(sec: Section, name: str, default: time) -> time:
     value = sec.get(name, str, default.strftime("%H:%M"))
+    if value == "24:00" and name.endswith("_end"):
+        # The end is exclusive, so "23:59" left the last minute of an all-day window shut;
+        # "24:00" (ISO 8601's end of day) is the end of the local day.
+        return time.max
     try:
         parsed = time.fromisoformat(value)
     except ValueError:
