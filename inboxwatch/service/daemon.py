@@ -21,13 +21,15 @@ import logging
 import random
 import signal
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from inboxwatch.adapters.ports import (
+    Batch,
     Fetched,
     LoginFailed,
     MailSource,
@@ -367,47 +369,72 @@ class Daemon:
 
     def _read_inbox(self, now: datetime) -> list[str]:
         """New inbox mail in chunks, each committed with its position; acknowledgements
-        after each, so the first lead in a pile of 1,000 does not wait for the last.
+        after each, so the first lead in a pile of 1,000 does not wait for the last (and
+        mail that arrives meanwhile is read before the rest: see ``adapters/backlog``).
 
         Messages are parsed and classified outside the state's lock (user rules have a
-        time budget per message); only the decisions and their writes hold it.
+        time budget per message); only the decisions and their writes hold it. In a
+        backlog, the next chunk is read and parsed in a helper thread while this one's
+        acknowledgements go out (the sends wait on the network, parsing on the CPU); it
+        is prepared against the lookups as they are after this chunk's commit.
         """
         processed: list[str] = []
         alerts: list[OutboxItem] = []  # new-lead alerts queued by this read
-        lookback = timedelta(days=self.cfg.imap.lookback_days)
-        for _ in range(1_000_000):  # bounded: a source that never says "no more" ends
-            if self.stop_event.is_set():
-                break  # the position of every chunk done so far is stored
-            with self.store.transaction() as state:
-                cursor = state.cursor(Stream.INBOX)
-                known = state.known() if cursor is not None else None
-            batch = self.source.read(Stream.INBOX, cursor, now=now, lookback=lookback, limit=CHUNK)
-            self.emit("read", stream=Stream.INBOX, count=len(batch.messages))
-            if known is None and batch.messages:  # a first start with a look-back
+        ahead: tuple[str | None, Batch, Future[list[route.Prepared]]] | None = None
+        with ThreadPoolExecutor(1, thread_name_prefix="inboxwatch-prepare") as helper:
+            for _ in range(1_000_000):  # bounded: a source that never says "no more" ends
+                if self.stop_event.is_set():
+                    break  # the position of every chunk done so far is stored
+                if ahead is None:
+                    cursor, batch, known = self._next_chunk(now)
+                    prepared = self._prepare_all(batch.messages, known, now)
+                else:
+                    (cursor, batch, future), ahead = ahead, None
+                    prepared = future.result()
                 with self.store.transaction() as state:
-                    known = state.known()
-            prepared = [self._prepare(f, known or Known(), now) for f in batch.messages]
-            with self.store.transaction() as state:
-                session = Session(state, self.alert)
-                for p in prepared:
-                    with self._guard(session, p.mail.ref, now):
-                        acts = route.on_prepared(session, self.world, p, now)
-                        self._apply(session, acts, now)
-                        alerts += [
-                            a.item
-                            for a in acts
-                            if isinstance(a, Queue) and a.item.purpose is Purpose.OWNER_ALERT
-                        ]
-                    processed.append(p.mail.ref)
-                if batch.cursor != cursor:
-                    session.apply([MoveCursor(Stream.INBOX, batch.cursor)], now)
-            if batch.messages:
-                self._copies += self.outbox.send_due(self.world, now, only=Purpose.ACK)
-            if not batch.more:
-                break
+                    session = Session(state, self.alert)
+                    for p in prepared:
+                        with self._guard(session, p.mail.ref, now):
+                            acts = route.on_prepared(session, self.world, p, now)
+                            self._apply(session, acts, now)
+                            alerts += [
+                                a.item
+                                for a in acts
+                                if isinstance(a, Queue) and a.item.purpose is Purpose.OWNER_ALERT
+                            ]
+                        processed.append(p.mail.ref)
+                    if batch.cursor != cursor:
+                        session.apply([MoveCursor(Stream.INBOX, batch.cursor)], now)
+                if batch.more and not self.stop_event.is_set():
+                    after, following, known = self._next_chunk(now)
+                    job = helper.submit(self._prepare_all, following.messages, known, now)
+                    ahead = (after, following, job)
+                if batch.messages:
+                    self._copies += self.outbox.send_due(self.world, now, only=Purpose.ACK)
+                if not batch.more:
+                    break
         if len(alerts) > self.settings.backlog_summary_over:
             self._transact(lambda s: route.summarize_backlog(s, self.world, alerts, now), now)
         return processed
+
+    def _prepare_all(
+        self, messages: Sequence[Fetched], known: Known, now: datetime
+    ) -> list[route.Prepared]:
+        return [self._prepare(f, known, now) for f in messages]
+
+    def _next_chunk(self, now: datetime) -> tuple[str | None, Batch, Known]:
+        """The stored inbox position, the next chunk after it, and the lookups to
+        classify it with (as the state is now)."""
+        lookback = timedelta(days=self.cfg.imap.lookback_days)
+        with self.store.transaction() as state:
+            cursor = state.cursor(Stream.INBOX)
+            known = state.known() if cursor is not None else None
+        batch = self.source.read(Stream.INBOX, cursor, now=now, lookback=lookback, limit=CHUNK)
+        self.emit("read", stream=Stream.INBOX, count=len(batch.messages))
+        if known is None and batch.messages:  # a first start with a look-back
+            with self.store.transaction() as state:
+                known = state.known()
+        return cursor, batch, known or Known()
 
     def _people_and_time(self, now: datetime) -> None:
         """Sent (a person wrote to a lead), flags (a person flagged an enquiry), then time
