@@ -255,3 +255,27 @@ def test_a_version_2_file_is_kept_as_a_backup_and_older_versions_refuse_the_new_
     monkeypatch.setattr(migrations, "SCHEMA_VERSION", 2)
     with pytest.raises(StateError, match=r"newer inboxwatch \(version 3\)"):
         TinyDbStore.open(path, readonly=True)
+
+
+def test_a_reader_sees_a_writers_new_records_and_a_compaction_it_did(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    daemon = TinyDbStore.open(path)
+    fill(daemon, 2)
+    reader = TinyDbStore.open(path, readonly=True)  # `inboxwatch leads` beside the daemon
+    with daemon.transaction() as st:
+        st.set_cursor("inbox", "7:41")
+    with reader.transaction() as st:
+        assert st.cursor("inbox") == "7:41"
+    daemon.compact()  # a new snapshot and a new journal under the reader's feet
+    with daemon.transaction() as st:
+        st.set_cursor("inbox", "7:42")
+        st.unsuppress("x@customer.test")
+    with reader.transaction() as st:
+        assert st.cursor("inbox") == "7:42"
+        assert st.suppressed() == frozenset()
+        assert len(st.leads()) == 4
+    # A reader's own changes never reach the files, nor its memory after the transaction.
+    with reader.transaction() as st:
+        st.set_cursor("inbox", "7:0")
+    with reader.transaction() as st:
+        assert st.cursor("inbox") == "7:42"
