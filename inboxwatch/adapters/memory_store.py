@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from inboxwatch.adapters.erasure import Erased, erase_tables, purge_lead_list
+from inboxwatch.adapters.model_state import ARCHIVE_AFTER, SEEN_KEEP, SENT_KEEP
 from inboxwatch.adapters.ports import Rejected, State, StateStore
-from inboxwatch.adapters.tinydb_store import ARCHIVE_AFTER, SEEN_KEEP, SENT_KEEP
 from inboxwatch.core.actions import Notice
 from inboxwatch.core.classify import Known
 from inboxwatch.core.lead import Automation, Lead, message_ids
