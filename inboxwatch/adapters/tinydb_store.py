@@ -100,6 +100,8 @@ class TinyDbStore(StateStore):
         self._loaded = False
         self._journal_ino: int | None = None
         self._journal_end: int | None = None
+        #: A snapshot was written inside the open transaction.
+        self._compacted = False
 
     @classmethod
     def open(
@@ -221,7 +223,12 @@ class TinyDbStore(StateStore):
     def compact(self) -> None:
         """A new snapshot of everything, then a new journal of its generation (call under
         the lock). A crash after the snapshot leaves the old journal, whose generation
-        no longer matches: it is ignored, as its records are in the snapshot."""
+        no longer matches: it is ignored, as its records are in the snapshot.
+
+        Inside a transaction the snapshot holds its changes so far: if the transaction
+        then fails, memory is read back from the files, not just rolled back."""
+        if self._state is not None:
+            self._compacted = True
         generation = uuid.uuid4().hex
         meta = {**self.model.meta, "version": migrations.SCHEMA_VERSION, "generation": generation}
         self._journal_end = None  # until the new journal is there, the old one is stale
@@ -269,9 +276,12 @@ class TinyDbStore(StateStore):
                     self.model.rollback()  # a reader never writes: memory stays the file's
             except BaseException:
                 self.model.rollback()
+                if self._compacted:
+                    self._loaded = False  # a snapshot holds changes that did not stand
                 raise
             finally:
                 self._state = None
+                self._compacted = False
 
     @property
     def simulated(self) -> bool:

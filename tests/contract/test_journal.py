@@ -279,3 +279,24 @@ def test_a_reader_sees_a_writers_new_records_and_a_compaction_it_did(tmp_path: P
         st.set_cursor("inbox", "7:0")
     with reader.transaction() as st:
         assert st.cursor("inbox") == "7:42"
+
+
+def test_a_transaction_that_fails_after_a_compaction_inside_it_is_read_back(
+    tmp_path: Path,
+) -> None:
+    """A snapshot written inside a transaction holds its changes so far; if the
+    transaction then fails, the store reads the files again rather than trust memory."""
+    path = tmp_path / "state.json"
+    store = TinyDbStore.open(path)
+    fill(store, 2)
+
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom), store.transaction() as st:
+        st.set_cursor("inbox", "7:77")
+        store.compact()
+        raise Boom
+    on_disk = everything(path)["reads"][3]
+    with store.transaction() as st:  # memory agrees with what the files now hold
+        assert st.cursor("inbox") == on_disk == "7:77"
