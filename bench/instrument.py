@@ -47,7 +47,7 @@ CATEGORY = {
     "source.close": "IMAP logout",
     "sender.send": "SMTP send",
     "outbox.accepted": "send journal (fsync)",
-    "state.open": "state: lock + reload",
+    "state.open": "state: lock + catch up",
     "state.commit": "state: write (fsync)",
 }
 #: The tick's wall time minus the adapters': parse, classify, decide, compose, apply.
