@@ -272,8 +272,8 @@ class TimedSender:
 
 class TimedStore:
     """A ``StateStore`` whose transactions are timed at their two ends: opening (lock,
-    re-read if another process wrote) and committing (tables written back, the atomic
-    write with fsync). What happens in between is the daemon's (reads in memory)."""
+    catch up with what another process appended) and committing (the journal append
+    with fsync). What happens in between is the daemon's (reads in memory)."""
 
     def __init__(self, inner: StateStoreT, rec: Recorder) -> None:
         self.inner, self.rec = inner, rec
@@ -300,6 +300,12 @@ class TimedStore:
 
     def archived(self) -> Iterator[Lead]:
         return self.inner.archived()
+
+    def erase(self, address: str, now: datetime, *, keep_suppression: bool = False) -> Any:
+        return self.inner.erase(address, now, keep_suppression=keep_suppression)
+
+    def purge_archive(self, closed_before: datetime) -> int:
+        return self.inner.purge_archive(closed_before)
 
 
 def instrument(daemon: Daemon, rec: Recorder, *, adapters: bool = True) -> TimedSource | None:
