@@ -49,6 +49,7 @@ CATEGORY = {
     "outbox.accepted": "send journal (fsync)",
     "state.open": "state: lock + catch up",
     "state.commit": "state: write (fsync)",
+    "state.maintain": "state: snapshot when idle",
 }
 #: The tick's wall time minus the adapters': parse, classify, decide, compose, apply.
 REST = "daemon code"
@@ -306,6 +307,10 @@ class TimedStore:
 
     def purge_archive(self, closed_before: datetime) -> int:
         return self.inner.purge_archive(closed_before)
+
+    def maintain(self) -> None:
+        with self.rec.timed("state.maintain"):
+            self.inner.maintain()
 
 
 def instrument(daemon: Daemon, rec: Recorder, *, adapters: bool = True) -> TimedSource | None:

@@ -198,6 +198,9 @@ class MemoryStore(StateStore):
     def archived(self) -> Iterator[Lead]:
         return iter(list(self._tables.archive))
 
+    def maintain(self) -> None:
+        """Nothing to fold: the tables are all there is."""
+
     def erase(self, address: str, now: datetime, *, keep_suppression: bool = False) -> Erased:
         """Joins an open transaction, as the file store's does; else one of its own."""
         with self.transaction():

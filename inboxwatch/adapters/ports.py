@@ -269,6 +269,12 @@ class StateStore(Protocol):
 
     def archived(self) -> Iterator[Lead]: ...
 
+    def maintain(self) -> None:
+        """The daemon has nothing to do for a moment: housekeeping that may take a while
+        (the file store folds its journal into a new snapshot). Never raises for a
+        failure it can try again."""
+        ...
+
     def erase(self, address: str, now: datetime, *, keep_suppression: bool = False) -> Erased:
         """A privacy request: every record of ``address`` gone, active and archived, and
         no trace left in what the store keeps (for a file store: no file holds it).

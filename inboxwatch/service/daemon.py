@@ -187,6 +187,7 @@ class Daemon:
                     self._mailbox_back()
                     if once:
                         return 0
+                    self.store.maintain()  # housekeeping while nothing waits, not mid-work
                     self.source.wait(self.seconds_to_next(self.clock.now()), self.stop_event.is_set)
                 except LoginFailed as exc:
                     # Refused at start too: retried with back-off, the owner told after

@@ -205,16 +205,39 @@ def test_a_failed_append_changes_nothing_in_memory_or_on_disk(
     assert everything(path) == before
 
 
-def test_the_journal_is_folded_into_the_snapshot_when_it_grows(
+def test_the_journal_is_folded_into_the_snapshot_when_idle_and_past_a_hard_bound(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(tinydb_store, "COMPACT_MIN", 2000)
     path = tmp_path / "state.json"
     store = TinyDbStore.open(path)
+    snapshots = []
+    real = tinydb_store.write_json_atomic
+
+    def counted(p: Path, data: Any) -> None:
+        snapshots.append(p)
+        real(p, data)
+
+    monkeypatch.setattr(tinydb_store, "write_json_atomic", counted)
     fill(store, 30)
-    assert store.journal_path.stat().st_size < 2 * path.stat().st_size + 2000
+    # In the middle of work only past the hard bound (a few times the snapshot).
+    hard = tinydb_store.COMPACT_HARD * path.stat().st_size + 2000
+    assert store.journal_path.stat().st_size < hard + 8000  # at most a record beyond it
+    assert snapshots, "the journal grew without bound"
     assert len(read_json(path)["leads"]) >= 10  # compacted: the snapshot holds leads written
+    # When idle, past the soft bound: folded; below it: nothing written.
+    with store.transaction() as st:
+        for i in range(40):
+            st.record_ack(f"x{i}@customer.test", T0)
+    before = len(snapshots)
+    store.maintain()
+    assert len(snapshots) == before + 1
+    assert journal.read(store.journal_path).records == []
+    store.maintain()
+    assert len(snapshots) == before + 1
     assert everything(path)["reads"][3] == "7:29"
+    TinyDbStore.open(path, readonly=True).maintain()  # a reader never writes
+    assert len(snapshots) == before + 1
 
 
 def test_the_snapshot_stays_readable_by_tinydb(tmp_path: Path) -> None:

@@ -393,3 +393,14 @@ def test_markers_and_notices_round_trip(store: StateStore) -> None:
         assert state.clear_notice("smtp-paused") and not state.clear_notice("smtp-paused")
     with store.transaction() as state:
         assert state.notices() == []
+
+
+def test_maintain_changes_nothing_a_transaction_sees(store: StateStore) -> None:
+    with store.transaction() as st:
+        st.put_lead(full_lead(), T0 + H)
+        st.put_outbox(item("<m@shop.test>"))
+    store.maintain()
+    with store.transaction() as st:
+        assert st.lead("lea@customer.test") == full_lead()
+        assert [i.id for i in st.queued()] == ["<m@shop.test>"]
+        assert st.next_wake() == T0 + H
