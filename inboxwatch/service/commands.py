@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import logging
 import sys
 from collections.abc import Iterator
@@ -12,13 +13,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from inboxwatch.core.classify import Classification, Context, Kind, Known, classify
-from inboxwatch.core.letters import LeadView, Thread, lead_values, thread_start, to_lead
-from inboxwatch.core.message import Address, parse_message
-from inboxwatch.core.mime import new_message_id, to_bytes
+from inboxwatch.core.decide import Incoming, email_step, on_enquiry
+from inboxwatch.core.lead import Lead
+from inboxwatch.core.letters import Ids
+from inboxwatch.core.message import parse_message
+from inboxwatch.core.mime import Outgoing, new_message_id, to_bytes
 from inboxwatch.core.settings import Settings
 from inboxwatch.errors import ConfigError, MessageError, Problem
 from inboxwatch.userfiles.config import Config, load_config
 from inboxwatch.userfiles.rulebook import RuleBook, load_rulebook
+from inboxwatch.userfiles.sequences import Step
 
 if TYPE_CHECKING:
     from inboxwatch.adapters.tinydb_store import TinyDbStore
@@ -106,9 +110,11 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
+    """The message the daemon would send, made by the daemon's own code (decide.on_enquiry,
+    decide.email_step): the same values (greeting, enquiry, signature, ...), the same
+    language choice and threading. Nothing is stored or sent."""
     cfg, book = load_all(args.config)
-    template = book.templates.get(args.template)
-    if template is None:
+    if args.template not in book.templates:
         raise ConfigError(
             [
                 Problem(
@@ -118,40 +124,64 @@ def cmd_preview(args: argparse.Namespace) -> int:
                 )
             ]
         )
-    me = Address(cfg.identity.address, cfg.identity.name)
+    st = Settings.from_config(cfg)
     now = datetime.now(UTC)
+
+    def ids() -> str:
+        return new_message_id(cfg.identity.address)
+
     if args.lead:
-        msg = parse_message(args.lead.read_bytes())
-        c = classify(msg, book, context(cfg), msg.date or now)
-        if c.kind is not Kind.ENQUIRY or c.lead is None:
-            raise MessageError(
-                f"{args.lead}: not an enquiry ({c.kind.value}: {'; '.join(c.reasons)})"
-            )
-        start = thread_start(msg, c.lead.addr)
-        view = LeadView(c.lead, c.source, c.rule, start.subject, c.fields)
-        thread = start
+        out = _preview_for(args.lead, args.template, book, st, now, ids)
     else:
-        view = LeadView(
-            Address("jane.doe@example.com", "Jane Doe"),
-            "direct-email",
-            "direct-email",
-            "Question about your prices",
-            {"phone": "+1 555 0100"},
+        lead = Lead(
+            address="jane.doe@example.com",
+            name="Jane Doe",
+            source="direct-email",
+            rule="direct-email",
+            sequence="",
+            arrived=now,
+            enquiry_id="<enquiry@example.com>",
+            subject="Question about your prices",
+            thread_subject="Question about your prices",
+            thread=("<enquiry@example.com>",),
+            phone="+1 555 0100",
+            fields={"message": "Hello, what would a small job cost, and when could you start?"},
         )
-        thread = Thread(view.subject, ("<enquiry@example.com>",))
-    out, _ = to_lead(
-        purpose="preview",
-        template=template,
-        values=lead_values(view, me, cfg.owner),
-        me=me,
-        to=view.address,
-        thread=thread,
-        message_id=new_message_id(me.addr),
-        now=now,
-        answers_lead_message=bool(thread.message_ids),
-    )
+        # An acknowledgement template as the acknowledgement (it answers their message).
+        acks = {r.template for r in book.rules} | {
+            q.ack.template for q in book.sequences.values() if q.ack
+        }
+        purpose = "ack" if args.template in acks else "followup"
+        step = Step(args.template, 0, "email", args.template)
+        out = email_step(lead, step, book, st, now, ids, purpose)[1].out
     print(as_received(to_bytes(out)))
     return 0
+
+
+def _preview_for(
+    path: Path, template: str, book: RuleBook, st: Settings, now: datetime, ids: Ids
+) -> Outgoing:
+    """``template`` as the daemon would send it to the lead of the enquiry in ``path``,
+    had it arrived now: a later step of the lead's sequence as that step, after the
+    acknowledgement; any other template as the acknowledgement."""
+    msg = parse_message(path.read_bytes())
+    c = classify(msg, book, st.context(None), now)
+    if c.kind is not Kind.ENQUIRY or c.lead is None:
+        raise MessageError(f"{path}: not an enquiry ({c.kind.value}: {'; '.join(c.reasons)})")
+    seq = book.sequences.get(c.sequence)
+    ack = c.template or (seq.ack.template if seq and seq.ack else "")
+    later = {x.template for x in seq.steps if x.is_email} - {ack} if seq else set()
+    as_ack = template not in later
+    if as_ack:
+        c = dataclasses.replace(c, template=template)
+    decision = on_enquiry(Incoming(msg, "preview", now, c), book, st, now, ids)
+    lead = decision.lead
+    assert lead is not None  # on_enquiry always makes the lead
+    if as_ack:
+        return next(s.out for s in decision.sends if s.out.purpose == "ack")
+    step = Step(template, 0, "email", template)
+    _, send = email_step(lead, step, book, st, now, ids, "followup")
+    return send.out
 
 
 def as_received(raw: bytes) -> str:
@@ -163,7 +193,7 @@ def as_received(raw: bytes) -> str:
     head = "\n".join(f"{k}: {v}" for k, v in msg.items() if not k.startswith("Content-"))
     part = msg.get_body(("plain",))
     body = part.get_content() if part is not None else ""
-    return f"{head}\n\n{body}"
+    return f"{head}\n\n{body}".replace("\r\n", "\n")  # lines as a terminal shows them
 
 
 # -- the daemon and the lead commands -------------------------------------------------------
@@ -208,6 +238,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         daemon.install_signal_handlers()
         log.info("dry run on %s of %s: nothing is sent or written", cfg.imap.inbox, cfg.imap.host)
         return daemon.run(once=args.once)
+    import signal
+
+    # A command's wake-up (SIGUSR1) as soon as the run lock names us must not kill us
+    # before the daemon's own handlers are in place.
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
     with single_instance(cfg.state_path):
         daemon = make_daemon(cfg, book, passwords, time_scale=scale)
         daemon.install_signal_handlers()
