@@ -100,6 +100,8 @@ def test_init_probe_writes_the_sent_folder_and_idle(
     assert main(["init", str(home), *flags, "--probe"]) == 0
     out = capsys.readouterr().out
     assert 'Sent folder "Sent" (\\Sent flag)' in out and "IDLE offered" in out
+    login = f"SMTP 127.0.0.1:{mail_servers.smtp_port} (starttls) accepted the login as"
+    assert login in out
     doc = tomllib.loads((home / "config.toml").read_text())
     assert doc["imap"]["sent"] == "Sent"
     assert doc["imap"]["idle"] is True
@@ -114,8 +116,12 @@ def test_init_probe_with_a_wrong_password_says_so_and_writes_nothing(
     flags = server_flags(mail_servers, shop, home)
     (home.parent / f"{shop}.password").write_text("not the password")
     assert main(["init", str(home), *flags, "--probe"]) == 1
-    assert "login failed" in capsys.readouterr().err.lower()
-    assert list(home.iterdir()) == []  # the staging folder is gone, nothing was moved
+    err = capsys.readouterr().err
+    assert f"IMAP login as '{mail_servers.address(shop)}' refused by 127.0.0.1" in err
+    assert "[AUTHENTICATIONFAILED]" in err and "b'" not in err  # the server's words, decoded
+    assert f"check the password from imap.password_file ({home.parent / shop}.password)" in err
+    assert len(err.splitlines()) == 1
+    assert not home.exists()  # the staging folder and DIR are gone, nothing was moved
 
 
 def test_missing_values_are_named_and_nothing_is_written(tmp_path: Path, capsys: Capsys) -> None:
@@ -235,7 +241,11 @@ def _starttls(conn: socket.socket, ctx: ssl.SSLContext) -> ssl.SSLSocket | None:
     reader = conn.makefile("rb")
     for _ in range(5):  # CAPABILITY (imaplib asks), then STARTTLS
         line = reader.readline()
-        tag, _, command = line.decode().strip().partition(" ")
+        if not line:
+            return None
+        # latin-1: a client that sends a TLS ClientHello here (init's check of the TLS
+        # mode) gets no STARTTLS, as from a real server, and the thread lives on.
+        tag, _, command = line.decode("latin-1").strip().partition(" ")
         if command.upper() == "CAPABILITY":
             conn.sendall(b"* CAPABILITY IMAP4rev1 STARTTLS\r\n" + f"{tag} OK done\r\n".encode())
         elif command.upper() == "STARTTLS":
@@ -319,4 +329,74 @@ def test_a_certificate_for_another_name_is_named_with_the_host(
     assert main(["init", str(home), *flags, "--probe"]) == 1
     err = capsys.readouterr().err
     assert f"the certificate of 127.0.0.1:{port} is for mail.other.test, not for 127.0.0.1" in err
-    assert list(home.iterdir()) == []
+    assert not home.exists()
+
+
+def without(flags: list[str], key: str) -> list[str]:
+    """``flags`` less the ``--set KEY=...`` pair for ``key``."""
+    out: list[str] = []
+    for flag in flags:
+        if out and out[-1] == "--set" and flag.startswith(f"{key}="):
+            out.pop()
+        else:
+            out.append(flag)
+    return out
+
+
+def test_probe_of_an_untrusted_certificate_names_the_cafile_key(
+    mail_servers: MailServers, shop: str, tmp_path: Path, capsys: Capsys
+) -> None:
+    home = tmp_path / "iw"
+    flags = without(server_flags(mail_servers, shop, home), "imap.cafile")
+    assert main(["init", str(home), *flags, "--probe"]) == 1
+    err = capsys.readouterr().err
+    assert f"the certificate of IMAP 127.0.0.1:{mail_servers.imaps_port} cannot be verified" in err
+    assert "imap.cafile" in err and len(err.splitlines()) == 1
+    assert not home.exists()
+
+
+def test_probe_of_smtp_starttls_on_an_implicit_tls_port_names_the_mode_that_fits(
+    mail_servers: MailServers, shop: str, tmp_path: Path, capsys: Capsys
+) -> None:
+    assert mail_servers.smtps_port is not None
+    home = tmp_path / "iw"
+    flags = without(server_flags(mail_servers, shop, home), "smtp.port")
+    flags += ["--set", f"smtp.port={mail_servers.smtps_port}"]  # tls stays "starttls"
+    assert main(["init", str(home), *flags, "--probe"]) == 1
+    err = capsys.readouterr().err
+    assert f"SMTP 127.0.0.1:{mail_servers.smtps_port} speaks TLS from the first byte" in err
+    assert 'set smtp.tls = "ssl"' in err
+    assert not home.exists()
+    # ... and with that mode the same port logs in.
+    assert main(["init", str(home), *flags, "--set", 'smtp.tls="ssl"', "--probe"]) == 0
+    assert f"SMTP 127.0.0.1:{mail_servers.smtps_port} (ssl) accepted the login" in (
+        capsys.readouterr().out
+    )
+
+
+def test_probe_of_smtp_ssl_on_a_plain_port_names_starttls(
+    mail_servers: MailServers, shop: str, tmp_path: Path, capsys: Capsys
+) -> None:
+    home = tmp_path / "iw"
+    flags = [*server_flags(mail_servers, shop, home), "--set", 'smtp.tls="ssl"']
+    assert main(["init", str(home), *flags, "--probe"]) == 1
+    err = capsys.readouterr().err
+    assert f"SMTP 127.0.0.1:{mail_servers.smtp_port} does not start with TLS" in err
+    assert 'set smtp.tls = "starttls"' in err
+
+
+def test_probe_of_a_refused_smtp_login_names_its_password_source(
+    mail_servers: MailServers,
+    shop: str,
+    tmp_path: Path,
+    capsys: Capsys,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    home = tmp_path / "iw"
+    monkeypatch.setenv("SMTP_PW", "not the password")
+    flags = [*server_flags(mail_servers, shop, home), "--set", 'smtp.password_env="SMTP_PW"']
+    assert main(["init", str(home), *flags, "--probe"]) == 1
+    err = capsys.readouterr().err
+    assert f"SMTP login as '{mail_servers.address(shop)}' refused by 127.0.0.1:" in err
+    assert "check the password from smtp.password_env ($SMTP_PW)" in err
+    assert [x for x in err.splitlines() if x.startswith("inboxwatch:")] == err.splitlines()[-1:]

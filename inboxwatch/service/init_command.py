@@ -18,6 +18,7 @@ failure leaves DIR as it was. Nothing that exists is replaced without ``--force`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -41,6 +42,11 @@ DEFAULT_PASSWORD_ENV = "INBOXWATCH_PASSWORD"
 SOURCES = ("password_env", "password_file", "password_command", "password_credential")
 WHERE = "command line"
 _STATE = "state/inboxwatch.json"  # beside config.toml
+#: Where the systemd units keep the state (StateDirectory=inboxwatch/default, or
+#: inboxwatch/%i for the instance %i): /etc is read-only under ProtectSystem=strict.
+SYSTEM_STATE = Path("/var/lib/inboxwatch")
+#: How many empty answers to a required question before init gives up (exit 2).
+MAX_EMPTY_ANSWERS = 3
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -62,8 +68,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--state",
         metavar="PATH",
-        help="the state file (default: state/inboxwatch.json beside config.toml; "
-        "under systemd: in the unit's StateDirectory, /var/lib/inboxwatch)",
+        help="the state file (default: in $STATE_DIRECTORY when set; for a DIR under "
+        "/etc, /var/lib/inboxwatch/NAME/inboxwatch.json as the systemd units expect; "
+        "else state/inboxwatch.json beside config.toml)",
     )
     p.add_argument(
         "--set",
@@ -112,8 +119,74 @@ def _mailish(value: str | None) -> str:
     return value if value and "@" in value else ""
 
 
+def _answer(ask: Callable[[str], str], q: Question, default: str) -> str:
+    """Ask until there is an answer (or a default): a required value is asked again
+    after an empty answer, at most :data:`MAX_EMPTY_ANSWERS` times in all."""
+    shown = f" [{default}]" if default else ""
+    for _ in range(MAX_EMPTY_ANSWERS):
+        answer = ask(f"{q.prompt}{shown}: ").strip() or default
+        if answer:
+            return answer
+        print(f"  {q.prompt}: an answer is needed (Ctrl-C stops)", file=sys.stderr)
+    return ""
+
+
+def _missing(q: Question, values: dict[str, str]) -> str:
+    """Why a value is missing, in terms of what the user typed."""
+    user = values.get("user", "")
+    if q.key == "address" and user and not _mailish(user):
+        return (
+            f"--user {user!r} is not an email address, so it cannot be the business "
+            "address too: give that with --address"
+        )
+    return f"missing: {q.prompt}"
+
+
+def password_flag(args: argparse.Namespace) -> str:
+    """The ``--password-*`` flag given, as typed ("" when none)."""
+    key = next((k for k in SOURCES if getattr(args, k, None)), "")
+    return f"--{key.replace('_', '-')}" if key else ""
+
+
+def check_flags(args: argparse.Namespace) -> None:
+    """Flags that contradict each other are an error, never silently dropped: each
+    problem names both flags (exit 2, before anything is asked or written)."""
+    preset = PRESETS.get(args.provider or "")
+    given = password_flag(args)
+    problems: list[Problem] = []
+    if args.token_command and given:
+        why = f"conflicts with {given}: OAuth2 (a token) or a password, not both"
+        problems.append(Problem(WHERE, "--token-command", why))
+    elif preset is not None and args.token_command and preset.auth != "oauth2":
+        why = (
+            f"conflicts with --provider {preset.name}: {preset.title} logs in with a "
+            f"password here ({preset.login_note}); drop --token-command"
+        )
+        problems.append(Problem(WHERE, "--token-command", why))
+    elif preset is not None and given and preset.auth == "oauth2" and not preset.password_note:
+        why = (
+            f"conflicts with --provider {preset.name}: {preset.title} takes no password "
+            f"over IMAP; {preset.login_note}"
+        )
+        problems.append(Problem(WHERE, given, why))
+    if problems:
+        raise ConfigError(problems)
+
+
+def login_note(args: argparse.Namespace) -> str:
+    """What to prepare for the login that was written (the preset's note may be about
+    OAuth2 while an app password was chosen, as Google allows)."""
+    preset = PRESETS.get(args.provider or "")
+    if preset is None:
+        return ""
+    if preset.auth == "oauth2" and not args.token_command and preset.password_note:
+        return preset.password_note
+    return preset.login_note
+
+
 def gather(args: argparse.Namespace, ask: Callable[[str], str] | None) -> dict[str, str]:
     """The answers: flags first, then questions (``ask`` is None when not interactive)."""
+    check_flags(args)
     preset = PRESETS.get(args.provider or "")
     values = {q.key: (getattr(args, q.key, None) or "").strip() for q in QUESTIONS}
     values["address"] = values["address"] or _mailish(values["user"])
@@ -123,17 +196,18 @@ def gather(args: argparse.Namespace, ask: Callable[[str], str] | None) -> dict[s
             continue
         default = q.default(values)
         if ask is not None:
-            shown = f" [{default}]" if default else ""
-            values[q.key] = ask(f"{q.prompt}{shown}: ").strip() or default
+            values[q.key] = _answer(ask, q, default)
         if not values[q.key]:
-            problems.append(Problem(WHERE, f"--{q.key}", f"missing: {q.prompt}"))
+            problems.append(Problem(WHERE, f"--{q.key}", _missing(q, values)))
     if preset is None and not args.smtp_host:
         guess = smtp_guess(values["host"])
         answer = ask(f"SMTP server [{guess}]: ").strip() if ask is not None else ""
         args.smtp_host = answer or guess
-    if preset is not None and preset.auth == "oauth2" and not args.token_command:
+    wants_token = preset is not None and preset.auth == "oauth2" and not password_flag(args)
+    if preset is not None and wants_token and not args.token_command:
         if ask is not None:
-            args.token_command = ask("command that prints an OAuth2 access token: ").strip()
+            token = Question("token_command", "command that prints an OAuth2 access token")
+            args.token_command = _answer(ask, token, "")
         if not args.token_command:
             problems.append(
                 Problem(WHERE, "--token-command", f"missing: {preset.title} {preset.login_note}")
@@ -205,7 +279,7 @@ def build_config(args: argparse.Namespace, v: dict[str, str]) -> dict[str, Any]:
         "identity": {"address": v["address"].lower(), "name": args.name or domain},
         "team": {"addresses": []},
         "owner": {"address": v["owner"].lower()},
-        "state": {"path": str(Path(args.state).expanduser().resolve()) if args.state else _STATE},
+        "state": {"path": state_path(args)},
         "paths": {"rules": "rules", "templates": "templates"},
     }
     if sending:
@@ -213,6 +287,30 @@ def build_config(args: argparse.Namespace, v: dict[str, str]) -> dict[str, Any]:
     for item in args.set:
         set_key(doc, item)
     return doc
+
+
+def state_path(args: argparse.Namespace) -> str:
+    """The [state] path: ``--state``; else ``$STATE_DIRECTORY`` (systemd sets it for a
+    unit with StateDirectory=, e.g. ``systemd-run -p StateDirectory=...``); else, for a
+    config folder under /etc (a system service: /etc is read-only to it), the folder the
+    units in contrib/ give it: /etc/inboxwatch → /var/lib/inboxwatch/default,
+    /etc/inboxwatch/shop → /var/lib/inboxwatch/shop; else beside config.toml."""
+    if args.state:
+        return str(Path(args.state).expanduser().resolve())
+    given = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+    if given:
+        return str(Path(given) / "inboxwatch.json")
+    folder = Path(args.dir).expanduser().resolve()
+    if folder == Path("/etc") or Path("/etc") not in folder.parents:
+        return _STATE
+    mine = Path("/etc/inboxwatch")
+    if folder == mine:
+        name = "default"
+    elif mine in folder.parents:
+        name = "-".join(folder.relative_to(mine).parts)
+    else:
+        name = folder.name
+    return str(SYSTEM_STATE / name / "inboxwatch.json")
 
 
 def set_key(doc: dict[str, Any], item: str) -> None:
@@ -258,10 +356,37 @@ def header(args: argparse.Namespace, now: datetime) -> str:
         made += f" for {PRESETS[args.provider].title} (--provider {args.provider})"
     return (
         f"# Written by {made}.\n"
-        "# Every key is explained in config.example.toml (in the source and on the project\n"
-        "# page); `inboxwatch check` validates this file, `inboxwatch init --probe` asks the\n"
-        "# server for the Sent folder and IDLE. Relative paths are from this file's folder.\n\n"
+        "# Every key is explained in config.example.toml (in the source checkout);\n"
+        "# `inboxwatch check` validates this file, `inboxwatch init --probe` logs in to both\n"
+        "# servers and asks for the Sent folder and IDLE. Relative paths are from this\n"
+        "# file's folder.\n\n"
     )
+
+
+def _make_dirs(target: Path) -> list[Path]:
+    """Create ``target`` and missing parents; the ones created, outermost first."""
+    missing = [p for p in (target, *target.parents) if not p.exists()]
+    target.mkdir(parents=True, exist_ok=True)
+    return list(reversed(missing))
+
+
+def _as_flags(
+    problems: list[Problem], stage: Path, target: Path, args: argparse.Namespace
+) -> list[Problem]:
+    """Problems in the staged files, named as the user gave them: a key set with
+    ``--set`` as ``--set imap.port``, any other as the command line's, and a staged
+    path (gone once init fails) as the path it would have had."""
+    set_keys = {item.partition("=")[0].strip() for item in args.set}
+    staged = str(stage / "config.toml")
+    out = []
+    for p in problems:
+        if p.file == staged and p.key in set_keys:
+            out.append(Problem(WHERE, f"--set {p.key}", p.message))
+        elif p.file == staged:
+            out.append(Problem(WHERE, p.key, p.message))
+        else:
+            out.append(Problem(p.file.replace(str(stage), str(target)), p.key, p.message, p.line))
+    return out
 
 
 def write_config(path: Path, doc: dict[str, Any], head: str) -> None:
@@ -283,22 +408,32 @@ def cmd_init(args: argparse.Namespace) -> int:
         if len(existing) > 3:
             problems.append(Problem(str(target), "", f"and {len(existing) - 3} more files exist"))
         raise ConfigError(problems)
-    target.mkdir(parents=True, exist_ok=True)
     head = header(args, datetime.now(UTC))
-    with tempfile.TemporaryDirectory(dir=target, prefix=".inboxwatch-init-") as tmp:
-        stage = Path(tmp)
-        for rel, src in files:
-            if src is not None:
-                (stage / rel).parent.mkdir(parents=True, exist_ok=True)
-                (stage / rel).write_bytes(src.read_bytes())
-        write_config(stage / "config.toml", doc, head)
-        if args.probe:
-            _probe_into(doc, stage / "config.toml", args)
+    made = _make_dirs(target)
+    try:
+        with tempfile.TemporaryDirectory(dir=target, prefix=".inboxwatch-init-") as tmp:
+            stage = Path(tmp)
+            for rel, src in files:
+                if src is not None:
+                    (stage / rel).parent.mkdir(parents=True, exist_ok=True)
+                    (stage / rel).write_bytes(src.read_bytes())
             write_config(stage / "config.toml", doc, head)
-        _, book = load_all(stage / "config.toml")  # what `inboxwatch check` does
-        for rel, _ in files:
-            (target / rel).parent.mkdir(parents=True, exist_ok=True)
-            os.replace(stage / rel, target / rel)
+            try:
+                _, book = load_all(stage / "config.toml")  # what `inboxwatch check` does
+            except ConfigError as exc:
+                raise ConfigError(_as_flags(exc.problems, stage, target, args)) from None
+            if args.probe:
+                _probe_into(doc, stage / "config.toml", args)
+                write_config(stage / "config.toml", doc, head)
+                _, book = load_all(stage / "config.toml")
+            for rel, _ in files:
+                (target / rel).parent.mkdir(parents=True, exist_ok=True)
+                os.replace(stage / rel, target / rel)
+    except BaseException:
+        for folder in reversed(made):  # leave no empty folder behind a failure
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
     config = target / "config.toml"
     print(
         f"{config}: written ({len(book.rules)} rules, {len(book.sequences)} sequences, "
@@ -306,23 +441,37 @@ def cmd_init(args: argparse.Namespace) -> int:
     )
     preset = PRESETS.get(args.provider or "")
     if preset is not None:
-        print(f"{preset.title}: {preset.login_note}")
-    env = doc["imap"].get("password_env")
-    if env:
-        print(f"the password is read from ${env} (or change [imap]/[smtp] password_*)")
+        print(f"{preset.title}: {login_note(args)}")
+    print(f"login: {_login_line(doc['imap'])}")
+    state = doc["state"]["path"]
+    if not args.state and Path(state).is_absolute():
+        print(f"state: {state} (the systemd units' StateDirectory; --state chooses another)")
     print(f"next: inboxwatch check --config {config}; inboxwatch run --config {config}")
     return 0
+
+
+def _login_line(imap: dict[str, Any]) -> str:
+    """How the written config logs in, in the words of its keys."""
+    if imap.get("auth") == "oauth2":
+        return f"OAuth2, the access token printed by token_command {imap['token_command']!r}"
+    if imap.get("password_env"):
+        return f"the password is read from ${imap['password_env']} (imap/smtp password_env)"
+    for key in SOURCES[1:]:
+        if imap.get(key):
+            return f"the password from {key} {imap[key]!r}"
+    return "as written in [imap] and [smtp]"
 
 
 def _probe_into(doc: dict[str, Any], path: Path, args: argparse.Namespace) -> None:
     """Log in with the staged config and write what the server said into ``doc``."""
     from inboxwatch.adapters.oauth import credentials
-    from inboxwatch.service.mailbox_probe import probe
+    from inboxwatch.service.mailbox_probe import probe, probe_smtp
     from inboxwatch.userfiles.config import load_config
 
     cfg = load_config(path)
     preset = PRESETS.get(args.provider or "")
-    found = probe(cfg.imap, credentials(cfg)[0], preset.sent if preset else "")
+    imap_login, smtp_login = credentials(cfg)
+    found = probe(cfg.imap, imap_login, preset.sent if preset else "")
     imap = doc["imap"]
     imap["idle"] = found.idle
     if found.sent is not None:
@@ -333,3 +482,4 @@ def _probe_into(doc: dict[str, Any], path: Path, args: argparse.Namespace) -> No
         f"probe: logged in to {cfg.imap.host} as {cfg.imap.username}; {sent}; "
         f"IDLE {'offered' if found.idle else 'not offered: polling'}"
     )
+    print(f"probe: {probe_smtp(cfg.smtp, smtp_login)}")

@@ -52,6 +52,9 @@ class Preset:
     max_per_day: int
     #: One line for the user: what to prepare before the first start.
     login_note: str
+    #: For an OAuth2 provider that also takes an app password (a ``--password-*`` flag
+    #: instead of ``--token-command``): what that password must be. Empty: it takes none.
+    password_note: str = ""
 
     def hosts_for(self, domain: str) -> tuple[str, str]:
         """IMAP and SMTP host; cPanel's are named after the mail domain."""
@@ -92,6 +95,9 @@ PRESETS: dict[str, Preset] = {
             max_per_day=500,
             login_note="logs in with OAuth2: give a token_command that prints a fresh "
             "access token for the scope https://mail.google.com/ (README, OAuth2)",
+            password_note="the password must be an app password (myaccount.google.com → "
+            "Security → App passwords; needs 2-Step Verification, and in Google "
+            "Workspace an administrator who allows them); the account password is refused",
         ),
         Preset(
             name="microsoft365",
