@@ -1,6 +1,7 @@
 """Command line. One clear line per error on stderr; a traceback only with ``--debug``.
 
-Exit codes: 0 ok, 2 usage or configuration error, 1 anything else.
+Exit codes: 0 ok, 2 usage or configuration error, 1 anything else; 141 when the
+reader of stdout went away (``| head``), quietly.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import select
 import sys
 import traceback
 from collections.abc import Sequence
@@ -17,6 +19,7 @@ from inboxwatch import __version__
 from inboxwatch.errors import ConfigError, InboxwatchError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+EXIT_BROKEN_PIPE = 128 + 13  # SIGPIPE, as a shell reports a tool it stopped
 log = logging.getLogger("inboxwatch")
 
 
@@ -115,13 +118,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     setup_logging(args.debug)
     try:
-        return _dispatch(args)
+        result = _dispatch(args)
+        sys.stdout.flush()  # here, where a closed pipe is caught, not at interpreter exit
+        return result
     except ConfigError as exc:
         if args.debug:
             traceback.print_exc()
         for problem in exc.problems:
             print(f"inboxwatch: {problem}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError as exc:  # before OSError: a closed stdout is not an error of ours
+        if _stdout_closed():
+            return _closed_pipe()
+        if args.debug:
+            traceback.print_exc()
+        print(f"inboxwatch: {exc}", file=sys.stderr)  # a socket's, say: a real error
+        return EXIT_ERROR
     except (InboxwatchError, OSError) as exc:
         if args.debug:
             traceback.print_exc()
@@ -129,6 +141,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
+
+
+def _stdout_closed() -> bool:
+    """Whether stdout is a pipe nobody reads any more (poll(2) reports POLLERR on it)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # a replaced stdout (tests)
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & select.POLLERR for _, events in poller.poll(0))
+
+
+def _closed_pipe() -> int:
+    """The reader went away (``inboxwatch export | head``): stop quietly, as Unix tools do.
+
+    stdout is pointed at /dev/null first, so the flush at interpreter exit finds nowhere
+    to fail and prints no "Exception ignored" (the recipe in Python's ``signal`` docs,
+    "Note on SIGPIPE"). 141 is what a shell reports for a tool killed by SIGPIPE.
+    """
+    fd = sys.stdout.fileno()
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+    return EXIT_BROKEN_PIPE
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]

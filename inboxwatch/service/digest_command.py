@@ -4,7 +4,8 @@
 HTML part for a browser, ``--send`` mails it to the owner now, through the configured SMTP
 server. All three cover the time since the last daily digest (or the last day) up to now
 and read the state without writing it: ``--send`` is not the day's digest (the daemon's
-still goes at ``digest_time``) and is safe beside a running daemon.
+still goes at ``digest_time``) and is safe beside a running daemon. The HTML file names
+leads, so it is written mode 0600.
 """
 
 from __future__ import annotations
@@ -55,7 +56,9 @@ def cmd_digest(args: argparse.Namespace) -> int:
     tasks = digest.tasks_today(leads, book, st, now)
     subject, text, html = digest.build(leads, archived, since, now, st, cfg.timezone, tasks)
     if args.html is not None:
-        args.html.write_text(html, encoding="utf-8")
+        from inboxwatch.service.private_files import write_private
+
+        write_private(args.html, html)  # leads' names and addresses: 0600, as the state
         print(f"wrote {args.html}")
     elif args.send:
         send(digest.mail(subject, text, html, st, new_message_id(st.me.addr), now), cfg)

@@ -7,7 +7,8 @@ is kept about them (with ``--lead ADDRESS``). Read-only and safe beside a runnin
 JSON is one document: ``{"exported": ..., "leads": [lead, ...]}``, each lead as the
 state keeps it (``Lead.to_dict``: arrival, source, rule, fields, automation and
 conversation, first response, steps done, ``events`` oldest first). CSV is one row per
-timeline event, the lead's main columns repeated, for a spreadsheet.
+timeline event, the lead's main columns repeated, for a spreadsheet. A file written with
+``-o`` is mode 0600, as the state is.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import IO, Any
 
 from inboxwatch.core.lead import Lead, iso
 from inboxwatch.service.commands import open_state
+from inboxwatch.service.private_files import open_private
 from inboxwatch.userfiles.config import load_config
 
 CSV_COLUMNS = (
@@ -100,7 +102,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     rows = all_leads(args)
     write = write_csv if args.csv else write_json
     if args.output:
-        with open(args.output, "w", encoding="utf-8", newline="") as fh:
+        with open_private(args.output) as fh:  # every lead's personal data: 0600
             write(rows, fh)
         print(f"{args.output}: {len(rows)} leads", file=sys.stderr)
     else:

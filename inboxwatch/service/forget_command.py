@@ -6,8 +6,10 @@ not yet sent, and every other row that names them (see
 :mod:`inboxwatch.adapters.erasure` for the rules); then the state is written anew, so
 that no file of it, the journal included, holds the address. `--keep-suppression`
 leaves a hash of the address on the suppression list, so the daemon still never writes
-to them. A backup taken earlier (the copy an upgrade keeps) is named, and deleted only
-with `--delete-backups`.
+to them; for an address never seen it is the whole request ("never contact me"), so it
+is stored and the command succeeds. An address nothing names, without that flag, is an
+error (exit 1, one line on stderr): most likely a typo. A backup taken earlier (the
+copy an upgrade keeps) is named, and deleted only with `--delete-backups`.
 
 Safe beside the running daemon: it takes the state's lock as `stop` does; the daemon
 reads the removals at its next transaction (a compaction makes it reload the files),
@@ -92,21 +94,28 @@ def cmd_forget(args: argparse.Namespace) -> int:
         address, datetime.now(UTC), keep_suppression=args.keep_suppression
     )
     backups = backups_holding(cfg.state_path, address)
+    if not erased.found and not backups and not erased.suppression:
+        # One line, on stderr: most likely a typo in the address. Nothing was stored.
+        raise InboxwatchError(
+            f"{address} is unknown: no lead or record in {cfg.state_path.parent} names it "
+            "(--keep-suppression still puts it on the suppression list)"
+        )
     if erased.found:
         print(f"{address}: erased from {cfg.state_path.parent}")
         for line in report(erased):
             print(line)
         print("  the state files were written anew: none of them holds the address any more")
+    elif erased.suppression:
+        # "Never contact me" from someone never seen is a request of its own: honoured.
+        print(f"{address}: nothing was stored about this address in {cfg.state_path.parent}")
     else:
-        print(f"{address}: nothing stored about this address in {cfg.state_path.parent}")
+        print(f"{address}: not in the state in {cfg.state_path.parent}; only backups name it")
     if erased.suppression:
         print(
             f"  kept on the suppression list as {erased.suppression} (a hash: the daemon "
             "will never write to this address; `inboxwatch unsuppress` undoes it)"
         )
     _backups(cfg.state_path, backups, args.delete_backups)
-    if not erased.found and not backups:
-        raise InboxwatchError(f"{address} is unknown: no lead or record names it")
     return 0
 
 
