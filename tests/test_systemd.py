@@ -114,6 +114,30 @@ def test_instances_have_their_own_user_state_config_and_password() -> None:
     assert "%i" in s["ExecStart"][0] and "%i" in s["LoadCredential"][0]
 
 
+def test_the_single_unit_and_the_instances_never_share_a_state_folder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """StateDirectory= chowns its folder recursively to the unit's user: the single unit's
+    must not contain the instances' (inboxwatch/%i), and init's default state for each
+    config folder must be inside the folder its unit can write."""
+    from argparse import Namespace
+
+    from inboxwatch.service.init_command import state_path
+
+    single = unit("inboxwatch.service")["StateDirectory"][0]
+    template = unit("inboxwatch@.service")["StateDirectory"][0]
+    assert single == "inboxwatch/default" and template == "inboxwatch/%i"
+    monkeypatch.delenv("STATE_DIRECTORY", raising=False)
+    for config_dir, state_dir in (
+        ("/etc/inboxwatch", single),
+        ("/etc/inboxwatch/shop", template.replace("%i", "shop")),
+    ):
+        args = Namespace(dir=Path(config_dir), state=None)
+        assert Path(state_path(args)).parent == Path("/var/lib") / state_dir
+    for name in UNITS:  # the package is not on PyPI: no page that does not exist
+        assert "pypi.org" not in (REPO / "contrib" / name).read_text()
+
+
 # -- logs for journald ----------------------------------------------------------------------
 @pytest.fixture
 def loggers() -> Iterator[None]:
