@@ -92,13 +92,20 @@ def cli(capsys: Capsys, *argv: str | Path) -> tuple[int, str, str]:
 # ---- check --------------------------------------------------------------------------
 
 
-def test_check_passes_on_the_shipped_rules_and_templates(shipped: Path, capsys: Capsys) -> None:
+def test_check_passes_on_the_shipped_rules_and_templates(
+    shipped: Path, capsys: Capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INBOXWATCH_TEST_PW", "x")  # unset: a warning (test_check_passwords)
     code, out, err = cli(capsys, "check", "--config", shipped)
     assert (code, err) == (0, "")
     assert out.startswith(f"{shipped}: OK (") and out.count("\n") == 3  # + imap:, smtp:
 
 
-def test_check_passes_on_the_example_config(tmp_path: Path, capsys: Capsys) -> None:
+def test_check_passes_on_the_example_config(
+    tmp_path: Path, capsys: Capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INBOXWATCH_IMAP_PASSWORD", "x")
+    monkeypatch.setenv("INBOXWATCH_SMTP_PASSWORD", "x")
     shutil.copy(REPO / "config.example.toml", tmp_path / "config.toml")
     (tmp_path / "rules").symlink_to(REPO / "rules")
     (tmp_path / "templates").symlink_to(REPO / "templates")

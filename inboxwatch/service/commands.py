@@ -64,7 +64,48 @@ def cmd_check(args: argparse.Namespace) -> int:
     )
     # Which login each server gets; nothing is connected and no token command is run.
     print(f"imap: {cfg.imap.describe_login()}\nsmtp: {cfg.smtp.describe_login()}")
+    for line in password_warnings(cfg):
+        print(f"inboxwatch: warning: {line}", file=sys.stderr)
     return 0
+
+
+def password_warnings(cfg: Config) -> list[str]:
+    """What `run` would stop on when it reads the passwords: an unset variable, a file or
+    systemd credential that cannot be read. One line per source, naming every key that
+    uses it. Nothing is run: a password_command is only named as not tried (it may
+    prompt, or cost a hardware token's touch), and an OAuth2 token_command likewise."""
+    found: dict[str, list[str]] = {}  # the problem -> the keys that have it
+    for name, server in (("imap", cfg.imap), ("smtp", cfg.smtp)):
+        if not server.username or server.auth != "password":
+            continue
+        for source, value in server.password.sources().items():
+            if value:
+                why = _password_problem(source, value)
+                if why:
+                    found.setdefault(why, []).append(f"{name}.{source}")
+    return [f"{cfg.file}: {', '.join(keys)}: {why}" for why, keys in found.items()]
+
+
+def _password_problem(source: str, value: str) -> str:
+    import os
+
+    if source == "password_env":
+        return "" if value in os.environ else f"${value} is not set here: `run` would stop"
+    if source == "password_command":
+        return f"not run by check ({value.split()[0]} ...): `run` runs it when it logs in"
+    if source == "password_credential":
+        folder = os.environ.get("CREDENTIALS_DIRECTORY", "")
+        if not folder:
+            return (
+                f"credential {value!r} not checked: $CREDENTIALS_DIRECTORY is not set "
+                "(systemd sets it for the service, from LoadCredential=)"
+            )
+        value = str(Path(folder) / value)
+    try:
+        with open(value, "rb"):
+            return ""
+    except OSError as exc:
+        return f"cannot read {value}: {exc.strerror or exc}: `run` would stop"
 
 
 def _line(path: Path, c: Classification) -> str:
