@@ -260,4 +260,6 @@ def test_the_example_configs_oauth2_lines_are_valid_when_uncommented(tmp_path: P
     cfg = load_config(path)
     assert cfg.imap.auth == cfg.smtp.auth == "oauth2"
     assert cfg.smtp.token_key == "imap.token_command"
-    assert cfg.imap.token_command.endswith("mutt_oauth2.py /var/lib/inboxwatch/oauth2-token")
+    assert cfg.imap.token_command.endswith(
+        "/usr/local/lib/inboxwatch/mutt_oauth2.py /var/lib/inboxwatch/default/oauth2-token"
+    )
