@@ -400,3 +400,18 @@ def test_probe_of_a_refused_smtp_login_names_its_password_source(
     assert f"SMTP login as '{mail_servers.address(shop)}' refused by 127.0.0.1:" in err
     assert "check the password from smtp.password_env ($SMTP_PW)" in err
     assert [x for x in err.splitlines() if x.startswith("inboxwatch:")] == err.splitlines()[-1:]
+
+
+def test_probe_of_a_failing_token_command_names_the_key_not_the_staging_folder(
+    mail_servers: MailServers, shop: str, tmp_path: Path, capsys: Capsys
+) -> None:
+    home = tmp_path / "iw"
+    flags = server_flags(mail_servers, shop, home)
+    at = flags.index("--password-file")
+    del flags[at : at + 2]
+    flags += ["--token-command", "sh -c 'echo no grant >&2; exit 3'"]
+    assert main(["init", str(home), *flags, "--probe"]) == 1
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert "imap.token_command: exited with status 3: no grant" in err
+    assert ".inboxwatch-init" not in err
+    assert not home.exists()

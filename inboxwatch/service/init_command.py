@@ -38,7 +38,7 @@ from typing import Any
 
 import tomli_w
 
-from inboxwatch.errors import ConfigError, Problem
+from inboxwatch.errors import ConfigError, InboxwatchError, Problem
 from inboxwatch.service.init_answers import (
     DEFAULT_PASSWORD_ENV,
     SOURCES,
@@ -281,7 +281,14 @@ def cmd_init(args: argparse.Namespace) -> int:
             except ConfigError as exc:
                 raise ConfigError(_as_flags(exc.problems, stage, target, args)) from None
             if args.probe:
-                _probe_into(doc, stage / "config.toml", args)
+                try:
+                    _probe_into(doc, stage / "config.toml", args)
+                except ConfigError as exc:  # a password that cannot be read, say
+                    raise ConfigError(_as_flags(exc.problems, stage, target, args)) from None
+                except InboxwatchError as exc:  # "<staged>/config.toml: imap.token_command: .."
+                    staged = str(stage / "config.toml")
+                    text = str(exc).replace(f"{staged}: ", "").replace(staged, WHERE)
+                    raise InboxwatchError(text) from None
                 write_config(stage / "config.toml", doc, head)
                 _, book = load_all(stage / "config.toml")
             for rel, _ in files:
