@@ -39,7 +39,14 @@ def parseargs(argv: Sequence[str] | None) -> argparse.Namespace:
 
     def cmd(name: str, help: str) -> argparse.ArgumentParser:
         c = sub.add_parser(name, help=help, description=help)
-        c.add_argument("--config", "-c", type=Path, default=Path("config.toml"), metavar="FILE")
+        c.add_argument(
+            "--config",
+            "-c",
+            type=Path,
+            default=Path("config.toml"),
+            metavar="FILE",
+            help="the config file (default: ./config.toml, in the current folder)",
+        )
         c.add_argument("--debug", action="store_true", default=argparse.SUPPRESS)
         return c
 

@@ -80,7 +80,7 @@ EXPECTED = {
     "bounce_gmail.eml": ("bounce", ""),
     "bounce_postfix_dsn.eml": ("bounce", ""),
     "bounce_qmail.eml": ("bounce", ""),
-    "bounce_success_dsn.eml": ("bounce", ""),
+    "bounce_success_dsn.eml": ("auto_reply", ""),  # a success report is not a bounce
     "bulk_newsletter.eml": ("list", ""),
     "delay_dsn.eml": ("bounce", ""),
     "human_enquiry_mentions_bounce.eml": ("enquiry", "direct-email"),

@@ -50,6 +50,13 @@ _NDR_SUBJECT = rx(
     r"^(?:no se puede entregar|no entregado|entrega retrasada|onbestelbaar|vertraagd)",
     r"^(?:nao entregue|nao pode ser entregue|entrega atrasada|nao foi possivel entregar)",
 )
+# Success reports that read like an NDR's subject: Gmail's "Delivery Status Notification
+# (Success)", Postfix's "Successful Mail Delivery Report", Exchange's "Delivered:"/"Relayed:".
+_SUCCESS_SUBJECT = rx(
+    r"^delivery status notification \((?:success|relay|delivered|relayed)\)",
+    r"^successful mail delivery report\b",
+    r"^(?:delivered|relayed)\s*:",
+)
 _NDR_SUBJECT_SOFT = rx(r"delay|verzogert|differee|ritardato|retrasada|vertraagd|atrasada|^warning:")
 # Sentences that NDR generators (Postfix, Exim, qmail, Sendmail, Exchange in several
 # languages, Gmail) write and people do not.
@@ -233,8 +240,12 @@ def detect_bounce(msg: Message) -> Detection | None:
     must *say* it is an NDR (typical subject or generator sentence) *and* come from a mail
     system (null Return-Path, postmaster, ``Auto-Submitted``) or say so in both subject and
     body. So "Re: Undeliverable: ..." from a person, or a customer writing "my email
-    bounced", is not a bounce. A DSN whose actions are only delivered/relayed/expanded is
-    returned as a soft bounce without recipients: nothing failed, but it is still a robot.
+    bounced", is not a bounce.
+
+    A success report (RFC 3464 Action delivered, relayed or expanded only; or a "(Success)"
+    / "Successful Mail Delivery Report" notice without a failure status) is returned as an
+    ``auto_reply``: a robot's mail, never answered, never counted or acted on as a bounce
+    (a sender asked for it with NOTIFY=SUCCESS, or a gateway reports a relay).
     """
     reasons: list[str] = []
     from_local = msg.from_.local if msg.from_ else ""
@@ -347,14 +358,15 @@ def detect_bounce(msg: Message) -> Detection | None:
         reasons.append("DSN action: delayed")
         return _bounce(reasons, False, delayed)
     if ok:
-        reasons.append("DSN reports delivery, not a failure")
-        return _bounce(reasons, False, [])
+        return _success(reasons, "DSN action: delivered/relayed/expanded only")
 
     if notice is not None:
         return _bounce(reasons, notice[0], notice[1] or failed_hdr)
     head = _ndr_head(fold(msg.body_text[:SCAN]))
     soft = bool(_NDR_SUBJECT_SOFT.search(subject) and subj_hit) or bool(_SOFT_BODY.search(head))
     statuses = set(_STATUS.findall(msg.report_text))
+    if not failed_hdr and not statuses & {"4", "5"} and _SUCCESS_SUBJECT.search(subject):
+        return _success(reasons, f"success notice: {msg.subject[:60]}")
     if "5" in statuses or failed_hdr:
         soft = False
     elif "4" in statuses:
@@ -369,6 +381,12 @@ def detect_bounce(msg: Message) -> Detection | None:
         or inline_recipients(msg, fold(msg.body_text[:SCAN]))
     )
     return _bounce(reasons, not soft, recipients)
+
+
+def _success(reasons: list[str], why: str) -> Detection:
+    """A delivery report that says nothing failed: machine mail, not a bounce."""
+    reasons = [*reasons, why, "a delivery report of success, not a bounce"]
+    return Detection("auto_reply", tuple(dict.fromkeys(reasons)))
 
 
 def _bounce(reasons: list[str], hard: bool, recipients: list[str]) -> Detection:

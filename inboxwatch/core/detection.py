@@ -20,7 +20,8 @@ from inboxwatch.core.message import Message
 class Detection:
     kind: str  # "bounce" | "auto_reply" | "list"
     reasons: tuple[str, ...]
-    # Bounces: permanent failure (True) vs delay/warning/success notice (False).
+    # Bounces: permanent failure (True) vs delay/warning (False). (A success report is an
+    # "auto_reply": see :func:`inboxwatch.core.bounces.detect_bounce`.)
     hard: bool = True
     # Bounces: lower-cased addresses that failed (or, for a delay, that are delayed).
     recipients: tuple[str, ...] = ()

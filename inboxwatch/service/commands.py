@@ -139,12 +139,13 @@ def cmd_classify(args: argparse.Namespace) -> int:
                 log.exception("%s: unexpected error", path)
             failures += 1
             err = f"{exc.strerror}: {path}" if isinstance(exc, OSError) and exc.strerror else exc
-            bad = Classification(Kind.IGNORE, ("cannot read or parse",))
-            print(
-                bad.as_json(file=str(path), error=str(err))
-                if args.json
-                else f"{path}: ignore - error: {err}"
-            )
+            if args.json:  # one object per file: a script still sees every file
+                bad = Classification(Kind.IGNORE, ("cannot read or parse",))
+                print(bad.as_json(file=str(path), error=str(err)))
+            else:  # an error, like every error: one line on stderr
+                sys.stdout.flush()
+                why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+                print(f"inboxwatch: {path}: {why}", file=sys.stderr)
             continue
         print(result.as_json(file=str(path)) if args.json else _line(path, result))
     return 1 if failures and failures == len(args.files) else 0

@@ -18,6 +18,8 @@ from inboxwatch.core.metrics import FirstResponse, ResponseTimes, Stats, compute
 from inboxwatch.errors import InboxwatchError
 
 DAYS = 30
+#: The longest "leads per day" chart: a --since years back shows the last year's days.
+CHART_MAX_DAYS = 366
 
 
 def since_date(text: str) -> date:
@@ -40,7 +42,9 @@ def stats(leads: list[Lead], since: date | None, now: datetime, tz: tzinfo) -> S
     start = window_start(since, now, tz)
     if start >= now:
         raise InboxwatchError(f"--since {since} is not in the past: nothing to count yet")
-    return compute(leads, start, now, tz, DAYS)
+    # The chart covers the window's days (a --since of yesterday: two), at most a year's.
+    days = (now.astimezone(tz).date() - start.date()).days + 1
+    return compute(leads, start, now, tz, min(days, CHART_MAX_DAYS))
 
 
 def cmd_stats(args: argparse.Namespace) -> int:

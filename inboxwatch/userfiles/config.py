@@ -138,7 +138,7 @@ def _sending(sec: Section) -> SendingConfig:
     start, end = _hhmm(sec, "window_start", d.window_start), _hhmm(sec, "window_end", d.window_end)
     if start >= end:
         sec.file.problem(sec.key("window_end"), "must be later than window_start")
-    if not days:
+    if sec.data.get("days") == []:  # an unknown day or a wrong type: its own problem
         sec.file.problem(sec.key("days"), "at least one sending day is needed")
     out = SendingConfig(
         window_start=start,
