@@ -39,7 +39,7 @@ def test_never_contact_me_from_an_unknown_address_is_stored_and_succeeds(
     assert main(["forget", who, "--keep-suppression", "--config", str(config)]) == 0
     got = capsys.readouterr()
     assert got.err == ""
-    assert "stranger@elsewhere.test: nothing was stored about this address" in got.out
+    assert "stranger@elsewhere.test: nothing stored about this address" in got.out
     assert f"kept on the suppression list as {hashed('stranger@elsewhere.test')}" in got.out
     assert "unknown" not in got.out
     assert hashed("stranger@elsewhere.test") in suppressed(config)

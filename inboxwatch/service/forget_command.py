@@ -105,11 +105,8 @@ def cmd_forget(args: argparse.Namespace) -> int:
         for line in report(erased):
             print(line)
         print("  the state files were written anew: none of them holds the address any more")
-    elif erased.suppression:
-        # "Never contact me" from someone never seen is a request of its own: honoured.
-        print(f"{address}: nothing was stored about this address in {cfg.state_path.parent}")
-    else:
-        print(f"{address}: not in the state in {cfg.state_path.parent}; only backups name it")
+    else:  # only backups name it, or "never contact me" from someone never seen: honoured
+        print(f"{address}: nothing stored about this address in {cfg.state_path.parent}")
     if erased.suppression:
         print(
             f"  kept on the suppression list as {erased.suppression} (a hash: the daemon "
