@@ -228,6 +228,9 @@ class TimedSource:
         with self.rec.timed("source.refresh"):
             self.inner.refresh()
 
+    def heard_ago(self) -> float | None:
+        return self.inner.heard_ago()
+
     def wait(self, seconds: float, interrupted: Callable[[], bool]) -> bool:
         def asked() -> bool:
             self.waiting = True

@@ -281,10 +281,10 @@ def test_a_lead_that_trips_a_bug_does_not_stop_the_others_or_spin(
     e.daemon.tick(START)
     real_plan = route.plan
 
-    def plan(lead: Lead, *args: Any) -> Any:
+    def plan(lead: Lead, *args: Any, **kwargs: Any) -> Any:
         if lead.address == "poison@customer.test":
             raise RuntimeError("a bug")
-        return real_plan(lead, *args)
+        return real_plan(lead, *args, **kwargs)
 
     monkeypatch.setattr(route, "plan", plan)
     day1 = START + timedelta(days=1, minutes=1)

@@ -56,3 +56,6 @@ class ForwardingSource:
 
     def wait(self, seconds: float, interrupted: Callable[[], bool]) -> bool:
         return self.inner.wait(seconds, interrupted)
+
+    def heard_ago(self) -> float | None:
+        return self.inner.heard_ago()

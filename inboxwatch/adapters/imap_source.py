@@ -316,6 +316,12 @@ class ImapSource:
     def refresh(self) -> None:
         self.mailbox.noop()
 
+    def heard_ago(self) -> float | None:
+        mailbox = self.mailbox
+        if mailbox.client is None or not mailbox.heard:
+            return None
+        return max(0.0, time.monotonic() - mailbox.heard)
+
     def wait(self, seconds: float, interrupted: Callable[[], bool]) -> bool:
         """IDLE (or sleep, when polling) until new mail, ``interrupted()``, or the deadline.
 

@@ -354,6 +354,10 @@ class MemorySource:
         self._check()
         self.refreshes += 1
 
+    def heard_ago(self) -> float | None:
+        """Always just now while open (it answers at once)."""
+        return 0.0 if self.is_open else None
+
     def wait(self, seconds: float, interrupted: Callable[[], bool]) -> bool:
         """True at once when inbox mail waits past the last read; else False, without
         sleeping (tests move a fixed clock instead of waiting)."""

@@ -121,8 +121,14 @@ class MailSource(Protocol):
         """Wait up to ``seconds`` (or less, at the source's own renewal limit) for new mail.
 
         True when the inbox may hold new mail (a poll that ran its time is True); False
-        when ``interrupted()`` ended it or nothing came.
+        when ``interrupted()`` ended it or nothing came. ``interrupted()`` is asked at
+        least every quarter of a second: a stop or a wake-up signal is prompt.
         """
+        ...
+
+    def heard_ago(self) -> float | None:
+        """Seconds since the server last answered anything (a read, IDLE's start or a
+        notice in it, a keep-alive NOOP); None while not connected."""
         ...
 
 

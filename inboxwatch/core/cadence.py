@@ -181,9 +181,22 @@ def nudge(lead: Lead, book: RuleBook, st: Settings, now: datetime, ids: Ids) -> 
     return Decision(lead, sends, f"{lead.address} waits for an answer: owner nudged")
 
 
-def plan(lead: Lead, book: RuleBook, st: Settings, now: datetime, ids: Ids) -> Decision:
+def plan(
+    lead: Lead,
+    book: RuleBook,
+    st: Settings,
+    now: datetime,
+    ids: Ids,
+    *,
+    mail_waiting: bool = False,
+) -> Decision:
     """What time alone makes due for one lead: follow-ups, owner tasks, the end; once the
-    automation ended, reminders (nudges) while the conversation waits for us."""
+    automation ended, reminders (nudges) while the conversation waits for us.
+
+    ``mail_waiting``: an earlier message to the lead is still queued (held by the
+    owner's pause, a quota, an outage). The owner's tasks due before the next email are
+    still handed over; that email, and the end, wait for it to go (their gaps count from
+    when it really went)."""
     if not lead.is_active:
         return nudge(lead, book, st, now, ids)
     seq = book.sequences.get(lead.sequence)
@@ -201,6 +214,8 @@ def plan(lead: Lead, book: RuleBook, st: Settings, now: datetime, ids: Ids) -> D
     notes: list[str] = []
     for step in pending_steps(lead, seq):
         if step_due(lead, step, st, seq) > now:
+            break
+        if step.is_email and mail_waiting:
             break
         if step.is_email and not st.window.is_open(now):
             break  # overdue (we were down, or woke late) but outside sending hours: wait
@@ -223,7 +238,7 @@ def plan(lead: Lead, book: RuleBook, st: Settings, now: datetime, ids: Ids) -> D
         lead = lead.log(now, f"{step.name}: {task} task for the owner")
         notes.append(f"{step.name} ({task} task) for {lead.address}")
         changed = True
-    if not pending_steps(lead, seq) and now >= close_due(lead, seq, st):
+    if not mail_waiting and not pending_steps(lead, seq) and now >= close_due(lead, seq, st):
         lead = lead.end(now, Ended.NO_RESPONSE, "every step done, no answer")
         lead = dataclasses.replace(lead, conversation=Conversation.CLOSED)
         notes.append(f"{lead.address} closed: no response")

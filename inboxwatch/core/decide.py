@@ -97,9 +97,11 @@ def on_enquiry(
     last_ack: datetime | None = None,
     simulated: bool = False,
     files: Files = ((), ()),
+    ack_held: str = "",
 ) -> Decision:
     """A new lead: store it, acknowledge at once (unless acked recently), alert the owner
-    (with the enquiry's ``files``: see :func:`inboxwatch.core.mime.attachments`)."""
+    (with the enquiry's ``files``: see :func:`inboxwatch.core.mime.attachments`).
+    ``ack_held``: what holds the acknowledgement (the owner's pause), said in the alert."""
     c, msg = inc.c, inc.msg
     assert c.lead is not None  # classify() guarantees a lead for an enquiry
     own = bool(msg.from_) and msg.from_ is not None and c.lead.addr == msg.from_.addr
@@ -147,7 +149,7 @@ def on_enquiry(
         sends.append(send)
         note += ": acknowledgement queued"
     if sends:
-        acked = "sent at once"
+        acked = ack_held or "sent at once"
     elif last_ack is not None and now - last_ack < st.ack_period:
         acked = "not sent (acknowledged recently)"
     else:

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from inboxwatch.core import autodetect
+from inboxwatch.core import autodetect, pause
 from inboxwatch.core.actions import (
     Action,
     InboxMail,
@@ -189,6 +189,7 @@ def on_prepared(view: StateView, world: World, p: Prepared, now: datetime) -> li
             last_ack=view.last_ack(c.lead.addr),
             simulated=st.simulated,
             files=attachments(mail.raw, st.alert_attachments_max) if st.owner_alerts else ((), ()),
+            ack_held=pause.ack_held(view.marker(pause.MARKER), now, st.window.tz),
         )
         if decision.lead is not None:
             inbound = (msg.message_id,) if msg.message_id else ()
@@ -296,16 +297,16 @@ def on_due(
     closing. The lead always gets its wake time again, changed or not, so a lead whose
     step waits (sending hours) is not found due on every tick.
 
-    ``mail_waiting``: an earlier message to the lead is still in the outbox (a quota, an
-    outage). Nothing more is planned until it goes: the lead has no wake time, and its
-    delivery gives it one again, counted from when it really went.
+    ``mail_waiting``: an earlier message to the lead is still in the outbox (held by the
+    owner's pause, a quota, an outage). The owner's tasks (a call on day 0) still go: the
+    pause holds mail to leads only. No more mail to the lead is planned until it goes:
+    once nothing else is due, the lead has no wake time, and the delivery gives it one
+    again, counted from when it really went.
     """
-    if mail_waiting:
-        return [PutLead(lead, None)]
-    decision = plan(lead, world.book, world.settings, now, world.ids)
+    decision = plan(lead, world.book, world.settings, now, world.ids, mail_waiting=mail_waiting)
     out = actions_of(decision, world, now)
     if decision.lead is None:
-        out.insert(0, PutLead(lead, wake_of(lead, world, now)))
+        out.insert(0, PutLead(lead, None if mail_waiting else wake_of(lead, world, now)))
     if decision.note:
         out.append(Note(decision.note))
     return out

@@ -119,6 +119,8 @@ class Daemon:
         self.settings = Settings.from_config(cfg, simulated=time_scale != 1.0)
         self.ids = ids or (lambda: new_message_id(cfg.identity.address))
         self.stop_event = threading.Event()
+        #: Set by SIGHUP and SIGUSR1: end the current wait and tick now (see :meth:`woken`).
+        self.wake_event = threading.Event()
         s = cfg.sending
         self.outbox = Outbox(
             store,
@@ -160,8 +162,11 @@ class Daemon:
 
     def install_signal_handlers(self) -> None:
         """SIGTERM/SIGINT stop (the message in flight is finished, no other starts);
-        SIGHUP reloads config.toml, rules, sequences and templates, as daemons do (at the
-        next tick: a handler only sets a flag)."""
+        SIGHUP reloads config.toml, rules, sequences and templates, as daemons do;
+        SIGUSR1 only wakes: "look at the state again now" (``pause``, ``resume`` and the
+        per-lead commands send it after they change the state). Handlers only set flags;
+        the wait in progress (IDLE or a poll's sleep) checks them a few times a second,
+        so either takes effect within about a second, not at the next IDLE renewal."""
 
         def stop(signum: int, frame: FrameType | None) -> None:
             log.info("signal %s: stopping", signal.Signals(signum).name)
@@ -170,10 +175,25 @@ class Daemon:
         def reload(signum: int, frame: FrameType | None) -> None:
             log.info("signal SIGHUP: reloading the config, rules, sequences and templates")
             self._reload_asked = True
+            self.wake_event.set()
+
+        def wake(signum: int, frame: FrameType | None) -> None:
+            log.debug("signal SIGUSR1: looking at the state again now")
+            self.wake_event.set()
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGHUP, reload)
+        signal.signal(signal.SIGUSR1, wake)
+
+    def woken(self) -> bool:
+        """The wait's ``interrupted()``, asked a few times a second while it waits: a
+        stop or a wake-up ends it; meanwhile the server's signs of life are noted for
+        `inboxwatch status` (see :meth:`_heard`)."""
+        if self.stop_event.is_set() or self.wake_event.is_set():
+            return True
+        self._heard_from_source()
+        return False
 
     def run(self, once: bool = False) -> int:
         backoff = Backoff()
@@ -182,13 +202,15 @@ class Daemon:
                 try:
                     if not self.connected:
                         self.connect(self.clock.now())
+                    self.wake_event.clear()  # this tick looks at everything: awake
                     self.tick(self.clock.now())
                     backoff.reset()
                     self._mailbox_back()
                     if once:
                         return 0
                     self.store.maintain()  # housekeeping while nothing waits, not mid-work
-                    self.source.wait(self.seconds_to_next(self.clock.now()), self.stop_event.is_set)
+                    self.source.wait(self.seconds_to_next(self.clock.now()), self.woken)
+                    self._heard_from_source()
                 except LoginFailed as exc:
                     # Refused at start too: retried with back-off, the owner told after
                     # unreachable_alert_minutes. Exiting would only make systemd's
@@ -555,15 +577,29 @@ class Daemon:
     _heard_at: datetime | None = None
 
     def _heard(self, now: datetime) -> None:
-        """This tick read the mailbox: `inboxwatch status` shows when that last happened
-        (written at most once a minute, not on every IDLE wake)."""
+        """The mail server answered at ``now``: `inboxwatch status` shows when that last
+        happened (written at most once a minute, not on every IDLE wake)."""
         from inboxwatch.service.status_command import HEARD_EVERY, HEARD_MARKER
 
-        if self._heard_at is not None and timedelta(0) <= now - self._heard_at < HEARD_EVERY:
+        # Either way round: a note older than the last one written (nothing new since)
+        # is no news, and a clock set back still gets a fresh marker after a minute.
+        if self._heard_at is not None and abs(now - self._heard_at) < HEARD_EVERY:
             return
         with self.store.transaction() as state:
             state.set_marker(HEARD_MARKER, iso(now) or "")
         self._heard_at = now
+
+    def _heard_from_source(self) -> None:
+        """Any answer of the server counts (IDLE's start and renewal, its notices, the
+        keep-alive NOOP, any read), not only a tick's: a healthy daemon waiting in IDLE
+        must not look silent to a monitor. Never raises (it runs inside the wait)."""
+        ago = self.source.heard_ago()
+        if ago is None:
+            return
+        try:
+            self._heard(self.clock.now() - timedelta(seconds=ago * self.time_scale))
+        except Exception:  # the state is busy or the disk full: the next tick says so
+            log.debug("could not note when the server was last heard", exc_info=True)
 
     def _presend_check(self, now: datetime) -> None:
         """A reply that reached the mailbox before a follow-up's send time always wins."""

@@ -52,7 +52,7 @@ from inboxwatch.core.route import World
 from inboxwatch.core.timing import SendingWindow
 from inboxwatch.service.apply import Session
 from inboxwatch.service.pause import MARKER as PAUSE_MARKER
-from inboxwatch.service.pause import Pause, hold_for, release
+from inboxwatch.service.pause import Pause, hold_for, release, unreadable
 
 log = logging.getLogger("inboxwatch")
 #: At most this many queued items are looked up in Sent after a crash (one search each).
@@ -260,8 +260,11 @@ class Outbox:
         """`inboxwatch pause` (a state marker, read on every call, so a running daemon
         follows it): hold mail to leads while it lasts, release it when it is over."""
         state = session.state
-        pause = Pause.load(state.marker(PAUSE_MARKER))
+        marker = state.marker(PAUSE_MARKER)
+        pause = Pause.load(marker)
         if pause is None:
+            if unreadable(marker):
+                log.error("the pause marker in the state cannot be read (%r): ignored", marker)
             return None
         if not pause.active(now):
             session.apply(release(session, world, state.queued(), now), now)

@@ -1,12 +1,17 @@
 """`inboxwatch pause` / `resume`: the owner holds all mail to leads (on holiday, the
 office closed) while new leads are still read, recorded and told to the owner.
 
-The pause is a marker in the state, written in one transaction by the command and read
-by the running daemon's outbox on every tick, so it takes effect without a restart.
+The pause is a marker in the state (its value: :class:`inboxwatch.core.pause.Pause`),
+written in one transaction by the command, which then wakes the running daemon
+(``SIGUSR1``); its outbox reads the marker before every send, so it takes effect at once
+without a restart.
 While it holds, the outbox moves queued mail to leads (the acknowledgement too, unless
 ``[sending] pause_acknowledgements = false``) to the pause's end (held items wake no
 one: the daemon does not spin on them) and does not give them up for age. Mail to the
 owner (alerts, tasks, the digest) still goes: someone may answer the leads meanwhile.
+The core sees the pause too: the new-lead alert says the acknowledgement is held (and
+until when), and a lead's call and text tasks fall due for the owner although its
+acknowledgement waits (see ``route.on_due``).
 
 When it ends (``resume``, or ``--until`` passing), held mail is released, except what
 has grown too old meanwhile: an acknowledgement of an enquiry older than ``[imap]
@@ -18,62 +23,17 @@ list of them, to answer in person.
 from __future__ import annotations
 
 import dataclasses
-import json
-import logging
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from inboxwatch.core.actions import Action, Note, PutLead, Queue, StateView, UpdateOutbox
-from inboxwatch.core.lead import iso
 from inboxwatch.core.letters import Send
 from inboxwatch.core.owner_mail import notice_mail
+from inboxwatch.core.pause import FOREVER, MARKER, Pause, unreadable
 from inboxwatch.core.queue import OutboxItem, Purpose, deadline, give_up
 from inboxwatch.core.world import World, queue_item, wake_of
 
-log = logging.getLogger("inboxwatch")
-MARKER = "paused"
-#: Where held mail waits while a pause has no end (moved back when it ends).
-FOREVER = timedelta(days=3650)
+__all__ = ["FOREVER", "HELD", "MARKER", "Pause", "hold_for", "release", "unreadable"]
 HELD = "held: inboxwatch pause"
-
-
-@dataclass(frozen=True)
-class Pause:
-    since: datetime
-    until: datetime | None  # None: until `inboxwatch resume`
-    acks: bool  # the acknowledgement is held too
-
-    def active(self, now: datetime) -> bool:
-        return self.until is None or now < self.until
-
-    @property
-    def hold_until(self) -> datetime:
-        return self.until or self.since + FOREVER
-
-    def holds(self, item: OutboxItem) -> bool:
-        if item.purpose is Purpose.ACK:
-            return self.acks
-        return item.purpose.to_lead
-
-    def dump(self) -> str:
-        return json.dumps({"since": iso(self.since), "until": iso(self.until), "acks": self.acks})
-
-    @classmethod
-    def load(cls, text: str | None) -> Pause | None:
-        """The marker's pause; None if there is none (or it cannot be read: logged)."""
-        if not text:
-            return None
-        try:
-            data = json.loads(text)
-            until = data.get("until")
-            return cls(
-                since=datetime.fromisoformat(data["since"]),
-                until=datetime.fromisoformat(until) if until else None,
-                acks=bool(data.get("acks", True)),
-            )
-        except (ValueError, KeyError, TypeError, AttributeError):
-            log.error("the pause marker in the state cannot be read (%r): ignored", text[:80])
-            return None
 
 
 def hold_for(pause: Pause, queued: list[OutboxItem]) -> list[Action]:

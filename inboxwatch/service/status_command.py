@@ -4,7 +4,8 @@ Read beside the running daemon (its lock is per transaction). It answers what an
 or a monitoring script asks: does it run (and its pid), when did it last hear from the
 mail server, is it paused, what waits in the outbox and for what (the pause, a quota,
 the caps, sending hours, a retry), which leads wait for a person, and what happens
-next. Exit 1 when it is not running or a problem is open (a pause is not a problem).
+next. Exit 1 when it is not running, when it has not heard from the mail server for
+longer than :func:`silent_after` allows, or a problem is open (a pause is not a problem).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from inboxwatch.adapters.imap import LIVENESS
 from inboxwatch.core.actions import Notice
 from inboxwatch.core.cadence import next_step
 from inboxwatch.core.lead import Conversation, Lead, iso
@@ -28,10 +30,23 @@ from inboxwatch.service.pause import HELD, MARKER, Pause
 from inboxwatch.userfiles.config import Config, load_config
 from inboxwatch.userfiles.rulebook import load_rulebook
 
-#: The daemon writes this marker (an ISO time) when a tick has read the mailbox.
+#: The daemon writes this marker (an ISO time) when the mail server answered anything
+#: (a read, IDLE's start, renewal or a notice in it, the keep-alive NOOP) ...
 HEARD_MARKER = "heard"
-#: ... at most this often: a write per tick would be a write per IDLE wake.
+#: ... at most this often: a write per answer would be a write per IDLE wake.
 HEARD_EVERY = timedelta(minutes=1)
+
+
+def silent_after(cfg: Config) -> timedelta:
+    """How long a healthy daemon can go without a new "heard" marker: a whole wait (the
+    IDLE renewal or the poll interval), the keep-alive NOOP that a silent IDLE gets, and
+    the minute the marker may lag. With the defaults (IDLE renewed every 240 s) 6 min;
+    in practice it is renewed about every 2 min (the keep-alive, or the server's own
+    notices). A monitor alerts on ``mail_server_silent`` (or the exit status)."""
+    wait = max(cfg.imap.idle_renew_seconds, cfg.imap.poll_seconds)
+    return timedelta(seconds=wait + LIVENESS) + HEARD_EVERY
+
+
 #: Next scheduled steps shown.
 NEXT_STEPS = 10
 
@@ -114,12 +129,19 @@ def report(cfg: Config, snap: Snapshot, now: datetime, pid: int | None) -> dict[
                 steps.append({"lead": lead.address, "step": nxt[0].name, "at": nxt[1]})
     steps.sort(key=lambda x: x["at"])
     pause = snap.pause if snap.pause is not None and snap.pause.active(now) else None
+    limit = silent_after(cfg)
+    heard_ago = (now - snap.heard).total_seconds() if snap.heard else None
     return {
         "running": pid is not None,
         "pid": pid,
         "state": str(cfg.state_path),
         "last_heard": iso(snap.heard),
-        "last_heard_seconds": (now - snap.heard).total_seconds() if snap.heard else None,
+        "last_heard_seconds": heard_ago,
+        # Running, and the server quiet for longer than a healthy daemon ever is.
+        "mail_server_silent": pid is not None
+        and heard_ago is not None
+        and heard_ago > limit.total_seconds(),
+        "silent_after_seconds": limit.total_seconds(),
         "paused": None
         if pause is None
         else {"since": iso(pause.since), "until": iso(pause.until), "acknowledgements": pause.acks},
@@ -161,14 +183,21 @@ def cmd_status(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     pid = running_pid(cfg.state_path)
     rep = report(cfg, read(cfg, now), now, pid)
+    healthy = pid is not None and not rep["problems"] and not rep["mail_server_silent"]
     if args.json:
         print(json.dumps(rep, ensure_ascii=False))
-        return 0 if pid is not None and not rep["problems"] else 1
+        return 0 if healthy else 1
     print("daemon: " + (f"running (pid {pid})" if pid is not None else "not running"))
     heard = rep["last_heard"]
     print(
         f"mail server: last heard {_ago(rep['last_heard_seconds'])}"
         + (f" ({_local(heard, cfg)})" if heard else "")
+        + (
+            f": too long (a running daemon hears from it at least every "
+            f"{rep['silent_after_seconds'] / 60:.0f} min)"
+            if rep["mail_server_silent"]
+            else ""
+        )
     )
     if (p := rep["paused"]) is not None:
         end = f"until {_local(p['until'], cfg)}" if p["until"] else "until `inboxwatch resume`"
@@ -191,4 +220,4 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"problem since {_local(n['since'], cfg)}: {n['text']}{until}")
     if not rep["problems"]:
         print("problems: none")
-    return 0 if pid is not None and not rep["problems"] else 1
+    return 0 if healthy else 1
