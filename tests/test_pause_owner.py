@@ -115,3 +115,22 @@ def test_mail_waiting_hands_over_tasks_but_plans_no_mail_to_the_lead(tmp_path: P
         # Without waiting mail the same lead's day-1 email is planned.
         free = route.on_due(view, world, put.lead, later)
         assert [a.item.purpose.value for a in free if isinstance(a, Queue)] == ["followup"]
+
+
+def test_a_backlog_during_a_pause_still_lists_the_calls_due_now(tmp_path: Path) -> None:
+    """More new leads at once than ``backlog_summary_over`` (20), their acknowledgements
+    held: the one summary still lists their day-0 calls, handed over once."""
+    edges = MemoryEdges(tmp_path)
+    paused(edges, Pause(START, None, acks=True))
+    leads = [f"held{i}@customer.test" for i in range(21)]
+    for i, lead in enumerate(leads):
+        edges.deliver(mail(lead, edges.shop, "Quote?", name=f"Held {i}"))
+    edges.daemon.tick(START)
+    edges.daemon.tick(START + timedelta(hours=2))
+    assert all(edges.outgoing(lead) == [] for lead in leads)
+    (summary,) = owner_mail(edges, "owner-notice")
+    assert "Calls and texts due now (21)" in body(summary)
+    assert owner_mail(edges, "owner-task") == []  # listed there, not once more each
+    for lead in leads:
+        got = edges.lead(lead)
+        assert got is not None and got.steps_done.get("call-day0")

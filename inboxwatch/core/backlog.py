@@ -51,8 +51,9 @@ def tasks_at(lead: Lead, world: World, now: datetime) -> list[str]:
 
 
 def _mail_waiting(view: StateView, lead: Lead) -> bool:
-    """A message of ours to the lead is still queued (its acknowledgement, held by an
-    outage): nothing more is planned until it goes (as ``route.on_due`` does)."""
+    """A message of ours to the lead is still queued (its acknowledgement, held by the
+    owner's pause or an outage): its tasks still go to the owner, but no more mail to
+    the lead is planned until it goes (as ``route.on_due`` does)."""
     for mid in lead.thread:
         item = view.outbox_item(mid) if made_by_us(mid) else None
         if item is not None and item.queued and item.purpose.to_lead:
@@ -68,12 +69,13 @@ def fold_tasks(
     actions: list[Action] = []
     lines: list[str] = []
     for lead in leads:
-        if not lead.is_active or _mail_waiting(view, lead):
+        if not lead.is_active:
             continue
         wake = wake_of(lead, world, now)
         if wake is None or wake > now:
             continue
-        decision = plan(lead, world.book, world.settings, now, world.ids)
+        waiting = _mail_waiting(view, lead)
+        decision = plan(lead, world.book, world.settings, now, world.ids, mail_waiting=waiting)
         tasks = [s for s in decision.sends if s.out.purpose == Purpose.OWNER_TASK]
         if not tasks or decision.lead is None:
             continue
