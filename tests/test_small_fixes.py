@@ -65,3 +65,12 @@ def test_the_chart_covers_the_window_of_since() -> None:
 def test_help_names_the_default_config(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "--help"]) == 0
     assert "./config.toml" in " ".join(capsys.readouterr().out.split())
+
+
+def test_pause_until_a_date_ends_at_local_midnight_of_that_day() -> None:
+    from inboxwatch.service.lead_commands import until_time
+
+    at = until_time("2027-01-05", BERLIN)
+    assert at == datetime(2027, 1, 5, 0, 0, tzinfo=BERLIN)
+    assert at.astimezone(UTC) == datetime(2027, 1, 4, 23, 0, tzinfo=UTC)
+    assert until_time("2027-01-05T14:00", BERLIN) == datetime(2027, 1, 5, 14, 0, tzinfo=BERLIN)
