@@ -177,11 +177,22 @@ def part_rules(config: Path) -> None:
         run_cli("classify", "--config", str(config), *(s.name for s in samples))
 
 
+@contextlib.contextmanager
+def _log_shown_on_failure(log: list[str]) -> Iterator[None]:
+    """A part that fails shows what the daemon logged: the reason is usually there."""
+    try:
+        yield
+    except BaseException:
+        for line in log:
+            say(f"    log | {line}")
+        raise
+
+
 def part_live(servers: MailServers, config: Path) -> None:
     heading("2. A new lead, acknowledged live (inboxwatch run)")
     shop, maria = servers.address("hello"), LEADS["maria"]
     log: list[str] = []
-    with daemon(config, log=log) as proc:
+    with _log_shown_on_failure(log), daemon(config, log=log) as proc:
         wait_ready(config, proc)
         say(f"  The daemon is watching {shop}. Maria writes to it ...")
         raw = enquiry(
@@ -194,11 +205,11 @@ def part_live(servers: MailServers, config: Path) -> None:
         )
         t0 = time.monotonic()
         smtp_send(servers, maria, shop, raw)
-        got = wait(lambda: servers.fetch_all(maria), 10, "the acknowledgement")
+        got = wait(lambda: servers.fetch_all(maria), 60, "the acknowledgement")
         took = time.monotonic() - t0
         assert isinstance(got, list)
         owner = servers.address("owner")
-        alerts = wait(lambda: servers.fetch_all(owner), 10, "the owner's alert")
+        alerts = wait(lambda: servers.fetch_all(owner), 60, "the owner's alert")
         assert isinstance(alerts, list)
     say(f"  ... and has the acknowledgement in her inbox {took:.2f} s later:")
     show_message(got[0])
