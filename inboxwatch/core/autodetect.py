@@ -35,7 +35,6 @@ from inboxwatch.core.detection import (
 )
 from inboxwatch.core.detection import Detection as Detection
 from inboxwatch.core.message import Message
-from inboxwatch.core.quotes import new_text
 from inboxwatch.core.robots import is_noreply_address as is_noreply_address
 
 # ---- automatic replies ---------------------------------------------------------------
@@ -215,7 +214,7 @@ def detect_auto_reply(msg: Message) -> Detection | None:
             if support or reasons:
                 reasons += [f"automatic-looking subject: {msg.subject[:60]}", *support]
         if not reasons:
-            own = fold(new_text(msg.text, msg.html)[:3000])
+            own = fold(msg.new_text[:3000])
             if _AUTO_BODY.search(own) and _DO_NOT_REPLY.search(own):
                 reasons.append(
                     "automatic notification wording in body (sent automatically, do not reply)"

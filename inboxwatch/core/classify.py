@@ -14,13 +14,13 @@ The user's patterns share one time budget per message (:mod:`inboxwatch.core.saf
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from datetime import datetime
 
 from inboxwatch.core import authres, autodetect, complaints, spamverdict
 from inboxwatch.core.message import Address, Message, is_valid_address, parse_addresses
 from inboxwatch.core.mime import MARK_HEADER, made_by_us
 from inboxwatch.core.optout import is_opt_out
-from inboxwatch.core.quotes import new_text
 from inboxwatch.core.returndate import find_return_date
 from inboxwatch.core.safe_regex import Budget
 from inboxwatch.core.suppression import is_suppressed
@@ -62,10 +62,16 @@ def classify(
     return result
 
 
+def _text_of(msg: Message) -> Callable[[], str]:
+    """The message's new text (:attr:`Message.new_text`), when first read: most verdicts
+    (bounces, lists, ignored mail) never need it in the daemon."""
+    return lambda: msg.new_text
+
+
 def _classify(
     msg: Message, book: RuleBook, ctx: Context, received: datetime, budget: Budget
 ) -> Classification:
-    text = new_text(msg.text, msg.html)
+    text = _text_of(msg)  # worked out only if the verdict is asked for it
     sender = msg.from_.addr if msg.from_ else ""
     known = ctx.known
 
@@ -106,7 +112,7 @@ def _classify(
                 new_text=text,
             )
         # The responder's own text: a quoted original could carry unrelated dates.
-        back = find_return_date(text or msg.body_text or msg.subject, received)
+        back = find_return_date(text() or msg.body_text or msg.subject, received)
         return Classification(
             Kind.AUTO_REPLY,
             found.reasons,
@@ -150,7 +156,7 @@ def _classify(
             lead=msg.from_,
             lead_key=key,
             new_text=text,
-            opt_out=is_opt_out(text),
+            opt_out=is_opt_out(text()),
         )
 
     if (
@@ -167,7 +173,7 @@ def _classify(
             ("answers a message inboxwatch sent",),
             lead=msg.from_,
             new_text=text,
-            opt_out=is_opt_out(text),
+            opt_out=is_opt_out(text()),
         )
 
     robot_reasons: tuple[str, ...] = ()
@@ -237,7 +243,7 @@ def _robot_notification(
     book: RuleBook,
     ctx: Context,
     reasons: tuple[str, ...],
-    text: str,
+    text: Callable[[], str],
     budget: Budget,
 ) -> Classification | None:
     """Web forms and marketplaces often mark their notifications Auto-Submitted.
@@ -283,7 +289,11 @@ def _auth_failure(msg: Message, ctx: Context) -> str:
 
 
 def _enquiry(
-    rule: Rule, lead: LeadFound, reasons: tuple[str, ...], book: RuleBook, text: str
+    rule: Rule,
+    lead: LeadFound,
+    reasons: tuple[str, ...],
+    book: RuleBook,
+    text: Callable[[], str],
 ) -> Classification:
     tpl = book.ack_template(rule)
     return Classification(

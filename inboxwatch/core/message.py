@@ -13,10 +13,12 @@ import email.parser
 import email.utils
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import Message as StdMessage
+from functools import cached_property
+from typing import Any
 
 from inboxwatch.core.bodies import body_parts
 from inboxwatch.errors import MessageError
@@ -93,12 +95,20 @@ class Message:
             seen.setdefault(mid, None)
         return tuple(seen)
 
-    @property
+    @cached_property
     def body_text(self) -> str:
         """Plain text if there is any, else text derived from the HTML part."""
         if self.text.strip():
             return self.text
         return html_to_text(self.html) if self.html else ""
+
+    @cached_property
+    def new_text(self) -> str:
+        """What the writer wrote this time (:func:`inboxwatch.core.quotes.new_text`),
+        worked out once: the detectors, the rules and the verdict all read it."""
+        from inboxwatch.core.quotes import new_text  # quotes reads Message: import here
+
+        return new_text(self.text, self.html)
 
 
 _ADDR = re.compile(
@@ -138,7 +148,20 @@ def decode_header_value(value: str) -> str:
     return _WS.sub(" ", decoded.replace("\r", " ").replace("\n", " ")).strip()
 
 
+#: One plain mailbox, ``addr`` or ``Name Words <addr>``, that the standard library's
+#: address parser reads as written: most From/To/Cc headers, read without it (issue 12).
+_PLAIN_MAILBOX = re.compile(
+    r"[ \t]*(?:(?P<name>[A-Za-z]+(?: [A-Za-z]+)*) <(?P<inner>{a})>|(?P<bare>{a}))[ \t]*".format(
+        a=r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+    )
+)
+
+
 def parse_addresses(values: tuple[str, ...] | list[str]) -> tuple[Address, ...]:
+    if len(values) == 1 and (m := _PLAIN_MAILBOX.fullmatch(values[0])):
+        if m["bare"]:
+            return (Address(m["bare"].lower(), ""),)
+        return (Address(m["inner"].lower(), m["name"]),)
     out: list[Address] = []
     for name, addr in email.utils.getaddresses([_undo_8bit(v) for v in values]):
         addr = addr.strip().strip("<>").lower()
@@ -199,10 +222,36 @@ def _std_headers(msg: StdMessage) -> dict[str, tuple[str, ...]]:
     return {k: tuple(v) for k, v in out.items()}
 
 
-def _raw_header_all(msg: StdMessage, name: str) -> tuple[str, ...]:
-    """Values as they were in the message (compat32 turns 8-bit ones into lossy Headers)."""
-    name = name.lower()
-    return tuple(str(v) for k, v in msg.raw_items() if k.lower() == name)
+class _Headers(Mapping[str, tuple[str, ...]]):
+    """Header values by lower-cased name, each decoded (:func:`decode_header_value`)
+    when first read: a message carries dozens (Received, DKIM-Signature, ARC-*) and
+    classification reads a few of them (issue 12)."""
+
+    def __init__(self, raw: dict[str, list[str]]) -> None:
+        self._raw = raw
+        self._decoded: dict[str, tuple[str, ...]] = {}
+
+    def __getitem__(self, name: str) -> tuple[str, ...]:
+        if (values := self._decoded.get(name)) is None:
+            values = tuple(decode_header_value(v) for v in self._raw[name])
+            self._decoded[name] = values
+        return values
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._raw
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """As ``Mapping.get``, without raising and catching KeyError for a missing name."""
+        return self[name] if name in self._raw else default
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
 
 
 def _date(msg: StdMessage) -> datetime | None:
@@ -215,16 +264,20 @@ def _date(msg: StdMessage) -> datetime | None:
         return None
 
 
-def _report_text(msg: StdMessage) -> str:
+_REPORT_TYPES = frozenset(
+    {
+        "message/delivery-status",
+        "message/global-delivery-status",
+        "message/feedback-report",  # RFC 5965: Feedback-Type, Original-Rcpt-To, ...
+    }
+)
+
+
+def _report_text(parts: list[tuple[StdMessage, str]]) -> str:
     """Text of delivery-status / disposition parts, which mail-parser does not surface."""
     chunks: list[str] = []
-    for part in msg.walk():
-        ctype = part.get_content_type()
-        if ctype in (
-            "message/delivery-status",
-            "message/global-delivery-status",
-            "message/feedback-report",  # RFC 5965: Feedback-Type, Original-Rcpt-To, ...
-        ):
+    for part, ctype in parts:
+        if ctype in _REPORT_TYPES:
             payload = part.get_payload()
             if isinstance(payload, list):
                 for sub in payload:
@@ -242,11 +295,12 @@ _ATTACHED_MESSAGE = frozenset({"message/rfc822", "message/global"})
 _ATTACHED_HEADERS = frozenset({"text/rfc822-headers", "message/global-headers"})
 
 
-def _attached(msg: StdMessage) -> tuple[Mapping[str, tuple[str, ...]], ...]:
+def _attached(
+    parts: list[tuple[StdMessage, str]],
+) -> tuple[Mapping[str, tuple[str, ...]], ...]:
     """Headers of the messages a report or forward carries (at most 10)."""
     out: list[Mapping[str, tuple[str, ...]]] = []
-    for part in msg.walk():
-        ctype = part.get_content_type()
+    for part, ctype in parts:
         if ctype in _ATTACHED_MESSAGE:
             payload = part.get_payload()
             inner = payload[0] if isinstance(payload, list) and payload else None
@@ -293,43 +347,54 @@ def _stand_in_id(std: StdMessage) -> str:
 
 
 def parse_message(raw: bytes) -> Message:
-    """Parse raw RFC 5322 bytes. Raises :class:`MessageError` if nothing usable is found."""
+    """Parse raw RFC 5322 bytes. Raises :class:`MessageError` if nothing usable is found.
+
+    The MIME tree is walked once and each part's content type read once (issue 12: the
+    parse → classify rate); the raw headers are indexed once for every header read here.
+    """
     if not raw or not raw.strip():
         raise MessageError("empty message")
     try:
         std: StdMessage = email.message_from_bytes(raw)
-        plain, htmls = body_parts(std)
+        walked = list(std.walk())
+        plain, htmls = body_parts(std, walked)
     except Exception as exc:  # hostile input: deep nesting, broken encodings
         raise MessageError(f"cannot parse message: {exc}") from exc
-    headers = _std_headers(std)
-    if not headers:
+    raw_headers: dict[str, list[str]] = {}
+    for key, value in std.raw_items():
+        raw_headers.setdefault(key.lower(), []).append(str(value))
+    if not raw_headers:
         raise MessageError("no headers found")
-    from_ = parse_addresses(_raw_header_all(std, "From"))
+    headers = _Headers(raw_headers)
+
+    def raw_all(name: str) -> tuple[str, ...]:
+        return tuple(raw_headers.get(name, ()))
+
+    parts = [(part, part.get_content_type()) for part in walked]
+    from_ = parse_addresses(raw_all("from"))
     text = "\n".join(plain)
     html = "\n".join(htmls)
     if "\x1b" in text or "\x1b" in html:
         # 7-bit ISO-2022-* (Japanese, Korean) text is left undecoded by the above.
         text, html = _decode_text_parts(std, "plain"), _decode_text_parts(std, "html")
-    defects = tuple(f"{type(d).__name__}" for part in std.walk() for d in part.defects)
+    defects = tuple(f"{type(d).__name__}" for part in walked for d in part.defects)
     return Message(
-        message_id=(
-            parse_msgids(" ".join(_raw_header_all(std, "Message-ID"))) or (_stand_in_id(std),)
-        )[0],
+        message_id=(parse_msgids(" ".join(raw_all("message-id"))) or (_stand_in_id(std),))[0],
         subject=headers.get("subject", ("",))[0],
         from_=from_[0] if from_ else None,
-        reply_to=parse_addresses(_raw_header_all(std, "Reply-To")),
-        to=parse_addresses(_raw_header_all(std, "To")),
-        cc=parse_addresses(_raw_header_all(std, "Cc")),
+        reply_to=parse_addresses(raw_all("reply-to")),
+        to=parse_addresses(raw_all("to")),
+        cc=parse_addresses(raw_all("cc")),
         date=_date(std),
-        in_reply_to=parse_msgids(" ".join(_raw_header_all(std, "In-Reply-To"))),
-        references=parse_msgids(" ".join(_raw_header_all(std, "References"))),
+        in_reply_to=parse_msgids(" ".join(raw_all("in-reply-to"))),
+        references=parse_msgids(" ".join(raw_all("references"))),
         headers=headers,
-        content_type=std.get_content_type(),
-        part_types=tuple(p.get_content_type() for p in std.walk()),
+        content_type=parts[0][1],
+        part_types=tuple(ctype for _, ctype in parts),
         text=text.replace("\r\n", "\n"),
         html=html,
         defects=defects,
         raw_size=len(raw),
-        report_text=_report_text(std),
-        attached=_attached(std),
+        report_text=_report_text(parts),
+        attached=_attached(parts),
     )

@@ -330,5 +330,5 @@ def new_text(text: str, html: str = "") -> str:
 
 
 def new_text_of(msg: Message) -> str:
-    """:func:`new_text` of a parsed message."""
-    return new_text(msg.text, msg.html)
+    """:func:`new_text` of a parsed message (worked out once per message)."""
+    return msg.new_text

@@ -8,7 +8,7 @@ core speaks these types: the router, the store's lookups, ``classify --json``.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
@@ -113,6 +113,30 @@ class Context:
         return frozenset(a.rpartition("@")[2] for a in self.own) - PUBLIC_MAIL_DOMAINS
 
 
+class _LazyText:
+    """A string field that may be given as a function, called on first read and kept.
+
+    The text a person wrote this time (quotes and signatures cut) costs more than
+    classifying most messages does, and only some verdicts are ever asked for it (issue
+    12): classification hands over how to work it out, not the text.
+    """
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._slot = f"_lazy_{name}"
+
+    def __get__(self, obj: object | None, owner: type | None = None) -> str:
+        if obj is None:
+            return ""  # the field's default
+        value: str | Callable[[], str] = obj.__dict__[self._slot]
+        if not isinstance(value, str):
+            value = value()
+            obj.__dict__[self._slot] = value
+        return value
+
+    def __set__(self, obj: object, value: str | Callable[[], str]) -> None:
+        obj.__dict__[self._slot] = value
+
+
 @dataclass(frozen=True)
 class Classification:
     kind: Kind
@@ -125,7 +149,8 @@ class Classification:
     fields: Mapping[str, str] = field(default_factory=dict)
     sequence: str = ""
     template: str = ""
-    new_text: str = ""
+    #: What the writer wrote this time; classification may give a function for it.
+    new_text: _LazyText = _LazyText()
     bounce_hard: bool = False
     bounced: tuple[str, ...] = ()
     return_date: date | None = None
