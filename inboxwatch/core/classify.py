@@ -14,10 +14,10 @@ The user's patterns share one time budget per message (:mod:`inboxwatch.core.saf
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from datetime import datetime
 
 from inboxwatch.core import authres, autodetect, complaints, spamverdict
+from inboxwatch.core.lazy import Later
 from inboxwatch.core.message import Address, Message, is_valid_address, parse_addresses
 from inboxwatch.core.mime import MARK_HEADER, made_by_us
 from inboxwatch.core.optout import is_opt_out
@@ -62,10 +62,10 @@ def classify(
     return result
 
 
-def _text_of(msg: Message) -> Callable[[], str]:
+def _text_of(msg: Message) -> Later[str]:
     """The message's new text (:attr:`Message.new_text`), when first read: most verdicts
     (bounces, lists, ignored mail) never need it in the daemon."""
-    return lambda: msg.new_text
+    return Later(lambda: msg.new_text)
 
 
 def _classify(
@@ -112,7 +112,7 @@ def _classify(
                 new_text=text,
             )
         # The responder's own text: a quoted original could carry unrelated dates.
-        back = find_return_date(text() or msg.body_text or msg.subject, received)
+        back = find_return_date(msg.new_text or msg.body_text or msg.subject, received)
         return Classification(
             Kind.AUTO_REPLY,
             found.reasons,
@@ -156,7 +156,7 @@ def _classify(
             lead=msg.from_,
             lead_key=key,
             new_text=text,
-            opt_out=is_opt_out(text()),
+            opt_out=is_opt_out(msg.new_text),
         )
 
     if (
@@ -173,7 +173,7 @@ def _classify(
             ("answers a message inboxwatch sent",),
             lead=msg.from_,
             new_text=text,
-            opt_out=is_opt_out(text()),
+            opt_out=is_opt_out(msg.new_text),
         )
 
     robot_reasons: tuple[str, ...] = ()
@@ -243,7 +243,7 @@ def _robot_notification(
     book: RuleBook,
     ctx: Context,
     reasons: tuple[str, ...],
-    text: Callable[[], str],
+    text: Later[str],
     budget: Budget,
 ) -> Classification | None:
     """Web forms and marketplaces often mark their notifications Auto-Submitted.
@@ -293,7 +293,7 @@ def _enquiry(
     lead: LeadFound,
     reasons: tuple[str, ...],
     book: RuleBook,
-    text: Callable[[], str],
+    text: Later[str],
 ) -> Classification:
     tpl = book.ack_template(rule)
     return Classification(

@@ -8,12 +8,13 @@ core speaks these types: the router, the store's lookups, ``classify --json``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 from typing import Any
 
+from inboxwatch.core.lazy import LazyField
 from inboxwatch.core.message import Address
 
 #: Public mailbox providers: a business on gmail.com does not make gmail.com "ours".
@@ -113,30 +114,6 @@ class Context:
         return frozenset(a.rpartition("@")[2] for a in self.own) - PUBLIC_MAIL_DOMAINS
 
 
-class _LazyText:
-    """A string field that may be given as a function, called on first read and kept.
-
-    The text a person wrote this time (quotes and signatures cut) costs more than
-    classifying most messages does, and only some verdicts are ever asked for it (issue
-    12): classification hands over how to work it out, not the text.
-    """
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self._slot = f"_lazy_{name}"
-
-    def __get__(self, obj: object | None, owner: type | None = None) -> str:
-        if obj is None:
-            return ""  # the field's default
-        value: str | Callable[[], str] = obj.__dict__[self._slot]
-        if not isinstance(value, str):
-            value = value()
-            obj.__dict__[self._slot] = value
-        return value
-
-    def __set__(self, obj: object, value: str | Callable[[], str]) -> None:
-        obj.__dict__[self._slot] = value
-
-
 @dataclass(frozen=True)
 class Classification:
     kind: Kind
@@ -149,8 +126,8 @@ class Classification:
     fields: Mapping[str, str] = field(default_factory=dict)
     sequence: str = ""
     template: str = ""
-    #: What the writer wrote this time; classification may give a function for it.
-    new_text: _LazyText = _LazyText()
+    #: What the writer wrote this time; classification may give it as a Later.
+    new_text: LazyField[str] = LazyField("")  # noqa: RUF009 (a descriptor, see core/lazy.py)
     bounce_hard: bool = False
     bounced: tuple[str, ...] = ()
     return_date: date | None = None

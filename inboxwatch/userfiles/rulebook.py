@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from inboxwatch.core.language import DEFAULT as DEFAULT_LANGUAGE
+from inboxwatch.core.lazy import Later, LazyField
 from inboxwatch.errors import ConfigError, Problem
 from inboxwatch.userfiles.rules import OUR_DOMAIN, Rule, parse_rule
 from inboxwatch.userfiles.sequences import Sequence, parse_sequence
@@ -29,7 +30,7 @@ class RuleBook:
     templates: dict[str, Template]
     #: Not errors: things ``check`` reports and the daemon logs (patterns prone to
     #: backtracking), in the shape of the problems.
-    warnings: tuple[Problem, ...] = ()
+    warnings: LazyField[tuple[Problem, ...]] = LazyField(())  # noqa: RUF009 (core/lazy.py)
     #: The template sets in other languages (``templates/de/``), by language code; each
     #: holds the templates it translates, the rest fall back to ``templates``.
     languages: dict[str, dict[str, Template]] = field(default_factory=dict)
@@ -75,7 +76,7 @@ def load_rulebook(rules_dir: Path, templates_dir: Path) -> RuleBook:
         root.finish()
     templates = load_templates(templates_dir, problems)
     languages = load_languages(templates_dir, problems)
-    warnings = tuple(w for rule in rules for w in rule.warnings)
+    warnings = Later(lambda: tuple(w for rule in rules for w in rule.warnings))  # when read
     book = RuleBook(tuple(rules), sequences, templates, warnings, languages)
     _cross_check(book, problems, rules_dir, tomls)
     if problems:

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from inboxwatch.core.language import CODE as LANGUAGE_CODE
+from inboxwatch.core.lazy import Later, LazyField
 from inboxwatch.core.message import Address, Message
 from inboxwatch.core.regex_lint import hazards
 from inboxwatch.core.safe_regex import Budget, SafePattern, compile_user
@@ -66,8 +67,9 @@ class Rule:
     conditions: tuple[Condition, ...] = field(default=())
     #: Who may send what this rule matches (lower-cased; empty: anyone). See module doc.
     senders: tuple[str, ...] = ()
-    #: Patterns prone to backtracking: reported by ``check``, never fatal.
-    warnings: tuple[Problem, ...] = ()
+    #: Patterns prone to backtracking: reported by ``check``, never fatal. Linted when
+    #: first read (the lint costs more than loading the rules; ``classify`` never reads it).
+    warnings: LazyField[tuple[Problem, ...]] = LazyField(())  # noqa: RUF009 (see core/lazy.py)
     #: The language its leads are written to in (a template set's code); "" detects it
     #: from the enquiry (see :mod:`inboxwatch.core.language`).
     language: str = ""
@@ -168,7 +170,22 @@ class _Patterns:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.warnings: list[Problem] = []
+        #: (pattern, flags, file, key, line) of each regular expression, for :meth:`lint`.
+        self.linted: list[tuple[str, int, str, str, int | None]] = []
+
+    def lint(self) -> tuple[Problem, ...]:
+        """The warnings: patterns prone to backtracking."""
+        return tuple(
+            Problem(
+                file,
+                path,
+                f"prone to backtracking: {why}. A message can use up its time "
+                "budget here and be skipped",
+                line,
+            )
+            for source, flags, file, path, line in self.linted
+            for why in hazards(source, flags)
+        )
 
     def compile(
         self, sec: Section, key: str, source: str, flags: int, regex: bool, index: int | None
@@ -182,16 +199,7 @@ class _Patterns:
             sec.file.problem(path, f"bad regular expression {source!r}: {exc}")
             return None
         if regex:
-            for why in hazards(source, flags):
-                self.warnings.append(
-                    Problem(
-                        str(sec.file.path),
-                        path,
-                        f"prone to backtracking: {why}. A message can use up its time "
-                        "budget here and be skipped",
-                        sec.file.line_of(path),
-                    )
-                )
+            self.linted.append((source, flags, str(sec.file.path), path, sec.file.line_of(path)))
         return pattern
 
     def values(
@@ -329,7 +337,7 @@ def parse_rule(sec: Section, index: int) -> Rule:
         match_any=sec.choice("match_mode", ("all", "any"), "all") == "any",
         conditions=conditions,
         senders=_senders(sec),
-        warnings=tuple(pats.warnings),
+        warnings=Later(pats.lint),
         language=_language(sec),
     )
     sec.get("description", str, "")
