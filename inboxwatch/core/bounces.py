@@ -292,6 +292,8 @@ def detect_bounce(msg: Message) -> Detection | None:
         # sender; two of them, or one with failure words, make a bounce.
         role, system = role_sender(msg)
         attached = bool(msg.attached)
+        if prefixed or not (role or attached or subj_hit or body_hit or intl_hit):
+            return None  # what follows cannot make it one: skip its scans (issue 12)
         inline = bool(role) and _quoted_original(body)
         status_text = bool(_SMTP_TEXT.search(head))
         ndr_words = subj_hit or body_hit or intl_hit
