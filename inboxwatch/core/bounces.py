@@ -222,8 +222,15 @@ _ORIGINAL_START = rx(
 )
 
 
+# The same words anywhere: where they are not, no line starts with them (issue 12: one
+# scan instead of one per line for most messages).
+_ORIGINAL_ANYWHERE = re.compile(_ORIGINAL_START.pattern.replace("^", ""), _ORIGINAL_START.flags)
+
+
 def _ndr_head(text: str) -> str:
     """The generator's own text of an NDR, before the returned original message."""
+    if not _ORIGINAL_ANYWHERE.search(text):
+        return text
     lines = text.splitlines()
     for i, line in enumerate(lines):
         if _ORIGINAL_START.search(line.strip()):

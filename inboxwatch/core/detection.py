@@ -31,8 +31,15 @@ def fold(s: str) -> str:
     """Lower-case and drop accents so "Réponse" matches "reponse"; CJK is unchanged."""
     if s.isascii():  # no accents to drop (most text): the same result, far cheaper
         return s.lower()
-    s = unicodedata.normalize("NFKD", s)
-    return "".join(c for c in s if not unicodedata.combining(c)).lower().replace("’", "'")
+    s = _NON_ASCII.sub(_drop_combining, unicodedata.normalize("NFKD", s))
+    return s.lower().replace("’", "'")
+
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")  # combining marks are never ASCII: look at the rest
+
+
+def _drop_combining(m: re.Match[str]) -> str:
+    return "".join(c for c in m.group() if not unicodedata.combining(c))
 
 
 def rx(*alternatives: str) -> re.Pattern[str]:
