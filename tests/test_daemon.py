@@ -141,13 +141,15 @@ def test_no_reply_to_robots_lists_bounces_or_ourselves(
         sender = mail_servers.address("team")
     elif kind == "noreply":
         sender = "no-reply@customer.test"
+    # The SMTP capture is shared by the session: earlier tests mailed team@ as their owner.
+    before = len(mail_servers.smtp_sent)
     daemon.start()
     mail_servers.deliver(shop, mail(sender, to, subject, headers=headers), sender=sender)
     # A real enquiry after it proves the daemon looked at the first one by then.
     control = "control@customer.test"
     mail_servers.deliver(shop, mail(control, to, "Real enquiry"), sender=control)
     daemon.wait_until(lambda: daemon.sent_to(control, "ack"), what="control ack")
-    assert [m for m in mail_servers.smtp_sent if sender in m.rcpt_tos] == []
+    assert [m for m in mail_servers.smtp_sent[before:] if sender in m.rcpt_tos] == []
     assert daemon.lead(sender) is None
 
 
