@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import email.header
 import json
-import logging
 import os
 import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,18 +20,6 @@ REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "inboxwatch" / "testing" / "samples"
 MAIL = Path(__file__).parent / "mail"
 Capsys = pytest.CaptureFixture[str]
-
-
-@pytest.fixture(autouse=True)
-def _restore_loggers() -> Iterator[None]:
-    """main() configures logging; leave the loggers as other tests expect them."""
-    loggers = [logging.getLogger(n) for n in ("inboxwatch", "imapclient")]
-    saved = [(list(x.handlers), x.level, x.propagate) for x in loggers]
-    yield
-    for logger, (handlers, level, propagate) in zip(loggers, saved, strict=True):
-        logger.handlers[:] = handlers
-        logger.setLevel(level)
-        logger.propagate = propagate
 
 
 def config_text(rules: Path | str = "rules", templates: Path | str = "templates") -> str:

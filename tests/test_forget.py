@@ -9,7 +9,6 @@ for the address in any case, and every message stored in them decoded
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,17 +29,6 @@ from inboxwatch.testing.mailfactory import mail
 pytestmark = pytest.mark.servers
 Capsys = pytest.CaptureFixture[str]
 DAY = timedelta(days=1)
-
-
-@pytest.fixture(autouse=True)
-def _restore_loggers() -> Iterator[None]:
-    loggers = [logging.getLogger(n) for n in ("inboxwatch", "imapclient", "")]
-    saved = [(list(x.handlers), x.level, x.propagate) for x in loggers]
-    yield
-    for logger, (handlers, level, propagate) in zip(loggers, saved, strict=True):
-        logger.handlers[:] = handlers
-        logger.setLevel(level)
-        logger.propagate = propagate
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ Dovecot and SMTP servers; with `--probe`, what the server says is written into i
 from __future__ import annotations
 
 import io
-import logging
 import shutil
 import socket
 import ssl
@@ -23,18 +22,6 @@ from inboxwatch.userfiles.config import load_config
 from inboxwatch.userfiles.presets import PRESETS
 
 Capsys = pytest.CaptureFixture[str]
-
-
-@pytest.fixture(autouse=True)
-def _restore_loggers() -> Iterator[None]:
-    """main() configures logging; leave the loggers as other tests expect them."""
-    loggers = [logging.getLogger(n) for n in ("inboxwatch", "imapclient", "")]
-    saved = [(list(x.handlers), x.level, x.propagate) for x in loggers]
-    yield
-    for logger, (handlers, level, propagate) in zip(loggers, saved, strict=True):
-        logger.handlers[:] = handlers
-        logger.setLevel(level)
-        logger.propagate = propagate
 
 
 def server_flags(servers: MailServers, shop: str, folder: Path) -> list[str]:

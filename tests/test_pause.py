@@ -5,7 +5,6 @@ recorded and told to the owner, and what grew too old meanwhile is listed, not s
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -20,17 +19,6 @@ from inboxwatch.testing.mailfactory import mail, parse
 
 pytestmark = pytest.mark.servers
 Capsys = pytest.CaptureFixture[str]
-
-
-@pytest.fixture(autouse=True)
-def _restore_loggers() -> Iterator[None]:
-    loggers = [logging.getLogger(n) for n in ("inboxwatch", "imapclient", "")]
-    saved = [(list(x.handlers), x.level, x.propagate) for x in loggers]
-    yield
-    for logger, (handlers, level, propagate) in zip(loggers, saved, strict=True):
-        logger.handlers[:] = handlers
-        logger.setLevel(level)
-        logger.propagate = propagate
 
 
 @pytest.fixture

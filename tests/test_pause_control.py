@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -44,17 +42,6 @@ def test_status_names_why_each_message_waits() -> None:
     assert hours == "outside sending hours (they open Tue 09:00)"
     assert why_waiting(item(Purpose.ACK), NOW, 0, WINDOW, None).startswith("send cap reached")
     assert why_waiting(item(Purpose.ACK), NOW, 5, WINDOW, None) == "due now"
-
-
-@pytest.fixture(autouse=True)
-def _restore_loggers() -> Iterator[None]:
-    loggers = [logging.getLogger(n) for n in ("inboxwatch", "imapclient", "")]
-    saved = [(list(x.handlers), x.level, x.propagate) for x in loggers]
-    yield
-    for logger, (handlers, level, propagate) in zip(loggers, saved, strict=True):
-        logger.handlers[:] = handlers
-        logger.setLevel(level)
-        logger.propagate = propagate
 
 
 @pytest.mark.servers
