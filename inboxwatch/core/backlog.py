@@ -15,14 +15,12 @@ import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
 
-from inboxwatch.core.actions import Action, Note, Queue, StateView, UpdateOutbox
+from inboxwatch.core.actions import Action, Note, StateView, UpdateOutbox
 from inboxwatch.core.cadence import plan
 from inboxwatch.core.lead import Lead, iso
-from inboxwatch.core.letters import Send
 from inboxwatch.core.mime import clean_header, made_by_us
-from inboxwatch.core.owner_mail import notice_mail
 from inboxwatch.core.queue import OutboxItem, Purpose
-from inboxwatch.core.world import World, actions_of, queue_item, wake_of
+from inboxwatch.core.world import World, actions_of, owner_notice, wake_of
 
 #: Lines listed per summary; the rest are counted (`inboxwatch leads` has them all).
 MAX_LISTED = 200
@@ -87,21 +85,6 @@ def fold_tasks(
     return actions, lines
 
 
-def _summary(world: World, subject: str, body: str, now: datetime) -> list[Action]:
-    st = world.settings
-    if not st.owner_alerts:
-        return []
-    mail = notice_mail(
-        me=st.me,
-        owner=st.owner,
-        subject=subject,
-        body=body,
-        message_id=world.ids(),
-        now=now.astimezone(st.window.tz),
-    )
-    return [Queue(queue_item(Send(mail), now))]
-
-
 def summarize_backlog(
     view: StateView, world: World, alerts: Sequence[OutboxItem], now: datetime
 ) -> list[Action]:
@@ -132,7 +115,7 @@ def summarize_backlog(
         )
     out: list[Action] = [UpdateOutbox(a.cancelled()) for a in alerts]
     out += planned
-    out += _summary(world, f"{n} new leads at once", body, now)
+    out += owner_notice(world, f"{n} new leads at once", body, now)
     note = f"{n} new leads at once ({len(tasks)} tasks): one summary alert for the owner"
     return [*out, Note(note)]
 
@@ -154,5 +137,5 @@ def summarize_tasks(
         "details.\n\n" + "\n".join(_listed(lines))
     )
     out: list[Action] = [UpdateOutbox(t.cancelled()) for t in tasks]
-    out += _summary(world, f"{len(lines)} calls and texts due", body, now)
+    out += owner_notice(world, f"{len(lines)} calls and texts due", body, now)
     return [*out, Note(f"{len(tasks)} task alerts at once: one summary for the owner")]

@@ -37,8 +37,7 @@ from inboxwatch.core.actions import (
 )
 from inboxwatch.core.decide import undeliverable
 from inboxwatch.core.lead import Ended, Lead, iso
-from inboxwatch.core.letters import Send
-from inboxwatch.core.owner_mail import bounce_alert, notice_mail
+from inboxwatch.core.owner_mail import bounce_alert
 from inboxwatch.core.queue import (
     PAUSE_DEFAULT,
     OutboxItem,
@@ -48,7 +47,7 @@ from inboxwatch.core.queue import (
     give_up,
     reschedule,
 )
-from inboxwatch.core.world import World, queue_item, wake_of
+from inboxwatch.core.world import World, owner_notice, queue_item, wake_of
 
 #: Notices about sending; cleared by the next message the server accepts.
 SENDER_REFUSED = "smtp-sender-refused"
@@ -103,21 +102,6 @@ def expire(view: StateView, world: World, item: OutboxItem, now: datetime) -> li
     return _given_up(world, give_up(item, age), lead, now)
 
 
-def _owner_notice(world: World, subject: str, body: str, now: datetime) -> list[Action]:
-    st = world.settings
-    if not st.owner_alerts:
-        return []
-    mail = notice_mail(
-        me=st.me,
-        owner=st.owner,
-        subject=subject,
-        body=body,
-        message_id=world.ids(),
-        now=now.astimezone(st.window.tz),
-    )
-    return [Queue(queue_item(Send(mail), now))]
-
-
 def _given_up(world: World, failed: OutboxItem, lead: Lead | None, now: datetime) -> list[Action]:
     out: list[Action] = [
         UpdateOutbox(failed),
@@ -129,7 +113,7 @@ def _given_up(world: World, failed: OutboxItem, lead: Lead | None, now: datetime
     if failed.purpose.to_lead:
         what = _WHAT.get(failed.purpose, str(failed.purpose))
         who = f"{lead.name} <{failed.rcpt}>" if lead is not None and lead.name else failed.rcpt
-        out += _owner_notice(
+        out += owner_notice(
             world,
             f"Not sent: the {what} to {who}",
             f"inboxwatch could not send the {what} to {who}.\n\n{failed.error}\n\n"
@@ -162,7 +146,7 @@ def unreachable(
     if mail is not None:
         view, world = mail
         if not any(n.key == key for n in view.notices()):
-            out += _owner_notice(
+            out += owner_notice(
                 world,
                 f"{what} cannot be reached",
                 f"{text}.\n\nNothing is lost: what arrives meanwhile is read when it is back,"
@@ -179,7 +163,7 @@ def reachable_again(view: StateView, world: World, key: str, now: datetime) -> l
     for notice in view.notices():
         if notice.key == key:
             out.append(ClearNotice(key))
-            out += _owner_notice(
+            out += owner_notice(
                 world,
                 "Reachable again",
                 f"From {iso(notice.since)} to {iso(now)}:\n\n{notice.text}\n\n"
@@ -197,7 +181,7 @@ def _sending_works_again(view: StateView, world: World, now: datetime) -> list[A
         if notice.key not in SENDING_NOTICES:
             continue
         out.append(ClearNotice(notice.key))
-        out += _owner_notice(
+        out += owner_notice(
             world,
             "Sending works again",
             f"From {iso(notice.since)} to {iso(now)} mail could not go out:\n\n{notice.text}\n\n"

@@ -13,6 +13,7 @@ from inboxwatch.core.decide import Decision
 from inboxwatch.core.lead import Lead
 from inboxwatch.core.letters import Send
 from inboxwatch.core.mime import to_bytes
+from inboxwatch.core.owner_mail import notice_mail
 from inboxwatch.core.queue import OutboxItem, Purpose
 from inboxwatch.core.settings import Settings
 from inboxwatch.userfiles.rulebook import RuleBook
@@ -45,6 +46,23 @@ def queue_item(send: Send, now: datetime) -> OutboxItem:
         created=now,
         next_try=now,
     )
+
+
+def owner_notice(world: World, subject: str, body: str, now: datetime) -> list[Action]:
+    """One plain notice to the owner (a backlog's summary, a delivery problem), queued;
+    nothing when owner alerts are off."""
+    st = world.settings
+    if not st.owner_alerts:
+        return []
+    mail = notice_mail(
+        me=st.me,
+        owner=st.owner,
+        subject=subject,
+        body=body,
+        message_id=world.ids(),
+        now=now.astimezone(st.window.tz),
+    )
+    return [Queue(queue_item(Send(mail), now))]
 
 
 def actions_of(decision: Decision, world: World, now: datetime) -> list[Action]:
