@@ -283,14 +283,13 @@ def start_xoauth2_smtp(issuer: TokenIssuer) -> tuple[Any, int, XOAuth2Log]:
     caller stops the controller."""
     from aiosmtpd.controller import Controller
 
-    from inboxwatch.testing.smtp_capture import _quiet_aiosmtpd
+    from inboxwatch.testing.smtp_capture import _quiet_aiosmtpd, start_controller
 
     _quiet_aiosmtpd()  # aiosmtpd 1.4 logs a deprecation of its own on every AUTH
     seen = XOAuth2Log()
     handler = _XOAuth2Handler(issuer, seen)
-    for attempt in range(_START_TRIES):
-        port = free_port()
-        controller = Controller(
+    controller, port = start_controller(
+        lambda port: Controller(
             handler,
             hostname=HOST,
             port=port,
@@ -300,13 +299,5 @@ def start_xoauth2_smtp(issuer: TokenIssuer) -> tuple[Any, int, XOAuth2Log]:
             auth_exclude_mechanism=["LOGIN", "PLAIN"],
             ready_timeout=5.0,
         )
-        try:
-            controller.start()
-        except OSError:
-            with contextlib.suppress(Exception):
-                controller.stop(no_assert=True)
-            if attempt == _START_TRIES - 1:
-                raise
-            continue
-        return controller, port, seen
-    raise RuntimeError("unreachable")
+    )
+    return controller, port, seen

@@ -84,19 +84,33 @@ def start_smtp(
     if tls_context is not None:
         variants.append(("smtps", {"ssl_context": tls_context}))
     for name, extra in variants:
-        for attempt in range(_START_TRIES):
-            port = pick_port()
-            controller = Controller(handler, hostname=HOST, port=port, **common, **extra)
-            try:
-                controller.start()
-            except OSError:
-                with contextlib.suppress(Exception):
-                    controller.stop(no_assert=True)
-                if attempt == _START_TRIES - 1:
-                    raise
-                continue
-            yield name, port, controller
-            break
+        options = {**common, **extra}
+
+        def make(port: int, options: dict[str, Any] = options) -> Any:
+            return Controller(handler, hostname=HOST, port=port, **options)
+
+        controller, port = start_controller(make, pick_port)
+        yield name, port, controller
+
+
+def start_controller(
+    make: Callable[[int], Any], pick_port: Callable[[], int] = free_port
+) -> tuple[Any, int]:
+    """Start an aiosmtpd controller ``make(port)`` on a free port, trying another port
+    when the one picked was taken meanwhile; (controller, port)."""
+    for attempt in range(_START_TRIES):
+        port = pick_port()
+        controller = make(port)
+        try:
+            controller.start()
+        except OSError:
+            with contextlib.suppress(Exception):
+                controller.stop(no_assert=True)
+            if attempt == _START_TRIES - 1:
+                raise
+            continue
+        return controller, port
+    raise RuntimeError("unreachable")
 
 
 class _QuietLoginData(logging.Filter):
