@@ -42,7 +42,7 @@ CATEGORY = {
     "source.in_sent": "IMAP search Sent",
     "source.refresh": "IMAP NOOP",
     "source.mark_processed": "IMAP keyword",
-    "source.save_sent": "IMAP APPEND to Sent",
+    "source.save_sent": "IMAP (MULTI)APPEND to Sent",
     "source.wait": "IMAP wait (IDLE)",
     "source.close": "IMAP logout",
     "sender.send": "SMTP send",
@@ -216,9 +216,9 @@ class TimedSource:
         with self.rec.timed("source.in_sent"):
             return self.inner.in_sent(message_id)
 
-    def save_sent(self, raw: bytes, when: datetime) -> None:
+    def save_sent(self, raws: Sequence[bytes], when: datetime) -> None:
         with self.rec.timed("source.save_sent"):
-            self.inner.save_sent(raw, when)
+            self.inner.save_sent(raws, when)
 
     def mark_processed(self, refs: Sequence[str]) -> None:
         with self.rec.timed("source.mark_processed"):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import email
 import email.policy
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -22,7 +22,7 @@ from harness import REPO
 from inboxwatch.adapters.memory_mail import MemorySource
 from inboxwatch.adapters.memory_sender import MemorySender
 from inboxwatch.adapters.memory_store import MemoryStore
-from inboxwatch.adapters.ports import Outcome, Result
+from inboxwatch.adapters.ports import CopiesNotSaved, Outcome, Result
 from inboxwatch.core import language
 from inboxwatch.core.lead import Automation, Conversation, Ended, Lead
 from inboxwatch.service.clock import FixedClock
@@ -307,11 +307,11 @@ def test_a_copy_for_sent_that_fails_on_a_dropped_connection_is_saved_on_the_next
     real_save = e.source.save_sent
     calls = {"n": 0}
 
-    def save_once_broken(raw: bytes, when: datetime) -> None:
+    def save_once_broken(raws: Sequence[bytes], when: datetime) -> None:
         calls["n"] += 1
         if calls["n"] == 1:
             raise TransientError("IMAP append to Sent: connection reset (simulated)")
-        real_save(raw, when)
+        real_save(raws, when)
 
     e.source.save_sent = save_once_broken  # type: ignore[method-assign]
     e.daemon.tick(START)
@@ -319,6 +319,34 @@ def test_a_copy_for_sent_that_fails_on_a_dropped_connection_is_saved_on_the_next
     assert e.source.saved == []
     e.daemon.tick(START + timedelta(minutes=1))
     assert [purposes([raw]) for raw in e.source.saved] == [["ack"]]
+
+
+def test_copies_for_sent_go_in_one_call_and_after_a_partial_fault_only_the_rest_is_retried(
+    tmp_path: Path,
+) -> None:
+    """Atomic batches (RFC 3502 MULTIAPPEND): a fault after the first batch leaves those
+    copies in Sent; the next tick saves the rest, none twice."""
+    e = MemoryEdges(tmp_path)
+    leads = [f"c{i}@customer.test" for i in range(3)]
+    for lead in leads:
+        e.deliver(mail(lead, e.shop, "Quote?"))
+    real_save, calls = e.source.save_sent, []
+
+    def first_saved_then_broken(raws: Sequence[bytes], when: datetime) -> None:
+        calls.append(len(raws))
+        if len(calls) == 1:
+            real_save(raws[:1], when)
+            raise CopiesNotSaved("IMAP multiappend: connection reset (simulated)", 1)
+        real_save(raws, when)
+
+    e.source.save_sent = first_saved_then_broken  # type: ignore[method-assign]
+    e.daemon.tick(START)
+    assert calls == [3] and len(e.source.saved) == 1
+    e.daemon.tick(START + timedelta(minutes=1))
+    assert calls == [3, 2]
+    assert sorted(purposes([raw]) == ["ack"] for raw in e.source.saved) == [True] * 3
+    to = sorted(str(email.message_from_bytes(raw)["To"]) for raw in e.source.saved)
+    assert to == sorted(leads)
 
 
 def test_a_backlog_gives_the_owner_one_summary_not_an_alert_per_lead(tmp_path: Path) -> None:

@@ -45,8 +45,8 @@ class ForwardingSource:
     def in_sent(self, message_id: str) -> bool:
         return self.inner.in_sent(message_id)
 
-    def save_sent(self, raw: bytes, when: datetime) -> None:
-        self.inner.save_sent(raw, when)
+    def save_sent(self, raws: Sequence[bytes], when: datetime) -> None:
+        self.inner.save_sent(raws, when)
 
     def mark_processed(self, refs: Sequence[str]) -> None:
         self.inner.mark_processed(refs)

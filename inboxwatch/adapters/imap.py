@@ -55,6 +55,8 @@ KEEPALIVE = (KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_COUNT)
 LIVENESS = 60.0
 #: How long that sign of life may take (capped by the configured ``timeout``).
 PROBE_TIMEOUT = 10.0
+#: One MULTIAPPEND carries at most this many messages or (beyond its first) bytes.
+APPEND_BATCH, APPEND_BATCH_BYTES = 100, 4_000_000
 #: Untagged status responses: a server's "* OK Still here" is life, not news.
 _STATUS = frozenset({b"OK", b"NO", b"BAD"})
 
@@ -247,6 +249,11 @@ class Mailbox:
         with self._command("capabilities"):
             return b"IDLE" in self.c.capabilities()
 
+    def has_multiappend(self) -> bool:
+        """RFC 3502: many messages in one APPEND (Dovecot, Cyrus; not every server)."""
+        with self._command("capabilities"):
+            return b"MULTIAPPEND" in self.c.capabilities()
+
     # -- folders --------------------------------------------------------------------------
     def select(self, folder: str, writable: bool = False) -> FolderState:
         self._stop_idle()
@@ -336,6 +343,15 @@ class Mailbox:
         self._stop_idle()
         with self._command(f"append to {folder}"):
             self.c.append(folder, raw, flags=(imapclient.SEEN,), msg_time=when)
+
+    def multiappend(self, folder: str, raws: Sequence[bytes], when: datetime) -> None:
+        """One MULTIAPPEND (RFC 3502) of ``raws`` marked \\Seen: atomic, so a failure
+        means none of them was saved. The caller keeps batches bounded (the command is
+        held in memory whole): :func:`~inboxwatch.adapters.imap_source.append_batches`."""
+        self._stop_idle()
+        msgs = [{"msg": raw, "flags": (imapclient.SEEN,), "date": when} for raw in raws]
+        with self._command(f"multiappend {len(raws)} to {folder}"):
+            self.c.multiappend(folder, msgs)
 
     def noop(self) -> None:
         self._stop_idle()

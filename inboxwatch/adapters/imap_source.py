@@ -16,6 +16,8 @@ from datetime import datetime, timedelta
 
 from inboxwatch.adapters import backlog
 from inboxwatch.adapters.imap import (
+    APPEND_BATCH,
+    APPEND_BATCH_BYTES,
     LIVENESS,
     PROBE_TIMEOUT,
     FolderState,
@@ -23,7 +25,7 @@ from inboxwatch.adapters.imap import (
     seconds_of,
 )
 from inboxwatch.adapters.oauth import Credential
-from inboxwatch.adapters.ports import Batch, Stream
+from inboxwatch.adapters.ports import Batch, CopiesNotSaved, Stream
 from inboxwatch.adapters.ports import Fetched as PortFetched
 from inboxwatch.errors import TransientError
 from inboxwatch.userfiles.config import ImapConfig
@@ -51,6 +53,24 @@ def _position(ref: str | None) -> tuple[int, int] | None:
         return int(validity), int(uid)
     except ValueError:
         return -1, 0
+
+
+def append_batches(
+    raws: Sequence[bytes], most: int = APPEND_BATCH, size: int = APPEND_BATCH_BYTES
+) -> list[Sequence[bytes]]:
+    """``raws`` cut in order into runs of at most ``most`` messages and ``size`` bytes
+    (a message larger than ``size`` goes alone): one MULTIAPPEND each, so no command
+    holds a whole backlog in memory or outlasts the connection's timeout."""
+    batches: list[Sequence[bytes]] = []
+    start, total = 0, 0
+    for i, raw in enumerate(raws):
+        if i > start and (i - start >= most or total + len(raw) > size):
+            batches.append(raws[start:i])
+            start, total = i, 0
+        total += len(raw)
+    if start < len(raws):
+        batches.append(raws[start:])
+    return batches
 
 
 @dataclass(frozen=True)
@@ -125,6 +145,8 @@ class ImapSource:
         self.liveness = liveness
         self._sent: str | None = None
         self._idle = False
+        #: The server takes many messages in one APPEND (RFC 3502), found out at ``open``.
+        self._multiappend = False
         #: The inbox position the last inbox read returned: ``wait`` compares UIDNEXT
         #: with it, because mail that arrived before IDLE began is not announced by IDLE.
         self._inbox_at: tuple[int, int] | None = None
@@ -138,6 +160,7 @@ class ImapSource:
         self._seen_top = None  # a new connection has seen nothing yet
         self.mailbox.connect()
         self._idle = self.cfg.idle and self.mailbox.has_idle()
+        self._multiappend = self.mailbox.has_multiappend()
         self._sent = self.mailbox.sent_folder()
         if self._sent is None:
             log.warning("no Sent folder found (no \\Sent flag): set [imap] sent to watch it")
@@ -292,10 +315,24 @@ class ImapSource:
         return self.mailbox.has_message_id(message_id)
 
     # -- the two writes -------------------------------------------------------------------
-    def save_sent(self, raw: bytes, when: datetime) -> None:
-        """APPEND a copy marked \\Seen; without a Sent folder there is nowhere to keep it."""
-        if self._sent is not None:
-            self.mailbox.append(self._sent, raw, when)
+    def save_sent(self, raws: Sequence[bytes], when: datetime) -> None:
+        """APPEND copies marked \\Seen: a MULTIAPPEND per :func:`append_batches` run when
+        the server offers it (a backlog's 800 copies took 3.3 s one APPEND each), else one
+        APPEND each. Without a Sent folder there is nowhere to keep them."""
+        if self._sent is None or not raws:
+            return
+        saved = 0
+        try:
+            if self._multiappend:
+                for batch in append_batches(raws):
+                    self.mailbox.multiappend(self._sent, batch, when)
+                    saved += len(batch)  # RFC 3502: all of a batch or none of it
+            else:
+                for raw in raws:
+                    self.mailbox.append(self._sent, raw, when)
+                    saved += 1
+        except TransientError as exc:
+            raise CopiesNotSaved(str(exc), saved) from exc
 
     def mark_processed(self, refs: Sequence[str]) -> None:
         """Add the configured keyword; a server without custom keywords only gets a warning.

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from email.parser import BytesHeaderParser
 
 from inboxwatch.adapters import backlog
-from inboxwatch.adapters.ports import Batch, Fetched, Stream
+from inboxwatch.adapters.ports import Batch, CopiesNotSaved, Fetched, Stream
 from inboxwatch.errors import TransientError
 
 log = logging.getLogger("inboxwatch.memory")
@@ -330,11 +330,16 @@ class MemorySource:
         self._check()
         return bool(self.find(message_id, Stream.SENT))
 
-    def save_sent(self, raw: bytes, when: datetime) -> None:
-        self._check()
+    def save_sent(self, raws: Sequence[bytes], when: datetime) -> None:
+        """All or none, as one MULTIAPPEND (a fault is injected before any is saved)."""
+        try:
+            self._check()
+        except TransientError as exc:
+            raise CopiesNotSaved(str(exc), 0) from exc
         if Stream.SENT in self.folders:
-            self.saved.append(bytes(raw))
-            self._add(Stream.SENT, raw, when, {"\\Seen"})
+            for raw in raws:
+                self.saved.append(bytes(raw))
+                self._add(Stream.SENT, raw, when, {"\\Seen"})
 
     def mark_processed(self, refs: Sequence[str]) -> None:
         """As IMAP: only refs of the current numbering; a fault is a warning, not an error."""

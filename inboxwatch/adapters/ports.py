@@ -23,7 +23,7 @@ from inboxwatch.core.lead import Lead
 from inboxwatch.core.queue import OutboxItem
 from inboxwatch.core.queue import Outcome as Outcome
 from inboxwatch.core.queue import Result as Result
-from inboxwatch.errors import InboxwatchError
+from inboxwatch.errors import InboxwatchError, TransientError
 
 # -- mail source ----------------------------------------------------------------------------
 
@@ -55,6 +55,14 @@ class Batch:
     cursor: str
     #: More new messages wait after this batch.
     more: bool
+
+
+class CopiesNotSaved(TransientError):
+    """Saving copies in Sent failed after the first ``saved`` of them were saved."""
+
+    def __init__(self, message: str, saved: int) -> None:
+        super().__init__(message)
+        self.saved = saved
 
 
 class LoginFailed(InboxwatchError):
@@ -105,8 +113,14 @@ class MailSource(Protocol):
         """Is a message with this Message-ID in Sent? (a witness after a crash)"""
         ...
 
-    def save_sent(self, raw: bytes, when: datetime) -> None:
-        """Keep a copy of a message we sent in Sent, marked read."""
+    def save_sent(self, raws: Sequence[bytes], when: datetime) -> None:
+        """Keep copies of messages we sent in Sent, marked read, in order.
+
+        Many at once because a backlog sends hundreds: a server that can takes them in
+        one round trip (IMAP MULTIAPPEND). A fault raises :class:`CopiesNotSaved`, whose
+        ``saved`` counts the leading copies that are in Sent all the same (the caller
+        retries only the rest, so Sent gets no duplicates).
+        """
         ...
 
     def mark_processed(self, refs: Sequence[str]) -> None:

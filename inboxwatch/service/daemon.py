@@ -30,6 +30,7 @@ from typing import Any
 
 from inboxwatch.adapters.ports import (
     Batch,
+    CopiesNotSaved,
     Fetched,
     LoginFailed,
     MailSource,
@@ -617,12 +618,17 @@ class Daemon:
         copies, self._copies = self._copies, []
         if not self.source.has_sent or not self.cfg.imap.save_sent:
             return
-        for i, item in enumerate(copies):
-            if not item.save_sent:
-                continue
-            try:
-                self.source.save_sent(item.raw, now)
-            except TransientError as exc:
-                log.warning("could not save a copy of %s in Sent (will retry): %s", item.id, exc)
-                self._copies = copies[i:][-MAX_PENDING_COPIES:]
-                return
+        copies = [item for item in copies if item.save_sent]
+        if not copies:
+            return
+        try:
+            self.source.save_sent([item.raw for item in copies], now)
+        except TransientError as exc:  # the first ``saved`` are in Sent: retry the rest
+            rest = copies[exc.saved if isinstance(exc, CopiesNotSaved) else 0 :]
+            log.warning(
+                "could not save %d copies in Sent, the first of %s (will retry): %s",
+                len(rest),
+                rest[0].id if rest else "none",
+                exc,
+            )
+            self._copies = rest[-MAX_PENDING_COPIES:]

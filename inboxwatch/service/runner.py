@@ -94,7 +94,7 @@ def dry_run_state(cfg: Config) -> StateStore:
 class ReadOnlySource(ForwardingSource):
     """A mail source with its two writes (copies in Sent, keywords) switched off."""
 
-    def save_sent(self, raw: bytes, when: datetime) -> None:
+    def save_sent(self, raws: Sequence[bytes], when: datetime) -> None:
         return None
 
     def mark_processed(self, refs: Sequence[str]) -> None:

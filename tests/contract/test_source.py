@@ -22,9 +22,9 @@ from typing import Any, Protocol
 import pytest
 
 from inboxwatch.adapters import imap
-from inboxwatch.adapters.imap_source import ImapSource
+from inboxwatch.adapters.imap_source import ImapSource, append_batches
 from inboxwatch.adapters.memory_mail import MemorySource
-from inboxwatch.adapters.ports import Batch, LoginFailed, MailSource, Stream
+from inboxwatch.adapters.ports import Batch, CopiesNotSaved, LoginFailed, MailSource, Stream
 from inboxwatch.errors import TransientError
 from inboxwatch.testing.devservers import MailServers
 from inboxwatch.userfiles.config import ImapConfig, Secret
@@ -299,14 +299,31 @@ def test_flagged_names_the_flagged_inbox_mail(kit: Kit) -> None:
     assert [f.flagged for f in again.messages] == [False, True]
 
 
-def test_save_sent_keeps_a_read_copy_that_in_sent_finds(kit: Kit) -> None:
-    raw, mid = message("our acknowledgement")
-    assert not kit.source.in_sent(mid)
-    kit.source.save_sent(raw, datetime.now(UTC))
-    assert kit.source.in_sent(mid)
-    assert "\\Seen" in kit.flags(mid, Stream.SENT)
+def test_save_sent_keeps_read_copies_that_in_sent_finds(kit: Kit) -> None:
+    copies = [message(f"our acknowledgement {i}") for i in range(3)]
+    assert not kit.source.in_sent(copies[0][1])
+    kit.source.save_sent([raw for raw, _ in copies], datetime.now(UTC))
+    for _, mid in copies:
+        assert kit.source.in_sent(mid)
+        assert "\\Seen" in kit.flags(mid, Stream.SENT)
     _, other_id = message("never sent")
     assert not kit.source.in_sent(other_id)
+    kit.source.save_sent([], datetime.now(UTC))  # nothing to save is no command
+
+
+def test_a_fault_saving_copies_says_how_many_are_in_sent_all_the_same(kit: Kit) -> None:
+    """All or a leading part: the daemon retries only the rest, so Sent gets no twins."""
+    copies = [message(f"copy {i}") for i in range(3)]
+    if isinstance(kit, MemoryKit):
+        kit.source.fail_next = TransientError("connection reset (simulated)")
+    else:
+        assert isinstance(kit, ImapKit)
+        kit.source.mailbox.close()  # the connection is gone
+    with pytest.raises(CopiesNotSaved) as caught:
+        kit.source.save_sent([raw for raw, _ in copies], datetime.now(UTC))
+    assert caught.value.saved == 0
+    kit.source.open()
+    assert not any(kit.source.in_sent(mid) for _, mid in copies)
 
 
 def test_mark_processed_sets_the_keyword_on_those_refs_only(kit: Kit) -> None:
@@ -505,6 +522,75 @@ def test_imap_without_idle_sleeps_and_then_a_poll_is_due(
         assert time.monotonic() - t0 < 0.6  # a stop is noticed within a slice
     finally:
         made.source.close()
+
+
+def _sent_count(kit: ImapKit) -> int:
+    client = kit.servers.imap_client(kit.user)
+    try:
+        return int(client.folder_status("Sent", [b"MESSAGES"])[b"MESSAGES"])
+    finally:
+        client.logout()
+
+
+@pytest.mark.parametrize("multiappend", [True, False])
+def test_imap_saves_a_backlog_of_copies_in_bounded_batches_or_one_append_each(
+    imap_kit: ImapKit, monkeypatch: pytest.MonkeyPatch, multiappend: bool
+) -> None:
+    """Dovecot offers MULTIAPPEND (RFC 3502): 250 copies go in three commands of at most
+    100; a source told it is absent (another server) sends one APPEND each."""
+    box = imap_kit.source.mailbox
+    assert box.has_multiappend()
+    monkeypatch.setattr(imap_kit.source, "_multiappend", multiappend)
+    calls: list[tuple[str, int]] = []
+    real_multi, real_one = box.multiappend, box.append
+
+    def multi(folder: str, raws: Any, when: datetime) -> None:
+        calls.append(("multiappend", len(raws)))
+        real_multi(folder, raws, when)
+
+    def one(folder: str, raw: bytes, when: datetime) -> None:
+        calls.append(("append", 1))
+        real_one(folder, raw, when)
+
+    monkeypatch.setattr(box, "multiappend", multi)
+    monkeypatch.setattr(box, "append", one)
+    before = _sent_count(imap_kit)
+    copies = [message(f"copy {i}") for i in range(250)]
+    imap_kit.source.save_sent([raw for raw, _ in copies], datetime.now(UTC))
+    if multiappend:
+        assert calls == [("multiappend", 100), ("multiappend", 100), ("multiappend", 50)]
+    else:
+        assert calls == [("append", 1)] * 250
+    assert _sent_count(imap_kit) == before + 250
+    for _, mid in (copies[0], copies[99], copies[100], copies[-1]):
+        assert "\\Seen" in imap_kit.flags(mid, Stream.SENT)
+
+
+def test_imap_a_batch_that_fails_counts_only_the_batches_before_it(
+    imap_kit: ImapKit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    box = imap_kit.source.mailbox
+    real_multi, done = box.multiappend, []
+
+    def second_breaks(folder: str, raws: Any, when: datetime) -> None:
+        if done:
+            raise TransientError("IMAP multiappend: connection reset (simulated)")
+        done.append(len(raws))
+        real_multi(folder, raws, when)
+
+    monkeypatch.setattr(box, "multiappend", second_breaks)
+    copies = [message(f"copy {i}") for i in range(150)]
+    with pytest.raises(CopiesNotSaved) as caught:
+        imap_kit.source.save_sent([raw for raw, _ in copies], datetime.now(UTC))
+    assert caught.value.saved == 100
+    assert imap_kit.source.in_sent(copies[99][1]) and not imap_kit.source.in_sent(copies[100][1])
+
+
+def test_append_batches_bounds_count_and_size_and_keeps_the_order() -> None:
+    raws = [bytes([i]) * n for i, n in enumerate([3, 3, 3, 9, 1, 1])]
+    assert append_batches(raws, most=2, size=100) == [raws[0:2], raws[2:4], raws[4:6]]
+    assert append_batches(raws, most=10, size=6) == [raws[0:2], raws[2:3], raws[3:4], raws[4:]]
+    assert append_batches([], most=2, size=6) == []
 
 
 def test_imap_wrong_password_is_login_failed_and_a_dead_port_is_transient(
