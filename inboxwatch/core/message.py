@@ -143,9 +143,32 @@ def decode_header_value(value: str) -> str:
         return _WS.sub(" ", value.replace("\r", " ").replace("\n", " ")).strip()
     try:
         decoded = str(email.header.make_header(email.header.decode_header(value)))
-    except (UnicodeError, LookupError, ValueError, email.errors.MessageError):
-        decoded = value
+    except _UNDECODABLE:  # one bad word (=?x-unknown?B?!!!?=): decode the others
+        decoded = _ENCODED_WORD.sub(_one_word, value)
     return _WS.sub(" ", decoded.replace("\r", " ").replace("\n", " ")).strip()
+
+
+_UNDECODABLE = (UnicodeError, LookupError, ValueError, email.errors.MessageError)
+_ENCODED_WORD = re.compile(r"=\?[^?\s]*\?[bBqQ]\?[^?\s]*\?=")
+
+
+def _one_word(m: re.Match[str]) -> str:
+    """One RFC 2047 word: an unknown charset read as UTF-8, broken base64 as U+FFFD,
+    rather than the raw ``=?...?=`` greeting a lead or filling an alert."""
+    try:
+        chunks = email.header.decode_header(m[0])
+    except _UNDECODABLE:
+        return "\ufffd"
+    out = []
+    for chunk, charset in chunks:
+        if isinstance(chunk, str):
+            out.append(chunk)
+            continue
+        try:
+            out.append(chunk.decode(charset or "ascii", "replace"))
+        except LookupError:
+            out.append(chunk.decode("utf-8", "replace"))
+    return "".join(out)
 
 
 #: One plain mailbox, ``addr`` or ``Name Words <addr>``, that the standard library's

@@ -102,15 +102,25 @@ def _safe_id(mid: str) -> bool:
     return 2 < len(mid) <= 250 and mid.isascii() and mid.isprintable() and " " not in mid
 
 
+def _plain(value: str) -> bool:
+    """Can ``value`` go into a header as it is? Not if it is not ASCII, nor if it holds
+    ``=?``: a reader would take that for an encoded word (a sender's undecodable
+    ``=?x-unknown?B?!!!?=`` copied into our alert), so it is encoded as text instead."""
+    return value.isascii() and "=?" not in value
+
+
 def _header_address(addr: Address) -> str:
-    """``Name <addr>``, the name RFC 2047-encoded when it is not plain ASCII."""
+    """``Name <addr>``, the name RFC 2047-encoded when it is not plain (see ``_plain``)."""
     if not is_valid_address(addr.addr):
         raise ValueError(f"refusing to write to an invalid address: {addr.addr!r}")
-    return email.utils.formataddr((clean_header(addr.name, 100), addr.addr), charset="utf-8")
+    name = clean_header(addr.name, 100)
+    if name and not _plain(name):
+        return f"{Header(name, 'utf-8').encode()} <{addr.addr}>"
+    return email.utils.formataddr((name, addr.addr), charset="utf-8")
 
 
 def _text_header(value: str, name: str) -> str | Header:
-    if value.isascii():
+    if _plain(value):
         return value
     return Header(value, "utf-8", header_name=name)
 

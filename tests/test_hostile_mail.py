@@ -1,0 +1,257 @@
+"""Hostile and malformed mail must never crash or stall the daemon.
+
+The parse path reads headers lazily (``core/message.py``, ``core/lazy.py``), so an error
+that used to be raised while parsing may come later: from classifying, routing, or
+composing the acknowledgement and the owner's alert. This feeds the real daemon, on the
+in-memory twins with a fixed clock, the repository's sample mail mutated the way broken
+and hostile senders write it (seeded, so a failure is reproducible), with one valid
+enquiry behind it, and asserts what "malformed mail: logged, recorded, skipped, never
+lost" means: the tick returns; no message trips a bug (a traceback in the log); every
+message is a lead, ignored by kind, or recorded as rejected; the enquiry at the end is
+acknowledged; and every message the daemon sends is clean (no bare CR or LF in a header,
+and it parses back without defects in its addressing and threading headers).
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import logging
+import random
+import re
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from test_scenario import ALWAYS_OPEN, MemoryEdges
+
+from inboxwatch.core.message import Address, decode_header_value
+from inboxwatch.core.mime import Outgoing, to_bytes
+from inboxwatch.testing.mailfactory import mail
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = sorted(
+    [*ROOT.glob("tests/mail/**/*.eml"), *ROOT.glob("inboxwatch/testing/samples/*.eml")]
+)
+CHECKED = ("From", "To", "Subject", "Message-ID", "In-Reply-To", "References")
+
+
+def _split(raw: bytes) -> tuple[bytes, bytes]:
+    raw = raw.replace(b"\r\n", b"\n")
+    head, sep, body = raw.partition(b"\n\n")
+    return head, body if sep else b""
+
+
+def _join(head: bytes, body: bytes) -> bytes:
+    return head.rstrip(b"\n") + b"\n\n" + body
+
+
+def _set(raw: bytes, name: bytes, value: bytes, *, keep: bool = False) -> bytes:
+    """``raw`` with header ``name`` replaced by (or, with ``keep``, added as) ``value``."""
+    head, body = _split(raw)
+    if not keep:
+        head = re.sub(rb"(?im)^" + re.escape(name) + rb":.*(\n[ \t].*)*\n?", b"", head + b"\n")
+    return _join(name + b": " + value + b"\n" + head, body)
+
+
+def _drop(raw: bytes, name: bytes) -> bytes:
+    head, body = _split(raw)
+    head = re.sub(rb"(?im)^" + re.escape(name) + rb":.*(\n[ \t].*)*\n?", b"", head + b"\n")
+    return _join(head, body)
+
+
+Mutation = Callable[[bytes, random.Random], bytes]
+
+
+def _nested(depth: int, boundary_missing: bool = False) -> bytes:
+    head = b"From: deep@nest.test\nTo: shop@shop.test\nSubject: nest\nMIME-Version: 1.0\n"
+    parts = [head]
+    for i in range(depth):
+        parts.append(b'Content-Type: multipart/mixed; boundary="b%d"\n\n--b%d\n' % (i, i))
+    parts.append(b"Content-Type: text/plain\n\nI would like a quote.\n")
+    if not boundary_missing:
+        parts += [b"--b%d--\n" % i for i in reversed(range(depth))]
+    return b"".join(parts)
+
+
+MUTATIONS: dict[str, Mutation] = {
+    "truncated": lambda raw, r: raw[: r.randrange(len(raw) + 1)],
+    "byte flips": lambda raw, r: bytes(
+        b ^ (1 << r.randrange(8)) if r.random() < 0.01 else b for b in raw
+    ),
+    "8-bit subject": lambda raw, r: _set(raw, b"Subject", b"Caf\xe9 \xff\xfe quote \xc3\x28"),
+    "8-bit from name": lambda raw, r: _set(raw, b"From", b"J\xf6rg \xff <joerg@shop-kunde.test>"),
+    "bad charset word": lambda raw, r: _set(raw, b"Subject", b"=?x-unknown?B?!!!?= hello"),
+    "bad q word": lambda raw, r: _set(raw, b"Subject", b"=?utf-8?Q?%?= =?utf-8?B?w6?="),
+    "bad word in from": lambda raw, r: _set(raw, b"From", b"=?x-unknown?B?!!!?= <w@bad-word.test>"),
+    "bad word in to": lambda raw, r: _set(raw, b"To", b"=?utf-8?B?////?= <shop@shop.test>"),
+    "huge header": lambda raw, r: _set(raw, b"Subject", b"quote " * 20_000),
+    "huge unfolded line": lambda raw, r: _set(raw, b"X-Junk", b"x" * 200_000),
+    "thousands of recipients": lambda raw, r: _set(
+        raw, b"To", b", ".join(b"r%d@many.test" % i for i in range(3000))
+    ),
+    "two froms": lambda raw, r: _set(raw, b"From", b"second@two.test", keep=True),
+    "no from": lambda raw, r: _drop(raw, b"From"),
+    "no date": lambda raw, r: _drop(raw, b"Date"),
+    "two dates": lambda raw, r: _set(raw, b"Date", b"Mon, 99 Foo 2026 99:99:99 +9999", keep=True),
+    "bad date": lambda raw, r: _set(raw, b"Date", b"yesterday-ish \xff"),
+    "no message-id": lambda raw, r: _drop(raw, b"Message-ID"),
+    "two message-ids": lambda raw, r: _set(raw, b"Message-ID", b"<dup@x.test>", keep=True),
+    "message-id with CR": lambda raw, r: _set(raw, b"Message-ID", b"<a\rb@x.test>"),
+    "message-id garbage": lambda raw, r: _set(raw, b"Message-ID", b"<<>><<a b c>>><@>"),
+    "references garbage": lambda raw, r: _set(
+        raw, b"References", b"<a@b> junk <c\rd@e> <<f@g>> <\x00@h> <" + b"x" * 5000
+    ),
+    "in-reply-to garbage": lambda raw, r: _set(raw, b"In-Reply-To", b"<x@y\r\nBcc: a@b>"),
+    "nul bytes": lambda raw, r: raw.replace(b"\n", b"\x00\n", 5).replace(b"a", b"\x00a", 20),
+    "no-colon header lines": lambda raw, r: _set(raw, b"X-A", b"1\nThis line has no colon"),
+    "quoted local part": lambda raw, r: _set(raw, b"From", b'"a@b"@c'),
+    "empty address": lambda raw, r: _set(raw, b"From", b"<>"),
+    "lone at": lambda raw, r: _set(raw, b"From", b"@"),
+    "group syntax": lambda raw, r: _set(raw, b"To", b"undisclosed-recipients:;"),
+    "group in from": lambda raw, r: _set(raw, b"From", b"Team: a@team.test, b@team.test;"),
+    "idn domain": lambda raw, r: _set(raw, b"From", "Jörg <jörg@bücher.example>".encode()),
+    "punycode domain": lambda raw, r: _set(raw, b"From", b"lea <lea@xn--bcher-kva.example>"),
+    "utf-8 local part": lambda raw, r: _set(raw, b"From", "пётр@почта.рф".encode()),
+    "subject injection": lambda raw, r: _set(
+        raw, b"Subject", b"=?utf-8?Q?Hi=0D=0ABcc:_victim@evil.test=0D=0A?= quote"
+    ),
+    "subject injection b": lambda raw, r: _set(
+        raw, b"Subject", b"=?utf-8?B?SGkNCkJjYzogdmljdGltQGV2aWwudGVzdA0KDQo=?="
+    ),
+    "from injection": lambda raw, r: _set(
+        raw, b"From", b"=?utf-8?Q?Evil=0D=0ABcc:_x@evil.test?= <evil@evil.test>"
+    ),
+    "reply-to injection": lambda raw, r: _set(
+        raw, b"Reply-To", b'=?utf-8?Q?x=0Ay?= <r@evil.test>, <>, @, "a@b"@c'
+    ),
+    "cte lie base64": lambda raw, r: _set(raw, b"Content-Transfer-Encoding", b"base64"),
+    "cte lie qp": lambda raw, r: _set(raw, b"Content-Transfer-Encoding", b"quoted-printable"),
+    "cte unknown": lambda raw, r: _set(raw, b"Content-Transfer-Encoding", b"x-uuencode-ish"),
+    "boundary missing": lambda raw, r: _set(raw, b"Content-Type", b"multipart/mixed"),
+    "boundary empty": lambda raw, r: _set(
+        raw, b"Content-Type", b'multipart/alternative; boundary=""'
+    ),
+    "bad charset param": lambda raw, r: _set(
+        raw, b"Content-Type", b"text/plain; charset=x-bogus-9"
+    ),
+    "nested 100 deep": lambda raw, r: _nested(100),
+    "nested without ends": lambda raw, r: _nested(100, boundary_missing=True),
+    "headers only": lambda raw, r: _split(raw)[0],
+    "empty": lambda raw, r: b"",
+    "garbage": lambda raw, r: bytes(r.randrange(256) for _ in range(r.randrange(1, 2000))),
+}
+
+
+def _mutants(seed: int, count: int) -> list[tuple[str, bytes]]:
+    rng = random.Random(seed)
+    names = sorted(MUTATIONS)
+    out = []
+    for i in range(count):
+        sample = rng.choice(SAMPLES)
+        name = names[i % len(names)] if i < len(names) else rng.choice(names)
+        # Each its own message (not "seen before"), mostly from its own sender.
+        raw = _set(sample.read_bytes(), b"Message-ID", b"<m%d.%d@hostile.test>" % (seed, i))
+        if rng.random() < 0.6:
+            raw = _set(raw, b"From", b"Sender %d <s%d.%d@hostile.test>" % (i, seed, i))
+        raw = MUTATIONS[name](raw, rng)
+        if rng.random() < 0.3:  # two at once: a hostile message is rarely wrong in one way
+            second = rng.choice(names)
+            raw, name = MUTATIONS[second](raw, rng), f"{name} + {second}"
+        out.append((f"{sample.name}: {name}", raw))
+    return out
+
+
+def _bare_line_ends(raw: bytes) -> list[bytes]:
+    """Header lines of ``raw`` with a CR or LF that does not end the line."""
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    return [line for line in head.split(b"\r\n") if b"\r" in line or b"\n" in line]
+
+
+def _check_outgoing(raw: bytes) -> None:
+    assert not _bare_line_ends(raw), _bare_line_ends(raw)
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    for name in CHECKED:
+        for value in msg.get_all(name, []):
+            assert not value.defects, (name, str(value), value.defects)
+            assert "\r" not in str(value) and "\n" not in str(value), (name, str(value))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_hostile_mail_is_recorded_and_skipped_and_the_enquiry_behind_it_is_answered(
+    tmp_path: Path, seed: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    # No hourly cap: the enquiry behind the pile is answered in this tick, not the next.
+    edges = MemoryEdges(tmp_path, ALWAYS_OPEN + "max_per_hour = 5000\nmax_per_day = 5000\n")
+    edges.source.processed_keyword = "$Processed"  # what the daemon says it is done with
+    refs: dict[str, str] = {}
+    now = edges.clock.now()
+    mutants = _mutants(seed, 72)
+    with caplog.at_level(logging.ERROR):
+        # In small batches: a pile over ``backlog_summary_over`` gets one summary for
+        # the owner instead of an alert each, and the alerts carry the most lead text.
+        for start in range(0, len(mutants), 12):
+            for what, raw in mutants[start : start + 12]:
+                refs[edges.source.deliver(raw, received=now)] = what
+            now += timedelta(minutes=1)
+            edges.daemon.tick(now)
+        edges.deliver(mail("lea@customer.test", edges.shop, "A quote for 40 chairs?"))
+        edges.daemon.tick(now + timedelta(minutes=1))
+        edges.daemon.tick(now + timedelta(minutes=5))  # what the tick before queued goes out
+    crashes = [
+        f"{refs.get(r.getMessage().split(':')[0], '?')}: {r.getMessage()}"
+        for r in caplog.records
+        if r.exc_info
+    ]
+    assert not crashes, "\n".join(crashes)
+    with edges.store.transaction() as state:
+        rejected = {r.ref: r.error for r in state.rejects()}
+    assert set(rejected) <= set(refs), rejected
+    bugs = {refs[r]: e for r, e in rejected.items() if re.match(r"\w+(Error|Exception): ", e)}
+    assert not bugs, bugs
+    # Every message was handled (a lead, a reply, ignored by kind) or recorded as
+    # rejected, and the daemon is done with it: none is left behind to stall the next tick.
+    left = [what for ref, what in refs.items() if "$Processed" not in edges.source.flags(ref)]
+    assert not left, left
+    acks = [e for e in edges.sender.sent if e.rcpt == "lea@customer.test"]
+    assert any(b"X-Inboxwatch: ack" in e.raw for e in acks)
+    assert edges.sender.sent
+    for envelope in edges.sender.sent:
+        _check_outgoing(envelope.raw)
+
+
+@pytest.mark.parametrize(
+    ("value", "read"),
+    [
+        ("=?x-unknown?B?!!!?= Jones", "Jones"),  # broken base64: the word is lost, not shown
+        ("=?x-unknown?B?SsO2cmc=?= Jones", "J\u00f6rg Jones"),  # unknown charset: as UTF-8
+        ("=?utf-8?B?w6k=?= =?x-unknown?B?!!!?= ok", "\u00e9 ok"),
+        ("=?utf-8?Q?%?=", "%"),
+        ("=?utf-8?Q?Hi=0D=0ABcc:_x@evil.test?=", "Hi Bcc: x@evil.test"),  # one line
+    ],
+)
+def test_an_undecodable_encoded_word_does_not_reach_the_reader_raw(value: str, read: str) -> None:
+    assert decode_header_value(value) == read
+
+
+@pytest.mark.parametrize("name", ["=?x-unknown?B?!!!?=", "New lead: =?utf-8?Q?hi?= x", "a=?b"])
+def test_text_that_looks_like_an_encoded_word_is_sent_as_text(name: str) -> None:
+    """Literal ``=?...?=`` in a name or subject is encoded, so a reader shows it as it is
+    instead of decoding it (or finding a defect in a quoted string)."""
+    from datetime import UTC, datetime
+
+    out = Outgoing(
+        purpose="ack",
+        from_=Address("shop@shop.test", name),
+        to=Address("lea@customer.test", name),
+        subject=f"Re: {name}",
+        body="Thank you.",
+        message_id="<iw.1@shop.test>",
+        date=datetime(2026, 3, 2, tzinfo=UTC),
+    )
+    back = email.message_from_bytes(to_bytes(out), policy=email.policy.default)
+    for header in ("From", "To"):
+        value = back[header]
+        assert not value.defects and value.addresses[0].display_name == name
+    assert not back["Subject"].defects and str(back["Subject"]) == f"Re: {name}"
