@@ -26,8 +26,11 @@ from pathlib import Path
 import pytest
 from test_scenario import ALWAYS_OPEN, MemoryEdges
 
-from inboxwatch.core.message import Address, decode_header_value
+from inboxwatch.adapters.tinydb_store import TinyDbStore
+from inboxwatch.core.message import Address, decode_header_value, parse_message
 from inboxwatch.core.mime import Outgoing, to_bytes
+from inboxwatch.service.commands import load_all
+from inboxwatch.service.daemon import Daemon
 from inboxwatch.testing.mailfactory import mail
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,6 +78,45 @@ def _nested(depth: int, boundary_missing: bool = False) -> bytes:
     return b"".join(parts)
 
 
+def _attachment(raw: bytes, rng: random.Random) -> bytes:
+    """An enquiry with files whose names and types a hostile sender chose."""
+    names = [
+        b"=?x-unknown?B?!!!?=.pdf",
+        b"a\r\nBcc: x@evil.test.pdf",
+        b"../../etc/passwd",
+        b"\xff\xfe.doc",
+        b"x" * 5000 + b".txt",
+        b"",
+    ]
+    head = b"From: Files <files@hostile.test>\nTo: shop@shop.test\nSubject: quote, files\n"
+    head += b'MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="f"\n\n'
+    parts = [head, b"--f\nContent-Type: text/plain\n\nI would like a quote, see files.\n"]
+    for name in rng.sample(names, 3):
+        ctype = rng.choice([b"application/pdf", b"x/\xff", b'image/png; name=""', b""])
+        parts.append(
+            b"--f\nContent-Type: "
+            + ctype
+            + b'\nContent-Disposition: attachment; filename="'
+            + name
+            + b'"\nContent-Transfer-Encoding: base64\n\n'
+            + rng.choice([b"JVBERi0xLjQK", b"!!!not base64!!!", b"", b"QUJD" * 100])
+            + b"\n"
+        )
+    return b"".join(parts) + b"--f--\n"
+
+
+def _form(rng: random.Random) -> bytes:
+    """A web-form notification whose fields carry CR/LF and encoded words."""
+    evil = rng.choice(
+        ["Eve\r\nBcc: x@evil.test", "=?x-unknown?B?!!!?=", "\x00\x1b[31m", "a" * 3000]
+    )
+    body = f"Name: {evil}\nEmail: eve@hostile.test\nPhone: {evil}\nMessage: {evil}\n"
+    return (
+        b"From: Formspree <noreply@formspree.io>\nTo: shop@shop.test\nSubject: New submission\n"
+        b"Reply-To: " + evil.encode() + b" <eve@hostile.test>\n\n" + body.encode()
+    )
+
+
 MUTATIONS: dict[str, Mutation] = {
     "truncated": lambda raw, r: raw[: r.randrange(len(raw) + 1)],
     "byte flips": lambda raw, r: bytes(
@@ -99,6 +141,12 @@ MUTATIONS: dict[str, Mutation] = {
     "no message-id": lambda raw, r: _drop(raw, b"Message-ID"),
     "two message-ids": lambda raw, r: _set(raw, b"Message-ID", b"<dup@x.test>", keep=True),
     "message-id with CR": lambda raw, r: _set(raw, b"Message-ID", b"<a\rb@x.test>"),
+    "8-bit message-id": lambda raw, r: _set(
+        raw, b"Message-ID", b"<caf\xe9.%d@x.test>" % r.randrange(10**9)
+    ),
+    "8-bit references": lambda raw, r: _set(
+        raw, b"References", b"<a\xff@x.test> <b\xc3\xa9@y.test>"
+    ),
     "message-id garbage": lambda raw, r: _set(raw, b"Message-ID", b"<<>><<a b c>>><@>"),
     "references garbage": lambda raw, r: _set(
         raw, b"References", b"<a@b> junk <c\rd@e> <<f@g>> <\x00@h> <" + b"x" * 5000
@@ -136,6 +184,20 @@ MUTATIONS: dict[str, Mutation] = {
     "bad charset param": lambda raw, r: _set(
         raw, b"Content-Type", b"text/plain; charset=x-bogus-9"
     ),
+    "attachment names": lambda raw, r: _attachment(raw, r),
+    "rfc 2231 garbage": lambda raw, r: _set(
+        raw,
+        b"Content-Type",
+        b"text/plain; charset*=x-unknown'en'%ff%fe; name*0*=utf-8''%E2%28; name*1=\"\r\n\"",
+    ),
+    "year 99999": lambda raw, r: _set(raw, b"Date", b"Mon, 02 Mar 99999 10:00:00 +0000"),
+    "date overflow": lambda raw, r: _set(raw, b"Date", b"Mon, 02 Mar 2026 10:00:00 +9999999"),
+    "odd auto headers": lambda raw, r: _set(
+        _set(raw, b"Auto-Submitted", b"=?utf-8?B?////?=\xff"),
+        b"List-Id",
+        b"<\x00" + b"<" * 3000,
+    ),
+    "form field injection": lambda raw, r: _form(r),
     "nested 100 deep": lambda raw, r: _nested(100),
     "nested without ends": lambda raw, r: _nested(100, boundary_missing=True),
     "headers only": lambda raw, r: _split(raw)[0],
@@ -184,6 +246,15 @@ def test_hostile_mail_is_recorded_and_skipped_and_the_enquiry_behind_it_is_answe
 ) -> None:
     # No hourly cap: the enquiry behind the pile is answered in this tick, not the next.
     edges = MemoryEdges(tmp_path, ALWAYS_OPEN + "max_per_hour = 5000\nmax_per_day = 5000\n")
+    # The real state file (JSON on disk), as in production: what hostile mail leaves
+    # in a lead (NULs, lone surrogates, 100 kB names) must be written and read back.
+    cfg, book = load_all(tmp_path / "config.toml")
+    edges.store = TinyDbStore.open(cfg.state_path)
+    edges.daemon = Daemon(
+        cfg, book, edges.store, edges.clock, edges.source, edges.sender, journal=None
+    )
+    edges.daemon.connect(edges.clock.now())
+    edges.daemon.tick(edges.clock.now())  # first start: the position is set
     edges.source.processed_keyword = "$Processed"  # what the daemon says it is done with
     refs: dict[str, str] = {}
     now = edges.clock.now()
@@ -192,8 +263,12 @@ def test_hostile_mail_is_recorded_and_skipped_and_the_enquiry_behind_it_is_answe
         # In small batches: a pile over ``backlog_summary_over`` gets one summary for
         # the owner instead of an alert each, and the alerts carry the most lead text.
         for start in range(0, len(mutants), 12):
-            for what, raw in mutants[start : start + 12]:
-                refs[edges.source.deliver(raw, received=now)] = what
+            for i, (what, raw) in enumerate(mutants[start : start + 12]):
+                # Some flagged by a person (the flag path); some also in Sent, as if a
+                # person had written them (read headers only, for whom they went to).
+                refs[edges.source.deliver(raw, received=now, flagged=i == 5)] = what
+                if i % 4 == 0:
+                    edges.source.deliver_sent(raw, received=now)
             now += timedelta(minutes=1)
             edges.daemon.tick(now)
         edges.deliver(mail("lea@customer.test", edges.shop, "A quote for 40 chairs?"))
@@ -255,3 +330,14 @@ def test_text_that_looks_like_an_encoded_word_is_sent_as_text(name: str) -> None
         value = back[header]
         assert not value.defects and value.addresses[0].display_name == name
     assert not back["Subject"].defects and str(back["Subject"]) == f"Re: {name}"
+
+
+def test_8bit_bytes_in_a_message_id_are_read_as_text_the_state_can_store() -> None:
+    """A flipped bit in a Message-ID used to come through as a lone surrogate, which the
+    state file cannot encode: the chunk's commit failed, and every tick read the same
+    chunk again (the inbox stalled behind one message)."""
+    raw = b"From: a@b.test\r\nMessage-ID: <caf\xe9@x.test>\r\nReferences: <\xff@y.test>\r\n\r\nhi"
+    msg = parse_message(raw)
+    for mid in (msg.message_id, *msg.references):
+        mid.encode("utf-8")  # raises on a lone surrogate
+    assert msg.message_id == "<caf\u00e9@x.test>"

@@ -195,7 +195,10 @@ def parse_addresses(values: tuple[str, ...] | list[str]) -> tuple[Address, ...]:
 
 
 def parse_msgids(value: str) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(_MSGID.findall(value)))
+    """Message-IDs in a raw header value; 8-bit bytes in one (never valid, but a flipped
+    bit makes them) are read as text, not kept as lone surrogates the state file cannot
+    write."""
+    return tuple(dict.fromkeys(_MSGID.findall(_undo_8bit(value))))
 
 
 _TAG = re.compile(r"<[^<>]*>")  # [^<>]: stays linear on hostile, unclosed tags
