@@ -141,6 +141,10 @@ MUTATIONS: dict[str, Mutation] = {
     "no message-id": lambda raw, r: _drop(raw, b"Message-ID"),
     "two message-ids": lambda raw, r: _set(raw, b"Message-ID", b"<dup@x.test>", keep=True),
     "message-id with CR": lambda raw, r: _set(raw, b"Message-ID", b"<a\rb@x.test>"),
+    "8-bit header bytes": lambda raw, r: _join(
+        bytes(b | 0x80 if r.random() < 0.03 and b > 32 else b for b in _split(raw)[0]),
+        _split(raw)[1],
+    ),
     "8-bit message-id": lambda raw, r: _set(
         raw, b"Message-ID", b"<caf\xe9.%d@x.test>" % r.randrange(10**9)
     ),
