@@ -20,7 +20,7 @@ import logging
 import random
 import re
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -318,8 +318,6 @@ def test_an_undecodable_encoded_word_does_not_reach_the_reader_raw(value: str, r
 def test_text_that_looks_like_an_encoded_word_is_sent_as_text(name: str) -> None:
     """Literal ``=?...?=`` in a name or subject is encoded, so a reader shows it as it is
     instead of decoding it (or finding a defect in a quoted string)."""
-    from datetime import UTC, datetime
-
     out = Outgoing(
         purpose="ack",
         from_=Address("shop@shop.test", name),
@@ -345,3 +343,14 @@ def test_8bit_bytes_in_a_message_id_are_read_as_text_the_state_can_store() -> No
     for mid in (msg.message_id, *msg.references):
         mid.encode("utf-8")  # raises on a lone surrogate
     assert msg.message_id == "<caf\u00e9@x.test>"
+
+
+def test_a_rejection_that_quotes_8bit_bytes_is_stored(tmp_path: Path) -> None:
+    """Why a message was rejected may quote it; a lone surrogate in that text must not
+    make the state's commit fail (the batch, and every tick after it, would fail)."""
+    store = TinyDbStore.open(tmp_path / "iw.json")
+    at = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    with store.transaction() as state:
+        state.reject("1:1", "ValueError: bad header 'caf\udce9'", at)
+    with TinyDbStore.open(tmp_path / "iw.json").transaction() as state:
+        assert [r.error for r in state.rejects()] == ["ValueError: bad header 'caf\\udce9'"]

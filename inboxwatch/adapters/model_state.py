@@ -136,6 +136,9 @@ class ModelState(State):
         self._m.put("cursors", {"stream": stream, "cursor": cursor})
 
     def reject(self, ref: str, error: str, at: datetime) -> None:
+        # The error may quote the hostile message (a lone surrogate from an 8-bit byte):
+        # a record the state file cannot encode would fail the whole batch's commit.
+        error = error.encode("utf-8", "backslashreplace").decode("utf-8")
         self._m.put("rejects", {"ref": ref, "error": error, "at": iso(at)})
 
     def rejects(self) -> list[Rejected]:
