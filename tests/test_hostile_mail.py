@@ -145,6 +145,11 @@ MUTATIONS: dict[str, Mutation] = {
         bytes(b | 0x80 if r.random() < 0.03 and b > 32 else b for b in _split(raw)[0]),
         _split(raw)[1],
     ),
+    "line-break controls": lambda raw, r: bytes(
+        x
+        for b in raw
+        for x in ((b, r.choice(b"\x0b\x0c\x1c\x1d\x1e\x85")) if r.random() < 0.004 else (b,))
+    ),
     "8-bit message-id": lambda raw, r: _set(
         raw, b"Message-ID", b"<caf\xe9.%d@x.test>" % r.randrange(10**9)
     ),
@@ -279,7 +284,7 @@ def test_hostile_mail_is_recorded_and_skipped_and_the_enquiry_behind_it_is_answe
         edges.daemon.tick(now + timedelta(minutes=1))
         edges.daemon.tick(now + timedelta(minutes=5))  # what the tick before queued goes out
     crashes = [
-        f"{refs.get(r.getMessage().split(':')[0], '?')}: {r.getMessage()}"
+        f"{refs.get(r.getMessage().split(': ')[0], '?')}: {r.getMessage()}"
         for r in caplog.records
         if r.exc_info
     ]
@@ -354,3 +359,20 @@ def test_a_rejection_that_quotes_8bit_bytes_is_stored(tmp_path: Path) -> None:
         state.reject("1:1", "ValueError: bad header 'caf\udce9'", at)
     with TinyDbStore.open(tmp_path / "iw.json").transaction() as state:
         assert [r.error for r in state.rejects()] == ["ValueError: bad header 'caf\\udce9'"]
+
+
+def test_a_delivery_report_with_a_line_break_inside_a_field_is_still_read() -> None:
+    """A vertical tab (a flipped bit) in a delivery-status field made the standard
+    library refuse to write the block back ("embedded header"): the bounce was not
+    classified at all, and the daemon logged it as a bug."""
+    raw = (
+        b"From: MAILER-DAEMON@mx.test\nTo: shop@shop.test\nSubject: Undelivered\n"
+        b"MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status;"
+        b' boundary="b"\n\n--b\nContent-Type: text/plain\n\nNot delivered.\n'
+        b"--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.test\n\n"
+        b"Final-Recipient: rfc822; x@y.test\x0bTo: z@y.test\nAction: failed\n"
+        b"Status: 5.1.1\n--b--\n"
+    )
+    report = parse_message(raw).report_text
+    assert "Reporting-MTA: dns; mx.test" in report
+    assert "Action: failed\nStatus: 5.1.1" in report

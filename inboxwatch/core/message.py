@@ -299,6 +299,18 @@ _REPORT_TYPES = frozenset(
 )
 
 
+def _fields_text(sub: StdMessage | str) -> str:
+    """One block of a report's fields as written. The library refuses to write a value
+    that holds a line break followed by ``Name:`` (a broken or hostile report): such a
+    block is given field by field instead of failing the whole message."""
+    if isinstance(sub, str):
+        return sub
+    try:
+        return str(sub)
+    except email.errors.HeaderParseError:
+        return "".join(f"{k}: {v}\n" for k, v in sub.raw_items())
+
+
 def _report_text(parts: list[tuple[StdMessage, str]]) -> str:
     """Text of delivery-status / disposition parts, which mail-parser does not surface."""
     chunks: list[str] = []
@@ -306,8 +318,7 @@ def _report_text(parts: list[tuple[StdMessage, str]]) -> str:
         if ctype in _REPORT_TYPES:
             payload = part.get_payload()
             if isinstance(payload, list):
-                for sub in payload:
-                    chunks.append(str(sub))
+                chunks += [_fields_text(sub) for sub in payload]
             elif isinstance(payload, str):
                 chunks.append(payload)
         elif ctype == "text/rfc822-headers":
