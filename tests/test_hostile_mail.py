@@ -28,7 +28,7 @@ from test_scenario import ALWAYS_OPEN, MemoryEdges
 
 from inboxwatch.adapters.tinydb_store import TinyDbStore
 from inboxwatch.core.message import Address, decode_header_value, parse_message
-from inboxwatch.core.mime import Outgoing, to_bytes
+from inboxwatch.core.mime import Outgoing, attachments, to_bytes
 from inboxwatch.service.commands import load_all
 from inboxwatch.service.daemon import Daemon
 from inboxwatch.testing.mailfactory import mail
@@ -101,6 +101,11 @@ def _attachment(raw: bytes, rng: random.Random) -> bytes:
             + b'"\nContent-Transfer-Encoding: base64\n\n'
             + rng.choice([b"JVBERi0xLjQK", b"!!!not base64!!!", b"", b"QUJD" * 100])
             + b"\n"
+        )
+    if rng.random() < 0.5:  # a forwarded mail, its headers broken
+        parts.append(
+            b"--f\nContent-Type: message/rfc822\n\nFrom: Old <old@x.test>\x0bTo: y@x.test\n"
+            b"Subject: =?x-unknown?B?!!!?=\xff\n\nold text\n"
         )
     return b"".join(parts) + b"--f--\n"
 
@@ -376,3 +381,19 @@ def test_a_delivery_report_with_a_line_break_inside_a_field_is_still_read() -> N
     report = parse_message(raw).report_text
     assert "Reporting-MTA: dns; mx.test" in report
     assert "Action: failed\nStatus: 5.1.1" in report
+
+
+def test_a_forwarded_mail_the_library_cannot_write_back_is_left_out_of_the_alert() -> None:
+    """An attached mail whose header held a vertical tab made the owner's alert fail
+    (HeaderParseError from as_bytes): the enquiry was rejected, not acknowledged."""
+    raw = (
+        b"From: Lea <lea@customer.test>\nTo: shop@shop.test\nSubject: quote\n"
+        b'MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="b"\n\n'
+        b"--b\nContent-Type: text/plain\n\nSee the attached mail.\n--b\n"
+        b"Content-Type: application/pdf\nContent-Disposition: attachment; "
+        b'filename="plan.pdf"\nContent-Transfer-Encoding: base64\n\nJVBERi0xLjQK\n--b\n'
+        b"Content-Type: message/rfc822\n\nFrom: Old <old@x.test>\x0bTo: y@x.test\n"
+        b"Subject: old\n\nold text\n--b--\n"
+    )
+    kept, left = attachments(raw, 10**6)
+    assert [a.filename for a in kept] == ["plan.pdf"] and left == ()

@@ -253,8 +253,9 @@ def _data(part: Message) -> bytes | None:
         if isinstance(inner, list) and inner and isinstance(inner[0], Message):
             try:
                 return inner[0].as_bytes()
-            except (UnicodeError, LookupError, ValueError):
-                return None
+            except (UnicodeError, LookupError, ValueError, email.errors.MessageError):
+                return None  # e.g. a header the library will not write back (a stray
+                # vertical tab: "embedded header"): the file is left out, not the alert
         return None
     data = part.get_payload(decode=True)
     return data if isinstance(data, bytes) else None
