@@ -38,7 +38,12 @@ Change = tuple[str, str, dict[str, Any] | None]
 
 
 def frame(obj: Any) -> bytes:
-    body = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """One journal line. A lone surrogate (bytes of a malformed message read as text) is
+    written as its JSON escape, which reads back as the same string: a value that
+    cannot be UTF-8 must never make every write fail and stall the daemon."""
+    body = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode(
+        "utf-8", "backslashreplace"
+    )
     return b"%08x %d " % (zlib.crc32(body), len(body)) + body + b"\n"
 
 

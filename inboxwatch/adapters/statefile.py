@@ -57,7 +57,8 @@ def read_json(path: Path) -> Data:
 def write_json_atomic(path: Path, data: Data) -> None:
     """The whole state as one JSON document, atomically (a snapshot)."""
     # json.dumps uses the C encoder; json.dump(fh) the slow pure-Python one.
-    write_bytes_atomic(path, json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode())
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    write_bytes_atomic(path, text.encode("utf-8", "backslashreplace"))  # see journal.frame
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
@@ -123,7 +124,8 @@ class StateFile:
         """Append one JSON line (the archive): history grows there, not in the live file."""
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
-            os.write(fd, (json.dumps(record, ensure_ascii=False) + "\n").encode())
+            line = json.dumps(record, ensure_ascii=False) + "\n"
+            os.write(fd, line.encode("utf-8", "backslashreplace"))  # see journal.frame
             os.fsync(fd)
         finally:
             os.close(fd)

@@ -3,6 +3,7 @@ reopen reads back (the state before == the state after)."""
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import logging
 import os
@@ -67,6 +68,21 @@ def test_the_state_after_reopening_is_the_state_before(tmp_path: Path) -> None:
     again.compact()
     assert {name: dict(rows) for name, rows in again.model.tables.items()} == before
     assert journal.read(again.journal_path).records == []
+
+
+def test_a_value_that_is_not_utf8_is_written_and_read_back(tmp_path: Path) -> None:
+    """Bytes of a malformed message read as text (a lone surrogate) reach a lead: the
+    write must not fail (it would fail every tick), and the value must come back."""
+    path = tmp_path / "state.json"
+    store = TinyDbStore.open(path)
+    odd = dataclasses.replace(lead("odd@customer.test"), name="Ren\udce9e", subject="x\udcff")
+    with store.transaction() as st:
+        st.put_lead(odd, T0 + H)
+    with TinyDbStore.open(path, readonly=True).transaction() as st:  # from the journal
+        assert st.lead(odd.address) == odd
+    store.compact()  # the snapshot too
+    with TinyDbStore.open(path).transaction() as st:
+        assert st.lead(odd.address) == odd
 
 
 def test_a_transaction_writes_what_changed_not_the_state(tmp_path: Path) -> None:
