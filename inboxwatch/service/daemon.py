@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import random
 import signal
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -47,19 +46,18 @@ from inboxwatch.core.mime import new_message_id
 from inboxwatch.core.queue import Caps, OutboxItem, Purpose, next_send_time
 from inboxwatch.core.route import World
 from inboxwatch.core.settings import Settings
-from inboxwatch.errors import ConfigError, TransientError
+from inboxwatch.errors import TransientError
 from inboxwatch.service import retention
 from inboxwatch.service.alerts import run_alert_command
 from inboxwatch.service.apply import Session
+from inboxwatch.service.backoff import Backoff
 from inboxwatch.service.clock import Clock
 from inboxwatch.service.outbox import Outbox, SendJournal, paused_until
+from inboxwatch.service.reload import reload_if_changed, rules_fingerprint
 from inboxwatch.userfiles.config import Config
-from inboxwatch.userfiles.rulebook import RuleBook, load_rulebook
+from inboxwatch.userfiles.rulebook import RuleBook
 
 log = logging.getLogger("inboxwatch")
-#: Reconnect back-off stops growing here: after a long outage an acknowledgement is at
-#: most about a minute late.
-MAX_BACKOFF = 60.0
 #: Copies for Sent that could not be saved wait for the next tick; at most this many.
 MAX_PENDING_COPIES = 1000
 MAX_PRESEND_ROUNDS = 3
@@ -70,34 +68,6 @@ MIN_WAIT = 0.05
 POISON_RETRY = timedelta(hours=1)
 
 Hook = Callable[[str, Mapping[str, Any]], None]
-
-
-def rules_fingerprint(cfg: Config) -> tuple[tuple[str, int, int], ...]:
-    """Names, sizes and mtimes of the editable files: cheap enough for every tick."""
-    out = []
-    for folder in (cfg.rules_dir, cfg.templates_dir):
-        for path in sorted(folder.glob("*.toml")):
-            try:
-                st = path.stat()
-            except OSError:
-                continue
-            out.append((str(path), st.st_size, st.st_mtime_ns))
-    return tuple(out)
-
-
-class Backoff:
-    """Exponential back-off with a ceiling: 1, 2, 4 ... MAX_BACKOFF seconds, each with
-    ±20 % jitter, so many daemons behind one outage do not all come back in step."""
-
-    def __init__(self, first: float = 1.0, ceiling: float = MAX_BACKOFF) -> None:
-        self.first, self.ceiling, self.current = first, ceiling, 0.0
-
-    def next(self) -> float:
-        self.current = min(self.ceiling, self.current * 2 if self.current else self.first)
-        return self.current * random.uniform(0.8, 1.2)
-
-    def reset(self) -> None:
-        self.current = 0.0
 
 
 class Daemon:
@@ -139,7 +109,7 @@ class Daemon:
         self.connected = False
         self.ticks = 0
         self.rules_stamp = rules_fingerprint(cfg)
-        self._rewake = True  # every lead's wake time is computed again on start
+        self.rewake_all = True  # every lead's wake time is computed again on start
         self._copies: list[OutboxItem] = []
         #: The local day whose digest failed to build (a bug): not tried again that day.
         self._digest_failed: date | None = None
@@ -159,7 +129,7 @@ class Daemon:
 
     # -- the loop -------------------------------------------------------------------------
     #: SIGHUP asked for the whole config to be read again (at the next tick).
-    _reload_asked = False
+    reload_asked = False
 
     def install_signal_handlers(self) -> None:
         """SIGTERM/SIGINT stop (the message in flight is finished, no other starts);
@@ -175,7 +145,7 @@ class Daemon:
 
         def reload(signum: int, frame: FrameType | None) -> None:
             log.info("signal SIGHUP: reloading the config, rules, sequences and templates")
-            self._reload_asked = True
+            self.reload_asked = True
             self.wake_event.set()
 
         def wake(signum: int, frame: FrameType | None) -> None:
@@ -316,11 +286,11 @@ class Daemon:
         """Everything due at ``now``: read, decide, apply, send."""
         self.ticks += 1
         self.emit("tick", now=now)
-        self._reload_rules_if_changed()
+        reload_if_changed(self)
         try:
-            if self._rewake:
+            if self.rewake_all:
                 self._transact(lambda s: route.rewake(s, self.world, now), now)
-                self._rewake = False
+                self.rewake_all = False
             processed = self._read_inbox(now)
             self._people_and_time(now)
             self.source.mark_processed(processed)
@@ -337,54 +307,6 @@ class Daemon:
         with self.store.transaction() as state:
             session = Session(state, self.alert)
             self.emit("applied", actions=session.apply(decide(session), now))
-
-    def _reload_rules_if_changed(self) -> None:
-        """Edits to rules, sequences and templates apply without a restart, if they are
-        valid; after SIGHUP, the whole config too."""
-        if self._reload_asked:
-            self._reload_asked = False
-            self._reload_config()
-            return
-        stamp = rules_fingerprint(self.cfg)
-        if stamp == self.rules_stamp:
-            return
-        self.rules_stamp = stamp
-        try:
-            book = load_rulebook(self.cfg.rules_dir, self.cfg.templates_dir)
-        except ConfigError as exc:
-            for problem in exc.problems:
-                log.error("rules not reloaded: %s", problem)
-            log.error("keeping the previous rules until the files are fixed")
-            return
-        if book != self.book:
-            self.book = book
-            self._rewake = True
-            log.info("rules, sequences and templates reloaded")
-            self.log_warnings()
-
-    def _reload_config(self) -> None:
-        """SIGHUP (:mod:`inboxwatch.service.reload`): the new config if it passes `check`,
-        else the old one kept, each problem logged."""
-        from inboxwatch.service.reload import reload_config
-
-        try:
-            cfg, book, kept = reload_config(self.cfg)
-        except ConfigError as exc:
-            for problem in exc.problems:
-                log.error("config not reloaded: %s", problem)
-            log.error("keeping the previous config until %s is fixed", self.cfg.file)
-            return
-        for what in kept:
-            log.warning("%s changed in %s: that takes a restart", what, cfg.file)
-        self.cfg, self.book = cfg, book
-        self.settings = Settings.from_config(cfg, simulated=self.time_scale != 1.0)
-        s = cfg.sending
-        self.outbox.caps = Caps(s.max_per_hour, s.max_per_day)
-        self.outbox.window = self.settings.window
-        self.rules_stamp = rules_fingerprint(cfg)
-        self._rewake = True  # new hours, holidays or sequences move wake times
-        log.info("config reloaded from %s", cfg.file)
-        self.log_warnings()
 
     def log_warnings(self) -> None:
         """Patterns prone to backtracking: a help (each message's rules have a time limit)."""
