@@ -44,6 +44,7 @@ import targets
 from instrument import Recorder, TickReport, TimedSource, instrument
 from parse_rate import bench_parse
 from scale import bench_state_cost, seed_state, state_config
+from targets import header, human_bytes
 from waiting import wait_until
 
 from inboxwatch.adapters.forwarding import ForwardingSource
@@ -80,18 +81,6 @@ def summary(values: Sequence[float], unit: float = 1000.0, suffix: str = "ms") -
         f"max {max(values) * unit:7.1f} {suffix}",
     ]
     return "  ".join(parts) + f"   (n={len(values)})"
-
-
-def header(title: str) -> None:
-    print(f"\n=== {title} " + "=" * max(0, 86 - len(title)), flush=True)
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"
 
 
 def deliver_many(servers: MailServers, rcpt: str, items: Sequence[corpus.Item]) -> float:

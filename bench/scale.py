@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 
 import corpus
 import targets
+from targets import header, human_bytes
 
 from inboxwatch.adapters.memory_mail import MemorySource
 from inboxwatch.adapters.memory_sender import MemorySender
@@ -49,18 +50,6 @@ from inboxwatch.userfiles.rulebook import RuleBook, load_rulebook
 
 REPO = Path(__file__).resolve().parent.parent
 RULES, TEMPLATES = REPO / "rules", REPO / "templates"
-
-
-def header(title: str) -> None:
-    print(f"\n=== {title} " + "=" * max(0, 86 - len(title)), flush=True)
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"
 
 
 SETTINGS = Settings(

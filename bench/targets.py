@@ -31,6 +31,18 @@ class Figure:
 _checked: list[Figure] = []
 
 
+def header(title: str) -> None:
+    print(f"\n=== {title} " + "=" * max(0, 86 - len(title)), flush=True)
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
 def fmt(value: float, unit: str) -> str:
     if unit == "s":
         return f"{value:.3f} s"
