@@ -21,6 +21,7 @@ replies and lists and re-exports those names, so ``autodetect.<name>`` keeps wor
 from __future__ import annotations
 
 import re
+from email.utils import parseaddr
 
 from inboxwatch.core.bounces import detect_bounce as detect_bounce
 from inboxwatch.core.detection import (
@@ -70,6 +71,7 @@ _WEAK_SUBJECT = rx(
     r"\b(?:on|im|en|de|in|op) (?:vacation|holiday|urlaub|vacances|conges|vacaciones|ferie"
     r"|vakantie|ferias)\b",
     r"\b(?:abwesend|abwesenheit|absent|absence|ausente|assente|afwezig|fuori (?:sede|ufficio))\b",
+    r"不在|休暇|出張中|休假|외출|부재",  # Japanese/Chinese/Korean absence notices (no \b in CJK)
     r"\b(?:ticket|request|case|anfrage)\b.{0,40}\b(?:received|created|opened|eingegangen)\b",
     r"\bwe(?:'ve| have) received your\b",
     r"\bthank(?:s| you) for (?:contacting|your (?:e-?mail|message|enquiry|inquiry|request))\b",
@@ -96,6 +98,8 @@ _ABSENCE_BODY = rx(
     r"\bjestem (?:.{0,30})?(?:poza biurem|nieobecn[ay]|na urlopie)",
     r"\bjag ar (?:.{0,30})?(?:pa semester|ledig|inte pa kontoret|franvarande)",
     r"\bя (?:.{0,30})?(?:в отпуске|вне офиса|отсутствую)",
+    r"不在にして|不在となって|休暇を(?:取|と)って|休暇中|出張中|我(?:目前)?(?:不在办公室|正在休假)"
+    r"|부재중",
 )
 # Machine wording: generators write it, people do not; corroborates on its own.
 _AUTO_BODY = rx(
@@ -119,6 +123,10 @@ _AUTO_BODY = rx(
     r"\b(?:your|the) (?:message|e-?mail) (?:is|has been) (?:being )?held (?:for|until|pending)"
     r" (?:verification|approval|confirmation)",
     r"\bprouv\w* que vous n'etes pas un robot|\bpour que votre message soit (?:delivre|remis)",
+    # Spam Arrest's and ChoiceMail's challenges: a one-time sender verification.
+    r"\b(?:click|follow) the link below to (?:complete|finish) the verification\b",
+    r"\bi(?:'m| am) (?:protecting myself|using \w+ to protect myself) from (?:receiving )?"
+    r"(?:junk|spam|unsolicited)",
 )
 # "Do not reply to this email": a generator's instruction (PayPal, banks, shops). With
 # machine wording ("sent automatically") in the sender's own text it marks a notification.
@@ -138,6 +146,23 @@ _ITIP_REPLY_SUBJECT = rx(
     r"|provisional|accettato|rifiutato|provvisorio|geaccepteerd|afgewezen|voorlopig)\s*:",
 )
 _CALENDAR_TYPES = frozenset({"text/calendar", "application/ics"})
+# Read receipts that are not RFC 8098 reports: Outlook and Exchange send a plain-text
+# "Read: <subject>" (or "Not read:") whose body says when the message was read, in the
+# user's language. The subject prefix alone is not enough (a person may write "Read: the
+# contract"); with the client's fixed wording it is a receipt, never the lead's answer.
+_RECEIPT_SUBJECT = rx(
+    r"^(?:read|not read|read receipt|return receipt(?: \(\w+\))?|gelesen|ungelesen|lu"
+    r"|non lu|leido|no leido|letto|non letto|gelezen|niet gelezen|lido|nao lido|last"
+    r"|laest|luettu|odczytana|odczytane|precteno|прочитано|не прочитано)\s*(?::|-)",
+)
+_RECEIPT_BODY = rx(
+    r"\bwas read on\b|\bwas deleted without being read\b|\bthis is a return receipt\b",
+    r"\bwurde am .{0,60}gelesen\b|\bwurde .{0,40}ungelesen geloscht\b",
+    r"\ba ete lu le\b|\ba ete supprime sans avoir ete lu\b",
+    r"\b(?:se leyo|fue leido) el\b|\bse elimino sin leerse\b",
+    r"\be stato letto (?:il|in data)\b|\bis gelezen op\b|\bfoi lida em\b",
+    r"\blastes den\b|\bluettiin\b|\bzostala odczytana\b|\bbyla prectena\b|\bбыло прочитано\b",
+)
 # DMARC aggregate reports: RFC 7489 §7.2.1.1 prescribes this subject. Reporters such as
 # dmarcreport@microsoft.com send from addresses that do not look like robots.
 _DMARC_SUBJECT = re.compile(r"^\s*report domain:\s*\S+\s+submitter:\s*\S+.*\breport-id:", re.I)
@@ -191,6 +216,10 @@ def detect_auto_reply(msg: Message) -> Detection | None:
         reasons.append(f"multipart/report; report-type={report_type(msg) or '?'}")
     if any(t == "message/disposition-notification" for t in msg.part_types):
         reasons.append("read receipt (message/disposition-notification)")
+    elif _RECEIPT_SUBJECT.match(_TAG.sub("", fold(msg.subject).strip())) and _RECEIPT_BODY.search(
+        fold(msg.body_text[:SCAN])[:3000]
+    ):
+        reasons.append("read receipt (a client's plain-text receipt)")
     if _DMARC_SUBJECT.match(msg.subject):
         reasons.append("DMARC aggregate report (RFC 7489)")
 
@@ -219,6 +248,10 @@ def detect_auto_reply(msg: Message) -> Detection | None:
                 reasons.append(
                     "automatic notification wording in body (sent automatically, do not reply)"
                 )
+    if not reasons and _CHALLENGE_STRONG.search(fold(unquoted(msg.body_text[:SCAN]))[:3000]):
+        # A challenge answers our mail under "Re:" with no automatic marker at all (Spam
+        # Arrest, ChoiceMail): its fixed wording is the only sign, and people never write it.
+        reasons.append("challenge-response wording in body")
     if reasons and _challenge(msg):
         reasons.append(CHALLENGE)
     return Detection("auto_reply", tuple(dict.fromkeys(reasons))) if reasons else None
@@ -238,13 +271,28 @@ _CHALLENGE_WORDING = rx(
 )
 
 
+_CHALLENGE_STRONG = rx(
+    r"\breal live human being\b|\bleave the subject line intact\b",
+    r"\bprove (?:that )?you(?:'re| are) (?:a )?(?:human|real person|not a (?:robot|spammer))",
+    r"\bverify that you are a real (?:person|human)|\bprouv\w* que vous n'etes pas un robot",
+    r"\b(?:click|follow) the link below to (?:complete|finish) the verification\b",
+    r"\bi(?:'m| am) (?:protecting myself|using \w+ to protect myself) from (?:receiving )?"
+    r"(?:junk|spam|unsolicited)",
+)
+
+
 def _challenge(msg: Message) -> bool:
     """Already an automatic reply: is it a challenge-response filter's challenge?"""
     domain = msg.from_.domain if msg.from_ else ""
     if any(domain == d or domain.endswith("." + d) for d in _CHALLENGE_DOMAINS):
         return True
     own = fold(unquoted(msg.body_text[:SCAN]))[:3000]
-    return bool(_CHALLENGE_WORDING.search(fold(msg.subject)) or _CHALLENGE_WORDING.search(own))
+    subject = fold(msg.subject)
+    return bool(
+        _CHALLENGE_WORDING.search(subject)
+        or _CHALLENGE_WORDING.search(own)
+        or _CHALLENGE_STRONG.search(own)
+    )
 
 
 # ---- lists and bulk ------------------------------------------------------------------
@@ -272,6 +320,8 @@ def detect_list(msg: Message) -> Detection | None:
             reasons.append(f"{name}: {value}")
     if msg.has_header("list-unsubscribe"):
         reasons.append("List-Unsubscribe (bulk sender)")
+    if sender := _list_sender(msg):
+        reasons.append(f"Sender: {sender} (a list manager)")
     return Detection("list", tuple(reasons)) if reasons else None
 
 
@@ -294,9 +344,30 @@ _RESPONSE_REASON = re.compile(
 )
 
 
+# A list manager's envelope identity in ``Sender`` (RFC 5322 §3.6.2: the agent that sent
+# the mail on the author's behalf): LISTSERV (``X-L@LISTSERV.HOST``), Majordomo and
+# older Mailman (``owner-x``, ``x-bounces``, ``x-request``). LISTSERV's default
+# configuration adds no List-* field, so this is the only list mark such a post has.
+_LIST_SENDER_LOCAL = re.compile(r"^owner-|-(?:bounces?|request|owner)(?:\+.*)?$", re.I)
+_LIST_SENDER_HOST = frozenset({"listserv", "lists", "list", "lyris", "sympa", "mailman"})
+
+
+def _list_sender(msg: Message) -> str:
+    """The ``Sender`` address when it is a list manager's and not the author's, else ""."""
+    if not msg.has_header("sender"):
+        return ""
+    addr = parseaddr(msg.header("sender"))[1].lower()
+    local, _, domain = addr.rpartition("@")
+    if not local or (msg.from_ and msg.from_.addr == addr):
+        return ""
+    if _LIST_SENDER_LOCAL.search(local) or domain.split(".", 1)[0] in _LIST_SENDER_HOST:
+        return addr
+    return ""
+
+
 def is_list_post(msg: Message) -> bool:
     """Strong list evidence: a list manager's own headers (not just bulk-sender ones)."""
-    return any(msg.has_header(n) for n in _LIST_MANAGER)
+    return any(msg.has_header(n) for n in _LIST_MANAGER) or bool(_list_sender(msg))
 
 
 def detect(msg: Message) -> Detection | None:

@@ -1,0 +1,129 @@
+"""Real-world shapes, third sweep: what a run over public bounce/auto-reply corpora found.
+
+The samples are short excerpts written here in the shapes real systems send (headers and
+fixed wording as the named software writes them; addresses are example ones). Each names
+the software whose habit it shows. Every case is checked twice: from an unknown sender
+and from a known lead, since the costly mistake is taking a machine's answer for the
+lead's own reply (which stops the follow-up sequence) or answering a machine.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from inboxwatch.core.classify import Classification, classify
+from inboxwatch.core.message import parse_message
+from inboxwatch.core.verdict import Context, Known
+from inboxwatch.userfiles.rulebook import RuleBook, load_rulebook
+
+REPO = Path(__file__).resolve().parent.parent
+NOW = datetime(2027, 3, 4, 12, 0, tzinfo=UTC)
+HEAD = "To: hello@shop.example\nDate: Tue, 02 Mar 2027 10:00:00 +0000\n"
+
+
+@pytest.fixture(scope="module")
+def book() -> RuleBook:
+    return load_rulebook(REPO / "rules", REPO / "templates")
+
+
+def run(raw: str, book: RuleBook, known: str = "") -> Classification:
+    ctx = Context(
+        own=frozenset({"hello@shop.example"}),
+        team=frozenset(),
+        known=Known(by_address={known: known} if known else {}),
+    )
+    return classify(parse_message(raw.encode()), book, ctx, NOW)
+
+
+# Outlook/Exchange plain-text read receipt (no message/disposition-notification part): the
+# shape Outlook sends when the reader clicks "send a receipt" on a non-MDN request.
+OUTLOOK_READ = (
+    "From: Peter Lead <peter@lead.example>\n" + HEAD + "Subject: Read: Your enquiry\n"
+    "In-Reply-To: <ours1@shop.example>\nMessage-ID: <r1@lead.example>\n"
+    "Content-Type: text/plain; charset=utf-8\n\n"
+    "Your message\n\n  To: Peter Lead\n  Subject: Your enquiry\n  Sent: 02/03/2027 09:59\n\n"
+    "was read on 02/03/2027 10:00.\n"
+)
+# The German Outlook wording of the same receipt.
+OUTLOOK_READ_DE = (
+    "From: Klaus Kunde <klaus@kunde.example.de>\n" + HEAD + "Subject: Gelesen: Ihre Anfrage\n"
+    "Message-ID: <r2@kunde.example.de>\nContent-Type: text/plain; charset=utf-8\n\n"
+    "Ihre Nachricht\n\n  An: Klaus Kunde\n  Betreff: Ihre Anfrage\n\n"
+    "wurde am 02.03.2027 10:00 gelesen.\n"
+)
+# Japanese out-of-office with no automatic header, subject 不在通知 ("absence notice"),
+# as Japanese corporate mail systems (and people's own rules) send it.
+OOO_JA = (
+    "From: Sato <sato@kaisha.example.jp>\n"
+    + HEAD
+    + "Subject: =?UTF-8?B?5LiN5Zyo6YCa55+lOiBZb3VyIGVucXVpcnk=?=\n"
+    "In-Reply-To: <ours1@shop.example>\nMessage-ID: <j1@kaisha.example.jp>\n"
+    "Content-Type: text/plain; charset=utf-8\n\n"
+    "誠に申し訳ございませんが、3月10日まで不在にしております。\n"
+)
+# Spam Arrest's challenge: "Re:" subject, the protected person's From, no automatic header.
+CHALLENGE_SPAMARREST = (
+    "From: john@lead.example\n" + HEAD + "Subject: Re: Your enquiry\n"
+    "Message-ID: <sa1@spamarrest.example>\nContent-Type: text/plain; charset=utf-8\n\n"
+    "Hello,\n\nI'm protecting myself from receiving junk mail. Please click the link below to"
+    " complete the verification process. You have to do this only once.\n\n"
+    "http://verify.example/a2?id=1\n\nThanks, john@lead.example\n"
+)
+# LISTSERV (L-Soft) post in its default configuration: no List-* field, only Sender.
+LISTSERV = (
+    "From: John Lead <john@lead.example>\n" + HEAD + "Subject: Request for quotes\n"
+    "Message-ID: <ls1@lead.example>\n"
+    "Sender: Facilities discussion list <FACILITIES-L@LISTSERV.EXAMPLE.EDU>\n"
+    "Reply-To: Facilities discussion list <FACILITIES-L@LISTSERV.EXAMPLE.EDU>\n"
+    "Content-Type: text/plain; charset=us-ascii\n\n"
+    "We are looking for quotes for office furniture. Please reply with prices.\n"
+)
+# Majordomo / older Mailman: the list's owner- address in Sender.
+MAJORDOMO = LISTSERV.replace(
+    "Sender: Facilities discussion list <FACILITIES-L@LISTSERV.EXAMPLE.EDU>\n"
+    "Reply-To: Facilities discussion list <FACILITIES-L@LISTSERV.EXAMPLE.EDU>\n",
+    "Sender: owner-trades@example.org\n",
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "kind", "reason"),
+    [
+        (OUTLOOK_READ, "auto_reply", "read receipt"),
+        (OUTLOOK_READ_DE, "auto_reply", "read receipt"),
+        (OOO_JA, "auto_reply", "automatic-looking subject"),
+        (CHALLENGE_SPAMARREST, "auto_reply", "challenge-response"),
+        (LISTSERV, "list", "list manager"),
+        (MAJORDOMO, "list", "list manager"),
+    ],
+    ids=["outlook-read", "outlook-read-de", "ooo-ja", "spamarrest", "listserv", "majordomo"],
+)
+def test_machine_and_list_mail_is_neither_an_enquiry_nor_the_leads_reply(
+    raw: str, kind: str, reason: str, book: RuleBook
+) -> None:
+    sender = parse_message(raw.encode()).from_
+    assert sender is not None
+    for known in ("", sender.addr):
+        c = run(raw, book, known)
+        assert c.kind.value == kind, (known, c.reasons)
+        assert any(reason in r for r in c.reasons), c.reasons
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        # People write these prefixes and words too: without the client's fixed wording
+        # (or a list manager's Sender) they stay the lead's own mail.
+        OUTLOOK_READ.replace("was read on 02/03/2027 10:00.", "Yes, go ahead with the oak."),
+        LISTSERV.replace("FACILITIES-L@LISTSERV.EXAMPLE.EDU", "assistant@lead.example"),
+        OOO_JA.replace("3月10日まで不在にしております。", "見積もりをお願いします。"),
+    ],
+    ids=["read-prefix-person", "sender-assistant", "ja-subject-person"],
+)
+def test_a_persons_mail_with_the_same_words_is_still_their_reply(raw: str, book: RuleBook) -> None:
+    sender = parse_message(raw.encode()).from_
+    assert sender is not None
+    assert run(raw, book, sender.addr).kind.value == "reply"
