@@ -87,6 +87,18 @@ MAJORDOMO = LISTSERV.replace(
     "Reply-To: Facilities discussion list <FACILITIES-L@LISTSERV.EXAMPLE.EDU>\n",
     "Sender: owner-trades@example.org\n",
 )
+# Lotus Notes/Domino out-of-office: no automatic header, In-Reply-To or prefix; the subject
+# names the person (Notes' fixed "<name> is out of the office." / "ist außer Haus.").
+NOTES_OOO = (
+    "From: John Smith <jsmith@notes.example.com>\n" + HEAD + "Subject: John Smith is out of the"
+    " office.\nMessage-ID: <OFabc@notes.example.com>\nContent-Type: text/plain\n\n"
+    "I will be out of the office starting 02/03/2027 and will not return until 10/03/2027.\n"
+)
+NOTES_OOO_DE = (
+    "From: Max Muster <max@notes.example.de>\n" + HEAD + "Subject: Max Muster ist außer Haus.\n"
+    "Message-ID: <OFdef@notes.example.de>\nContent-Type: text/plain; charset=utf-8\n\n"
+    "Ich werde ab 02.03.2027 nicht im Büro sein. Ich kehre zurück am 10.03.2027.\n"
+)
 
 
 @pytest.mark.parametrize(
@@ -98,8 +110,19 @@ MAJORDOMO = LISTSERV.replace(
         (CHALLENGE_SPAMARREST, "auto_reply", "challenge-response"),
         (LISTSERV, "list", "list manager"),
         (MAJORDOMO, "list", "list manager"),
+        (NOTES_OOO, "auto_reply", "automatic-looking subject"),
+        (NOTES_OOO_DE, "auto_reply", "automatic-looking subject"),
     ],
-    ids=["outlook-read", "outlook-read-de", "ooo-ja", "spamarrest", "listserv", "majordomo"],
+    ids=[
+        "outlook-read",
+        "outlook-read-de",
+        "ooo-ja",
+        "spamarrest",
+        "listserv",
+        "majordomo",
+        "notes-ooo",
+        "notes-ooo-de",
+    ],
 )
 def test_machine_and_list_mail_is_neither_an_enquiry_nor_the_leads_reply(
     raw: str, kind: str, reason: str, book: RuleBook
@@ -120,8 +143,11 @@ def test_machine_and_list_mail_is_neither_an_enquiry_nor_the_leads_reply(
         OUTLOOK_READ.replace("was read on 02/03/2027 10:00.", "Yes, go ahead with the oak."),
         LISTSERV.replace("FACILITIES-L@LISTSERV.EXAMPLE.EDU", "assistant@lead.example"),
         OOO_JA.replace("3月10日まで不在にしております。", "見積もりをお願いします。"),
+        NOTES_OOO.replace(
+            "I will be out of the office starting", "Can you quote for a desk? Deliver on"
+        ).replace("and will not return until", "or"),
     ],
-    ids=["read-prefix-person", "sender-assistant", "ja-subject-person"],
+    ids=["read-prefix-person", "sender-assistant", "ja-subject-person", "notes-subject-person"],
 )
 def test_a_persons_mail_with_the_same_words_is_still_their_reply(raw: str, book: RuleBook) -> None:
     sender = parse_message(raw.encode()).from_

@@ -71,6 +71,7 @@ _WEAK_SUBJECT = rx(
     r"\b(?:on|im|en|de|in|op) (?:vacation|holiday|urlaub|vacances|conges|vacaciones|ferie"
     r"|vakantie|ferias)\b",
     r"\b(?:abwesend|abwesenheit|absent|absence|ausente|assente|afwezig|fuori (?:sede|ufficio))\b",
+    r"\bau(?:ss|ß)er haus\b",
     r"不在|休暇|出張中|休假|외출|부재",  # Japanese/Chinese/Korean absence notices (no \b in CJK)
     r"\b(?:ticket|request|case|anfrage)\b.{0,40}\b(?:received|created|opened|eingegangen)\b",
     r"\bwe(?:'ve| have) received your\b",
@@ -81,6 +82,13 @@ _WEAK_SUBJECT = rx(
     r"\b(?:please )?(?:confirm|verify) your (?:e-?mail|message|sending)\b",
     r"\ben attente de (?:validation|confirmation)\b|\bconfirmez votre (?:envoi|message)\b",
 )
+# Lotus Notes/Domino's out-of-office subject names the person: "John Smith is out of the
+# office.", "Max Muster ist außer Haus.", "Jean Dupont est absent." The whole subject is
+# the notice, like "Abwesend: <original subject>".
+_NAMED_ABSENCE = re.compile(
+    r"\b(?:is|ist|est|esta|e) (?:currently |derzeit |actuellement )?(?:out of (?:the )?office"
+    r"|au(?:ss|ß)er haus|nicht im buro|abwesend|absente?|ausente|assente|fuori ufficio)\W*$"
+)
 # Absence wording. A person announcing an absence writes the same words ("I'll be out of
 # the office next week, so ..."), so these corroborate only a message that answers another
 # one (RFC 3834 §3.1.5: responders set In-Reply-To/References) or one whose subject *is*
@@ -90,6 +98,7 @@ _ABSENCE_BODY = rx(
     r"|on (?:vacation|holiday|leave))\b",
     r"\bwith (?:limited|no) access to (?:my )?e-?mail|\b(?:upon|on|after) my return\b",
     r"\bich bin (?:.{0,40})?(?:nicht im buro|abwesend|im urlaub|nicht erreichbar)",
+    r"\bich werde (?:.{0,40})?(?:nicht im buro|abwesend|im urlaub|nicht erreichbar) sein\b",
     r"\bje (?:suis|serai) (?:actuellement )?(?:absente?|en conges|en vacances)",
     r"\b(?:estoy|estare) (?:fuera de la oficina|ausente|de vacaciones)",
     r"\b(?:sono|saro) (?:fuori (?:sede|ufficio)|assente|in ferie)",
@@ -237,6 +246,7 @@ def detect_auto_reply(msg: Message) -> Detection | None:
             own = fold(unquoted(msg.body_text[:SCAN]))[:3000]
             head = _WEAK_SUBJECT.match(bare)
             headed = bool(head and re.match(r"\s*(?:[:\-–(\[]|$)", bare[head.end() :]))
+            headed = headed or bool(_NAMED_ABSENCE.search(fold(bare)))
             answers = msg.has_header("in-reply-to") or msg.has_header("references")
             if _AUTO_BODY.search(own) or ((answers or headed) and _ABSENCE_BODY.search(own)):
                 support.append("out-of-office/automatic wording in body")
