@@ -99,6 +99,22 @@ NOTES_OOO_DE = (
     "Message-ID: <OFdef@notes.example.de>\nContent-Type: text/plain; charset=utf-8\n\n"
     "Ich werde ab 02.03.2027 nicht im Büro sein. Ich kehre zurück am 10.03.2027.\n"
 )
+# Korean out-of-office (no automatic header): 부재중 ("absent"). Accent folding used to
+# split Hangul into letters, so no Korean pattern could ever match.
+OOO_KO = (
+    "From: Kim <kim@hoesa.example.kr>\n" + HEAD + "Subject: 부재중 자동응답: Your enquiry\n"
+    "In-Reply-To: <ours1@shop.example>\nMessage-ID: <k1@hoesa.example.kr>\n"
+    "Content-Type: text/plain; charset=utf-8\n\n안녕하세요. 3월 10일까지 부재중입니다.\n"
+)
+
+
+def test_folding_keeps_hangul_and_kana_but_drops_alphabet_accents() -> None:
+    from inboxwatch.core.detection import fold
+
+    assert fold("부재중 자동 회신") == "부재중 자동 회신"
+    assert fold("ご不在") == "ご不在"
+    assert fold("Réponse AUTOMATIQUE ŞİŞ") == "reponse automatique sis"
+    assert fold("Автоматический") == "автоматическии"
 
 
 @pytest.mark.parametrize(
@@ -112,6 +128,7 @@ NOTES_OOO_DE = (
         (MAJORDOMO, "list", "list manager"),
         (NOTES_OOO, "auto_reply", "automatic-looking subject"),
         (NOTES_OOO_DE, "auto_reply", "automatic-looking subject"),
+        (OOO_KO, "auto_reply", "automatic-looking subject"),
     ],
     ids=[
         "outlook-read",
@@ -122,6 +139,7 @@ NOTES_OOO_DE = (
         "majordomo",
         "notes-ooo",
         "notes-ooo-de",
+        "ooo-ko",
     ],
 )
 def test_machine_and_list_mail_is_neither_an_enquiry_nor_the_leads_reply(

@@ -28,18 +28,21 @@ class Detection:
 
 
 def fold(s: str) -> str:
-    """Lower-case and drop accents so "Réponse" matches "reponse"; CJK is unchanged."""
+    """Lower-case and drop accents so "Réponse" matches "reponse"; CJK is unchanged.
+
+    Only the diacritics of alphabets (Latin, Greek, Cyrillic) go. The rest is composed
+    again (NFC): NFKD splits every Hangul syllable into letters (jamo) and Japanese kana
+    lose their voicing mark, so "부재중" or "ご不在" would never match a pattern written as
+    people type it.
+    """
     if s.isascii():  # no accents to drop (most text): the same result, far cheaper
         return s.lower()
-    s = _NON_ASCII.sub(_drop_combining, unicodedata.normalize("NFKD", s))
-    return s.lower().replace("’", "'")
+    s = _ALPHABET_MARKS.sub(r"\1", unicodedata.normalize("NFKD", s))
+    return unicodedata.normalize("NFC", s).lower().replace("’", "'")
 
 
-_NON_ASCII = re.compile(r"[^\x00-\x7f]+")  # combining marks are never ASCII: look at the rest
-
-
-def _drop_combining(m: re.Match[str]) -> str:
-    return "".join(c for c in m.group() if not unicodedata.combining(c))
+# A letter of an alphabet (below U+0530: Latin, Greek, Cyrillic) and its combining marks.
+_ALPHABET_MARKS = re.compile(r"([\x00-\u052f])[\u0300-\u036f\u0483-\u0489]+")
 
 
 def rx(*alternatives: str) -> re.Pattern[str]:
