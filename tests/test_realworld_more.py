@@ -107,6 +107,14 @@ OOO_KO = (
     "Content-Type: text/plain; charset=utf-8\n\n안녕하세요. 3월 10일까지 부재중입니다.\n"
 )
 
+# A host's autoresponder (Plesk-style) answering under "Re:" with no header at all.
+ACK_RE = (
+    "From: Info <info@company.example>\n" + HEAD + "Subject: Re: Your enquiry\n"
+    "In-Reply-To: <ours1@shop.example>\nMessage-ID: <a1@company.example>\n"
+    "Content-Type: text/plain\n\nThank you for contacting Company Ltd. This is an automated"
+    " response to let you know we have received your email and will respond within 24 hours.\n"
+)
+
 
 def test_folding_keeps_hangul_and_kana_but_drops_alphabet_accents() -> None:
     from inboxwatch.core.detection import fold
@@ -129,6 +137,7 @@ def test_folding_keeps_hangul_and_kana_but_drops_alphabet_accents() -> None:
         (NOTES_OOO, "auto_reply", "automatic-looking subject"),
         (NOTES_OOO_DE, "auto_reply", "automatic-looking subject"),
         (OOO_KO, "auto_reply", "automatic-looking subject"),
+        (ACK_RE, "auto_reply", "automatic reply wording"),
     ],
     ids=[
         "outlook-read",
@@ -140,6 +149,7 @@ def test_folding_keeps_hangul_and_kana_but_drops_alphabet_accents() -> None:
         "notes-ooo",
         "notes-ooo-de",
         "ooo-ko",
+        "ack-re",
     ],
 )
 def test_machine_and_list_mail_is_neither_an_enquiry_nor_the_leads_reply(
@@ -164,8 +174,16 @@ def test_machine_and_list_mail_is_neither_an_enquiry_nor_the_leads_reply(
         NOTES_OOO.replace(
             "I will be out of the office starting", "Can you quote for a desk? Deliver on"
         ).replace("and will not return until", "or"),
+        # A person's long answer that mentions such wording is still theirs.
+        ACK_RE.replace("Thank you for contacting Company Ltd.", "Thanks for the quote. " * 40),
     ],
-    ids=["read-prefix-person", "sender-assistant", "ja-subject-person", "notes-subject-person"],
+    ids=[
+        "read-prefix-person",
+        "sender-assistant",
+        "ja-subject-person",
+        "notes-subject-person",
+        "long-reply-quoting-machine-words",
+    ],
 )
 def test_a_persons_mail_with_the_same_words_is_still_their_reply(raw: str, book: RuleBook) -> None:
     sender = parse_message(raw.encode()).from_

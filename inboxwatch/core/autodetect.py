@@ -111,7 +111,10 @@ _ABSENCE_BODY = rx(
     r"|부재중",
 )
 # Machine wording: generators write it, people do not; corroborates on its own.
-_AUTO_BODY = rx(
+# A message that says of itself that a machine wrote it. People never write this about
+# their own answer, so it marks a responder even under "Re:" (Plesk's and many hosts'
+# autoresponders, Outlook template rules) with no header at all.
+_SELF_DECLARED = (
     r"\bthis is an (?:automated|automatic|auto-generated) (?:response|reply|message|e-?mail)",
     r"\bthis (?:e-?mail|message) (?:was|has been|is) (?:automatically generated|sent automatic)",
     r"\bce (?:message|mail|courriel) (?:est|a ete) (?:envoye|genere) automatiquement",
@@ -120,6 +123,14 @@ _AUTO_BODY = rx(
     r" automaticamente",
     r"\bquesto messaggio e stato (?:generato|inviato) automaticamente",
     r"\bdit (?:e-?mail)?bericht is automatisch (?:gegenereerd|verzonden|verstuurd)",
+)
+_SELF_DECLARED_RX = rx(*_SELF_DECLARED)
+# A forward carries the forwarded notice's wording as its own text: a person sent it.
+_FORWARD_PREFIX = re.compile(
+    r"^\W*(?:\[[^\]]{1,30}\]\s*)?(?:fw|fwd|wg|tr|rv|enc|doorst|vb|转发)\s*:", re.I
+)
+_AUTO_BODY = rx(
+    *_SELF_DECLARED,
     # Helpdesk acknowledgements (Freshdesk, Zendesk, osTicket, Zammad default texts).
     r"\b(?:a|your|the) (?:support |new )?(?:ticket|case) (?:\(?#?\w+\)? )?(?:has been|was)"
     r" (?:created|opened|logged|raised)",
@@ -258,6 +269,11 @@ def detect_auto_reply(msg: Message) -> Detection | None:
                 reasons.append(
                     "automatic notification wording in body (sent automatically, do not reply)"
                 )
+    if not reasons and REPLY_PREFIX.match(subject) and not _FORWARD_PREFIX.match(subject):
+        own = fold(msg.new_text[:3000])
+        if len(own) < 800 and _SELF_DECLARED_RX.search(own):
+            # Short, and its own text says a machine wrote it: an autoresponder's "Re:".
+            reasons.append("automatic reply wording in a short answer (this is an automated …)")
     if not reasons and _CHALLENGE_STRONG.search(fold(unquoted(msg.body_text[:SCAN]))[:3000]):
         # A challenge answers our mail under "Re:" with no automatic marker at all (Spam
         # Arrest, ChoiceMail): its fixed wording is the only sign, and people never write it.
@@ -349,7 +365,7 @@ _RESPONSE_REASON = re.compile(
     r"^(?:Auto-Submitted: auto-replied|X-Auto-?Re(?:ply|spon)|X-AutoReply-From|X-Mail-Autoreply"
     r"|X-Autorespond|(?:X-)?Precedence: auto_reply|X-POST-MessageClass|X-Apple-Action"
     r"|read receipt|calendar reply|auto-reply subject|out-of-office/automatic wording"
-    r"|challenge-response)",
+    r"|challenge-response|automatic reply wording)",
     re.I,
 )
 
