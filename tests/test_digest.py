@@ -19,6 +19,7 @@ from inboxwatch.adapters.memory_sender import MemorySender
 from inboxwatch.adapters.memory_store import MemoryStore
 from inboxwatch.cli import main
 from inboxwatch.core import digest
+from inboxwatch.core.digest_page import duration
 from inboxwatch.core.lead import Conversation, Ended, Lead
 from inboxwatch.core.message import Address
 from inboxwatch.core.mime import to_bytes
@@ -395,3 +396,11 @@ def test_a_first_start_after_the_digest_time_waits_for_tomorrows(tmp_path: Path)
     assert shop.digests() == []
     shop.at(start + timedelta(hours=22))  # Tuesday 08:00
     assert len(shop.digests()) == 1
+
+
+def test_durations_read_in_words_in_the_digest_and_short_in_the_terminal() -> None:
+    cases = [(3.0, "3 s", "3s"), (240.0, "4 min", "4m"), (7200.0, "2.0 h", "2.0h")]
+    cases += [(200000.0, "2.3 days", "2.3d")]
+    for seconds, long, short in cases:
+        assert (duration(seconds), duration(seconds, short=True)) == (long, short)
+    assert (duration(None, 0), duration(None, 3, short=True)) == ("-", "never")

@@ -27,17 +27,22 @@ MAX_ROWS = 50
 # -- writing -------------------------------------------------------------------------------
 
 
-def duration(seconds: float | None, leads: int = 1) -> str:
+#: Unit words: the digest's ("5 min") and the terminal tables' short ones ("5m").
+_UNITS = {False: (" s", " min", " h", " days"), True: ("s", "m", "h", "d")}
+
+
+def duration(seconds: float | None, leads: int = 1, short: bool = False) -> str:
     """``never``: the percentile falls on a lead nobody answered (yet)."""
     if seconds is None:
         return "-" if not leads else "never"
+    sec, mins, hours, days = _UNITS[short]
     if seconds < 120:
-        return f"{seconds:.0f} s"
+        return f"{seconds:.0f}{sec}"
     if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
+        return f"{seconds / 60:.0f}{mins}"
     if seconds < 172800:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} days"
+        return f"{seconds / 3600:.1f}{hours}"
+    return f"{seconds / 86400:.1f}{days}"
 
 
 def waited(seconds: float) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
+from inboxwatch.core.digest_page import duration
 from inboxwatch.core.lead import Lead, iso
 from inboxwatch.core.metrics import FirstResponse, ResponseTimes, Stats, compute
 from inboxwatch.errors import InboxwatchError
@@ -128,27 +129,16 @@ def as_json(s: Stats) -> dict[str, Any]:
 # -- text -----------------------------------------------------------------------------------
 
 
-def _duration(seconds: float | None, leads: int) -> str:
-    """``never``: the percentile falls on a lead nobody answered (yet)."""
-    if seconds is None:
-        return "-" if not leads else "never"
-    if seconds < 120:
-        return f"{seconds:.0f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f}m"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f}h"
-    return f"{seconds / 86400:.1f}d"
-
-
 def _share(part: int, whole: int) -> str:
     return f"{100 * part / whole:.0f}%" if whole else "-"
 
 
 def _times_line(label: str, r: ResponseTimes, missing: str) -> str:
+    median = duration(r.median_seconds, r.leads, short=True)
+    p90 = duration(r.p90_seconds, r.leads, short=True)
     return (
-        f"  {label[:16]:16} {r.leads:5} leads  median {_duration(r.median_seconds, r.leads):>6}"
-        f"  90th {_duration(r.p90_seconds, r.leads):>6}"
+        f"  {label[:16]:16} {r.leads:5} leads  median {median:>6}"
+        f"  90th {p90:>6}"
         f"  ≤5 min {_share(r.within_5min, r.leads):>4}  ≤1 h {_share(r.within_1h, r.leads):>4}"
         f"  {missing} {r.unanswered}"
     )
