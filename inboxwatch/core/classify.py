@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 
-from inboxwatch.core import authres, autodetect, complaints, spamverdict
+from inboxwatch.core import authres, autodetect, complaints, recall, spamverdict
 from inboxwatch.core.lazy import Later
 from inboxwatch.core.message import Address, Message, is_valid_address, parse_addresses
 from inboxwatch.core.mime import MARK_HEADER, made_by_us
@@ -86,7 +86,8 @@ def _classify(
             Kind.COMPLAINT, complaint.reasons, lead_key=key, complained=named, new_text=text
         )
 
-    found = autodetect.detect(msg)
+    # An Outlook recall is made by the client, as a read receipt is (core/recall.py).
+    found = autodetect.detect(msg) or recall.detect_recall(msg)
     if found and found.kind == "bounce":
         key = _concerns(msg, known, found.recipients)
         return Classification(

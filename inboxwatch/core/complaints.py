@@ -15,7 +15,10 @@ The complained-about recipient is the attached original's ``To`` (RFC 5965 §2 a
 reporter to attach the original, or its headers); providers that redact it leave the
 original's Message-ID, by which the lead is found; an ARF report's own
 ``Original-Rcpt-To`` fields name it too. A report whose ``Feedback-Type`` is
-``not-spam`` (RFC 6650: the recipient *wants* the mail) is not a complaint.
+``not-spam`` (RFC 6650: the recipient *wants* the mail) is not a complaint, nor is a
+DMARC/SPF/DKIM failure report (``auth-failure``, RFC 6591): a receiving server's
+machine report that our own domain's authentication failed, which says nothing of what
+the recipient wants (it is machine mail, never answered, and the lead carries on).
 A forged complaint can only make us stop writing to an address: the safe direction.
 """
 
@@ -37,6 +40,8 @@ _COMPLAINT_TOKENS = frozenset(
     {"abuse", "complaint", "complaints", "fbl", "feedbackloop", "scomp", "spamreport"}
     | {"arf", "jmrp", "abusereport", "abusedesk"}
 )
+# Feedback types that are reports, not a recipient's complaint (RFC 6650, RFC 6591).
+_NOT_COMPLAINTS = frozenset({"not-spam", "auth-failure"})
 _PERSON = re.compile(r"\b(?:i|i'm|i've|i'd|my|me|mine)\b", re.I)
 
 
@@ -87,7 +92,7 @@ def detect_complaint(msg: Message, own: frozenset[str]) -> Complaint | None:
     if msg.content_type == "multipart/report" and rtype == "feedback-report":
         fields = _feedback_fields(msg.report_text)
         kind = (fields.get("feedback-type") or ["abuse"])[0].lower()
-        if kind == "not-spam":
+        if kind in _NOT_COMPLAINTS:
             return None
         reasons.append(f"abuse report (RFC 5965 ARF, feedback type {kind})")
         originals = msg.attached

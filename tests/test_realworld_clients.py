@@ -1,0 +1,208 @@
+"""Real-world shapes, fourth sweep: replies from many mail clients, and machine mail the
+earlier sweeps missed (recalls, calendars, voicemail, fax, e-signature, marketplaces).
+
+Every file in ``tests/mail/realworld3/`` has an expectation here (its ``X-Sample-Shape``
+header names the software whose habit it shows). Each is classified twice with the
+shipped rules: from an unknown sender, and with its sender a known lead, since the costly
+mistakes are answering a machine and taking a machine's mail (or our own quoted text) for
+the lead's words. Replies answer a Message-ID inboxwatch made (``<iw.…@shop.example>``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from inboxwatch.core.classify import Classification, classify
+from inboxwatch.core.message import parse_message
+from inboxwatch.core.verdict import Context, Known
+from inboxwatch.userfiles.rulebook import RuleBook, load_rulebook
+
+REPO = Path(__file__).resolve().parent.parent
+MAIL = Path(__file__).parent / "mail" / "realworld3"
+NOW = datetime(2027, 3, 4, 12, 0, tzinfo=UTC)
+OURS = "<iw.5f1e2d3c4b5a69788796a5b4@shop.example>"
+
+
+@pytest.fixture(scope="module")
+def book() -> RuleBook:
+    return load_rulebook(REPO / "rules", REPO / "templates")
+
+
+def run(raw: bytes, book: RuleBook, known: str = "", thread_of: str = "") -> Classification:
+    """Classify as hello@shop.example; ``known`` is a lead's address, ``thread_of`` the
+    lead whose thread holds our message ``OURS``."""
+    by_address = {a: a for a in (known, thread_of) if a}
+    ctx = Context(
+        own=frozenset({"hello@shop.example"}),
+        team=frozenset({"jane@shop.example"}),
+        known=Known(by_address=by_address, by_message_id={OURS: thread_of} if thread_of else {}),
+    )
+    return classify(parse_message(raw), book, ctx, NOW)
+
+
+@dataclass(frozen=True)
+class Want:
+    unknown: str  # the kind from an unknown sender
+    known: str = ""  # the kind when the sender is a known lead ("" : not asked)
+    has: tuple[str, ...] = ()  # the new text must contain
+    lacks: tuple[str, ...] = ()  # the new text must not contain
+    reason: str = ""  # a reason must contain this
+
+
+QUOTE = ("Thanks for your enquiry", "get back to you")
+R, A, B, E, IGN, OWN = "reply", "auto_reply", "bounce", "enquiry", "ignore", "own"
+# Machine mail is never an enquiry, and from a known lead's address never their reply.
+RECALL = Want(A, A, reason="message recall")
+
+EXPECTED: dict[str, Want] = {
+    # ---- replies: the reply is a reply, and only the lead's new words are kept -------
+    "reply_outlook_classic_html_only.eml": Want(
+        R, R, ("sofa in charcoal", "Practice Manager"), (*QUOTE, "From:")
+    ),
+    "reply_outlook_french_plain.eml": Want(R, R, ("livrer le 15 mars",), (*QUOTE, "De :")),
+    "reply_gmail_spanish.eml": Want(R, R, ("12 sillas de roble", "Lucía"), (*QUOTE, "escribió")),
+    "reply_gmail_french_wrapped.eml": Want(R, R, ("je passe samedi",), (*QUOTE, "écrit")),
+    "reply_ios_html_only.eml": Want(R, R, ("walnut",), (*QUOTE, "wrote", "iPhone")),
+    "reply_thunderbird_html_bottom.eml": Want(R, R, ("ship to Brno",), (*QUOTE, "Novak, Brno")),
+    "reply_format_flowed.eml": Want(R, R, ("Malmö",), QUOTE),
+    "reply_attachment_only.eml": Want(R, R),
+    "reply_big5.eml": Want(R, R, ("請報價二十張椅子",), (*QUOTE, "寫道")),
+    "reply_koi8r.eml": Want(R, R, ("доставка в Казань",), (*QUOTE, "пишет")),
+    "reply_iso2022jp_outlook.eml": Want(R, R, ("椅子を２０脚",), (*QUOTE, "Original")),
+    "reply_outlook_dutch_cp1252.eml": Want(R, R, ("“eiken” afwerking",), (*QUOTE, "Van:")),
+    # The subject lost its "Re:" and the thread: still the known lead's reply (their
+    # address), though from a stranger it would be a new enquiry.
+    "reply_new_subject_no_thread.eml": Want(E, R, ("two matching stools",)),
+    # Another address of theirs, in our thread: a reply (see the thread test below).
+    "reply_other_address_same_person.eml": Want(R, R, ("invoice here",), QUOTE),
+    "reply_colleague_after_forward.eml": Want(
+        R, R, ("quote for 60 chairs",), (*QUOTE, "Can you take this one")
+    ),
+    "reply_outlook_ios_html.eml": Want(R, R, ("Thursday works",), (*QUOTE, "Outlook for iOS")),
+    "reply_inline_answers.eml": Want(R, R, ("12.", "Before Easter."), ("How many", "Ola")),
+    "reply_yahoo_html_only.eml": Want(R, R, ("Saturday morning",), (*QUOTE, "wrote")),
+    "reply_proton_html_only.eml": Want(R, R, ("reserve the desk",), (*QUOTE, "Proton Mail")),
+    "reply_zoho_html.eml": Want(R, R, ("30 chairs",), (*QUOTE, "wrote")),
+    "reply_outlook_german_html_only.eml": Want(R, R, ("8 Stühle",), (*QUOTE, "Von:")),
+    "reply_helpdesk_agent.eml": Want(R, R, ("60 chairs please",)),
+    # ---- Outlook's "Recall This Message": the lead's client, not their words ---------
+    "recall_exchange_en.eml": RECALL,
+    "recall_exchange_de.eml": RECALL,
+    "recall_exchange_fr.eml": RECALL,
+    "person_recall_subject.eml": Want(E, R, ("oak table",)),
+    # ---- calendars: a stranger's response is machine mail; a lead's is their answer --
+    "calendar_google_accepted.eml": Want(A, R, reason="calendar reply"),
+    "calendar_outlook_declined_comment.eml": Want(A, R, ("could we do Friday",)),
+    # ---- delivery and mailbox notices ------------------------------------------------
+    "mailbox_full_notice.eml": Want(B, B, reason="DSN action: failed"),
+    "quota_warning_o365.eml": Want(OWN),
+    "quarantine_microsoft365.eml": Want(IGN),
+    "quarantine_google_workspace.eml": Want(IGN),
+    # A DMARC failure report is about our domain's authentication, not a complaint.
+    "dmarc_forensic_ruf.eml": Want(A, A, reason="feedback-report"),
+    # ---- platforms writing about customers: never a lead by their own address --------
+    "voicemail_ringcentral.eml": Want(IGN, reason="platform-notifications"),
+    "voicemail_teams.eml": Want(OWN),
+    "voicemail_google_voice.eml": Want(IGN),
+    "fax_efax.eml": Want(IGN, reason="platform-notifications"),
+    "docusign_completed.eml": Want(IGN, reason="platform-notifications"),
+    "docusign_request.eml": Want(IGN, reason="platform-notifications"),
+    "calendly_new_event.eml": Want(IGN),
+    "marketplace_etsy_message.eml": Want(IGN, reason="platform-notifications"),
+    "marketplace_ebay_message.eml": Want(IGN, reason="platform-notifications"),
+    "receipt_square.eml": Want(IGN),
+    "notification_instagram.eml": Want(IGN),
+    "notification_google_business.eml": Want(IGN),
+    "shopify_order_notification.eml": Want(IGN, reason="platform-notifications"),
+}
+
+
+def test_every_sample_has_an_expectation() -> None:
+    assert sorted(p.name for p in MAIL.glob("*.eml")) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_sample(name: str, book: RuleBook) -> None:
+    want = EXPECTED[name]
+    raw = (MAIL / name).read_bytes()
+    sender = parse_message(raw).from_
+    assert sender is not None
+    runs = [("", want.unknown)] + ([(sender.addr, want.known)] if want.known else [])
+    for known, kind in runs:
+        c = run(raw, book, known)
+        assert c.kind.value == kind, (known, c.reasons)
+        if want.reason:
+            assert any(want.reason in r for r in c.reasons), c.reasons
+        text = c.new_text
+        for part in want.has:
+            assert part in text, (part, text)
+        for part in want.lacks:
+            assert part not in text, (part, text)
+
+
+def test_a_colleague_answering_in_the_leads_thread_answers_for_that_lead(book: RuleBook) -> None:
+    """The lead forwarded our mail; the colleague's answer keeps our Message-ID in
+    References: it is a reply in the lead's conversation (the automation stops, the owner
+    is alerted with the colleague's words), written by the colleague."""
+    raw = (MAIL / "reply_colleague_after_forward.eml").read_bytes()
+    c = run(raw, book, thread_of="s.whitfield@northwind-logistics.co.uk")
+    assert c.kind.value == "reply"
+    assert c.lead_key == "s.whitfield@northwind-logistics.co.uk"
+    assert c.lead is not None and c.lead.addr == "rachel.green@northwind-logistics.co.uk"
+
+
+def test_a_recall_from_a_known_lead_concerns_that_lead_and_is_not_their_reply(
+    book: RuleBook,
+) -> None:
+    raw = (MAIL / "recall_exchange_en.eml").read_bytes()
+    c = run(raw, book, known="s.whitfield@northwind-logistics.co.uk")
+    assert c.kind.value == "auto_reply"
+    assert c.lead_key == "s.whitfield@northwind-logistics.co.uk"
+    assert not c.opt_out
+
+
+RECALL_EN = (MAIL / "recall_exchange_en.eml").read_text()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        # A person's own words about recalling a message: no quoted subject after it.
+        RECALL_EN.replace(
+            'Sandra Whitfield would like to recall the message, "Chairs for the Leeds office".',
+            "Please ignore my last message, I would like to recall the message I sent.",
+        ),
+        # Outlook's sentence quoting a subject other than this mail's.
+        RECALL_EN.replace("Subject: Recall: Chairs for the Leeds office", "Subject: Re: chairs"),
+        # The sentence inside a longer mail of the person's own.
+        RECALL_EN.replace(
+            "Sandra Whitfield would like",
+            "We need 60 chairs for Leeds, delivered in April, in grey fabric with oak legs,"
+            " and a quote for the matching desks would help us decide this week. "
+            * 2
+            + "Sandra Whitfield would like",
+        ),
+    ],
+    ids=["own-words", "other-subject", "long-mail"],
+)
+def test_a_persons_mail_about_recalling_is_still_theirs(raw: str, book: RuleBook) -> None:
+    assert run(raw.encode(), book).kind.value == "enquiry"
+    assert run(raw.encode(), book, "s.whitfield@northwind-logistics.co.uk").kind.value == "reply"
+
+
+def test_an_enquiry_from_a_person_at_a_platform_domain_name_elsewhere_is_still_one(
+    book: RuleBook,
+) -> None:
+    """The platform rule names the platforms' mailer domains exactly (with subdomains):
+    a person whose address merely contains such a name is a person."""
+    raw = (
+        b"From: Ann Etsyfan <ann@etsy-crafts.example>\nTo: hello@shop.example\n"
+        b"Subject: Oak table\nMessage-ID: <p1@etsy-crafts.example>\n"
+        b"Content-Type: text/plain\n\nDo you make oak tables to order?\n"
+    )
+    c = run(raw, book)
+    assert c.kind.value == "enquiry" and c.source == "direct-email"
