@@ -61,7 +61,7 @@ RECALL = Want(A, A, reason="message recall")
 EXPECTED: dict[str, Want] = {
     # ---- replies: the reply is a reply, and only the lead's new words are kept -------
     "reply_outlook_classic_html_only.eml": Want(
-        R, R, ("sofa in charcoal", "Practice Manager"), (*QUOTE, "From:")
+        R, R, ("sofa in charcoal", "Practice Manager"), (*QUOTE, "From:", "confidential")
     ),
     "reply_outlook_french_plain.eml": Want(R, R, ("livrer le 15 mars",), (*QUOTE, "De :")),
     "reply_gmail_spanish.eml": Want(R, R, ("12 sillas de roble", "Lucía"), (*QUOTE, "escribió")),
