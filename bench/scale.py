@@ -1,7 +1,7 @@
 """State at scale: what the daemon's work costs with 1k, 5k and 20k active leads.
 
     python bench/run.py state-cost [--quick]
-    python bench/scale.py rss CONFIG [--langid]     (used by the above, in a fresh process)
+    python bench/scale.py rss CONFIG plain|lean|full  (used by the above, in a fresh process)
 
 No servers: the real ``Daemon.tick`` on a seeded :class:`TinyDbStore` with in-memory mail
 and SMTP twins (``MemorySource``, ``MemorySender``). Printed per size: start-up (open the
@@ -9,11 +9,15 @@ state + the first tick, which computes every wake time again), an idle cadence t
 daemon-like transaction for an enquiry (due, known, a lead put, an outbox item queued,
 the journal append with fsync) and the bytes it adds to the journal, and a whole tick
 taking in one new enquiry (parse, classify, decide, compose, the acknowledgement and the
-owner's alert sent to the twin). Resident memory is measured in a fresh process.
+owner's alert sent to the twin). Resident memory is measured in a fresh process: VmRSS,
+everything resident (the lean language model is read into memory, not mapped, so all of
+it counts), after the model has detected a few enquiries.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import gc
 import json
 import os
 import random
@@ -288,25 +292,51 @@ def measure(config: Path, book: RuleBook, active: int, repeats: int) -> dict[str
     }
 
 
-def rss(config: Path, langid: bool) -> float:
-    """Resident memory (MB) of a fresh process that opened this state and ran one tick."""
-    cmd = [sys.executable, str(Path(__file__)), "rss", str(config)] + (
-        ["--langid"] if langid else []
-    )
+#: What the fresh process holds besides the state: no language model (the daemon without
+#: templates/<lang>/), the lean model the daemon loads, or py3langid's own (for scale).
+RSS_MODES = ("plain", "lean", "full")
+
+
+def rss(config: Path, mode: str) -> float:
+    """Resident memory (MB) of a fresh process that opened this state and ran one tick,
+    then loaded the language model (``mode``) and detected the language of a few
+    enquiries in several languages (so the figure counts the model as it is used)."""
+    cmd = [sys.executable, str(Path(__file__)), "rss", str(config), mode]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=REPO, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def _rss_main(config: Path, langid: bool) -> None:
+#: Enquiries whose language the measured process detects.
+RSS_TEXTS = (
+    "Hello, what would a new oak kitchen cost, roughly 4 metres with an island?",
+    "Guten Tag, was würde eine neue Eichenküche kosten, etwa 4 Meter mit Kochinsel?",
+    "Bonjour, pourriez-vous m'envoyer un devis pour une cuisine en chêne ?",
+    "Hola, ¿me pueden enviar un presupuesto para una cocina nueva?",
+    "こんにちは、新しいキッチンの見積もりをお願いできますか。",
+)
+
+
+def _rss_main(config: Path, mode: str) -> None:
     now = datetime.now(UTC)
     store = TinyDbStore.open(load_all(config)[0].state_path)
     daemon = memory_daemon(config, store, now)
+    # Without template languages the daemon never loads a model (nor warms one up).
+    daemon.book = dataclasses.replace(daemon.book, languages={})
     daemon.connect(now)
     daemon.tick(now)
-    if langid:
+    if mode == "lean":
         from inboxwatch.core import language
 
         language.warm_up()
+        for text in RSS_TEXTS:
+            language.detect(text)
+    elif mode == "full":
+        from inboxwatch.adapters.langmodel import FullModel
+
+        full = FullModel()
+        for text in RSS_TEXTS:
+            full.best(text)
+    gc.collect()
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             print(int(line.split()[1]) / 1024)
@@ -350,11 +380,14 @@ def bench_state_cost(quick: bool) -> None:
                 f"{human_bytes(r['journal_per_txn']):>11} {r['enquiry_tick'] * 1e3:7.1f}ms"
             )
             if active == target_size:
-                plain, with_model = rss(config, False), rss(config, True)
+                plain, with_model, full = (
+                    statistics.median(rss(config, mode) for _ in range(3)) for mode in RSS_MODES
+                )
                 print(
-                    f"  resident memory, fresh process, {active:,} active + {archived:,} "
-                    f"archived: {plain:.0f} MB; with the language model loaded "
-                    f"(py3langid + numpy): {with_model:.0f} MB"
+                    f"  resident memory (VmRSS, medians of 3 fresh processes), {active:,} active"
+                    f" + {archived:,} archived: {plain:.0f} MB; with the language model "
+                    f"loaded and used (lean copy of py3langid's + numpy): {with_model:.0f} MB "
+                    f"(py3langid's own model instead: {full:.0f} MB)"
                 )
             shutil.rmtree(folder)
     finally:
@@ -376,7 +409,7 @@ def bench_state_cost(quick: bool) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) >= 3 and sys.argv[1] == "rss":
-        _rss_main(Path(sys.argv[2]), "--langid" in sys.argv[3:])
+    if len(sys.argv) == 4 and sys.argv[1] == "rss" and sys.argv[3] in RSS_MODES:
+        _rss_main(Path(sys.argv[2]), sys.argv[3])
     else:
         raise SystemExit(__doc__)
