@@ -31,11 +31,11 @@ from inboxwatch.core.detection import (
     fold,
     null_sender,
     report_type,
-    rx,
     unquoted,
 )
 from inboxwatch.core.detection import Detection as Detection
 from inboxwatch.core.message import Message
+from inboxwatch.core.prefilter import rx
 from inboxwatch.core.robots import is_noreply_address as is_noreply_address
 
 # ---- automatic replies ---------------------------------------------------------------

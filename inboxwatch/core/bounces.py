@@ -27,10 +27,10 @@ from inboxwatch.core.detection import (
     fold,
     null_sender,
     report_type,
-    rx,
     unquoted,
 )
 from inboxwatch.core.message import Message
+from inboxwatch.core.prefilter import gated, rx
 
 _BARE_DAEMON = re.compile(r"\bmailer[-_]?daemon\b", re.I)
 _DAEMON_LOCALS = frozenset({"mailer-daemon", "mailerdaemon", "mailer_daemon", "mail-daemon"})
@@ -106,7 +106,7 @@ _NDR_WORDS_INTL = (
     "kezbesithetetlen", "nem kezbesitheto", "nu a putut fi livrat", "nelivrat",
     "δεν παραδοθηκε", "μη παραδοσιμο", "αδυναμια παραδοσης",
 )  # fmt: skip
-_NDR_INTL = re.compile("|".join(re.escape(fold(w)) for w in _NDR_WORDS_INTL))
+_NDR_INTL = gated(re.compile("|".join(re.escape(fold(w)) for w in _NDR_WORDS_INTL)))
 # Mailing-list managers' error and loop notices (Mailman, Sympa, LISTSERV, Majordomo,
 # ezmlm, Google Groups): the list did not take our message.
 _LIST_ERROR = rx(
@@ -224,7 +224,9 @@ _ORIGINAL_START = rx(
 
 # The same words anywhere: where they are not, no line starts with them (issue 12: one
 # scan instead of one per line for most messages).
-_ORIGINAL_ANYWHERE = re.compile(_ORIGINAL_START.pattern.replace("^", ""), _ORIGINAL_START.flags)
+_ORIGINAL_ANYWHERE = gated(
+    re.compile(_ORIGINAL_START.pattern.replace("^", ""), _ORIGINAL_START.flags)
+)
 
 
 def _ndr_head(text: str) -> str:
