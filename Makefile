@@ -7,4 +7,4 @@ test:
 demo:
 	scripts/demo
 bench:
-	scripts/setup && .venv/bin/python bench/run.py
+	scripts/setup --bench && .venv/bin/python bench/run.py

@@ -40,9 +40,12 @@ from pathlib import Path
 from typing import Any
 
 import corpus
+import sieve_floor
 import targets
-from instrument import Recorder, TickReport, TimedSource, instrument
+from instrument import Recorder, TickReport, instrument
+from live import IMAP_EXTRA, NO_CAPS, RULES, TEMPLATES, Runner, build_daemon, is_ack, start_servers
 from parse_rate import bench_parse
+from polling import PollingRun
 from scale import bench_state_cost, seed_state, state_config
 from targets import header, human_bytes
 from waiting import wait_until
@@ -52,15 +55,8 @@ from inboxwatch.adapters.imap_source import ImapSource, parse_cursor
 from inboxwatch.adapters.ports import Batch, Stream
 from inboxwatch.adapters.tinydb_store import TinyDbStore
 from inboxwatch.service.commands import load_all
-from inboxwatch.service.daemon import Daemon
-from inboxwatch.service.runner import make_daemon
-from inboxwatch.testing.devservers import MailServers, dovecot_missing
+from inboxwatch.testing.devservers import MailServers
 
-REPO = Path(__file__).resolve().parent.parent
-RULES, TEMPLATES = REPO / "rules", REPO / "templates"
-#: Caps high enough that they never hold a benchmark back (defaults: 50/hour, 300/day).
-NO_CAPS = "[sending]\nmax_per_hour = 1000000\nmax_per_day = 1000000\n"
-IMAP_EXTRA = "poll_seconds = 3600\nidle_renew_seconds = 600"
 log = logging.getLogger("bench")
 
 
@@ -91,17 +87,6 @@ def deliver_many(servers: MailServers, rcpt: str, items: Sequence[corpus.Item]) 
         for item in items:
             c.sendmail(item.sender, [address], item.raw)
     return time.perf_counter() - t0
-
-
-def is_ack(shop_address: str, lead: str | None = None) -> Callable[[Any], bool]:
-    def match(m: Any) -> bool:
-        return (
-            m.mail_from == shop_address
-            and (lead is None or lead in m.rcpt_tos)
-            and b"\nX-Inboxwatch: ack\r" in m.data
-        )
-
-    return match
 
 
 # -- the daemon, as a service, watched from outside -----------------------------------------
@@ -150,51 +135,6 @@ class NoopPollSource(ForwardingSource):
                 return True
             time.sleep(self.poll_interval)
         return False
-
-
-class Runner:
-    """The real daemon's run() in a thread, started and stopped like a service."""
-
-    def __init__(self, daemon: Daemon, rec: Recorder, source: TimedSource | None) -> None:
-        self.daemon, self.rec, self.source = daemon, rec, source
-        self.thread: threading.Thread | None = None
-        self.result: int | None = None
-
-    def ready(self) -> bool:
-        """Started, and (if its source is timed) waiting for mail."""
-        return self.rec.ticks_done > 0 and (self.source is None or self.source.waiting)
-
-    def start(self) -> Runner:
-        def run() -> None:
-            self.result = self.daemon.run()
-
-        self.thread = threading.Thread(target=run, name="bench-daemon", daemon=True)
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self.thread is None:
-            return
-        self.daemon.stop_event.set()
-        self.thread.join(timeout=15)
-        if self.thread.is_alive():
-            print("  warning: the daemon thread did not stop within 15 s", file=sys.stderr)
-        self.thread = None
-
-
-def build_daemon(config_path: Path) -> Daemon:
-    """As ``inboxwatch run`` builds it (IMAP, SMTP, TinyDB state)."""
-    cfg, book = load_all(config_path)
-    return make_daemon(cfg, book, (cfg.imap.password.resolve(), cfg.smtp.password.resolve()))
-
-
-def start_servers(workdir: Path, users: Sequence[str]) -> MailServers:
-    missing = dovecot_missing()
-    if missing:
-        raise SystemExit(f"cannot run server benchmarks: {missing}")
-    servers = MailServers(workdir, users, tls=False)
-    servers.start()
-    return servers
 
 
 # -- 1. ack latency -------------------------------------------------------------------------
@@ -301,14 +241,31 @@ def daemon_latency(
 def bench_ack_latency(quick: bool) -> None:
     n = 5 if quick else 200
     seeded = 300 if quick else 5000
+    polled, intervals = (5, 1) if quick else (20, 2)
     header(f"ack-latency: {n} enquiries, one at a time (poll_seconds = 3600: IDLE wakes us)")
     leads = [corpus.lead_address(i) for i in range(1, n + 1)]
+    poll_leads = [corpus.lead_address(20_000 + i) for i in range(polled)]
+    vacation_leads = [corpus.lead_address(30_000 + i) for i in range(n)]
+    no_sieve = sieve_floor.missing()
     tmp = Path(tempfile.mkdtemp(prefix="iw-bench-ack-"))
+    users = ["shop", "shop2", "shop3", "shop4", "vacation", "owner", "team", "probe"]
     servers = start_servers(
-        tmp / "servers", ["shop", "shop2", "shop3", "owner", "team", "probe", *leads]
+        tmp / "servers", [*users, *leads, *poll_leads, *vacation_leads], sieve=no_sieve is None
     )
     try:
-        idle_probe, noop_probe = probe_notify(servers, "probe", n)
+        # The polling daemon waits most of its time: it runs beside the server-only
+        # figures (raw probes, the Sieve floor), which are all but idle themselves.
+        polling = PollingRun(
+            servers, "shop4", poll_leads, tmp / "iw-poll", intervals=intervals
+        ).start()
+        try:
+            vacation = None
+            if no_sieve is None:
+                vacation = sieve_floor.vacation_latency(servers, "vacation", vacation_leads)
+            idle_probe, noop_probe = probe_notify(servers, "probe", n)
+            poll = polling.finish()
+        finally:
+            polling.stop()
         idle = daemon_latency(servers, "shop", leads, tmp / "iw-idle")
         few = leads[: min(len(leads), 20)]
         noop = daemon_latency(servers, "shop2", few, tmp / "iw-noop", noop_poll=True)
@@ -355,16 +312,79 @@ def bench_ack_latency(quick: bool) -> None:
         10,
         "%",
     )
-    print(
-        "Not measured: polling at the default interval (its delay is half the interval on "
-        "average, by\n  construction) and a Sieve vacation reply as the floor (dovecot-sieve "
-        "is not set up by the bench)."
-    )
+    print_polling(poll, polling.interval, intervals, base)
+    print_vacation(vacation, no_sieve, idle)
     print(
         "Note: Dovecot tells an IDLE client about new mail ~0.5 s after delivery (a fixed delay "
         "in its\n  mailbox watcher); a NOOP sees it at once. The SMTP stand-in records a "
         "message after handing\n  it to the lead's Dovecot mailbox (LMTP, ~2 ms), which is "
         "inside 'send → captured'."
+    )
+
+
+def spread(values: Sequence[float], unit: float = 1.0, fmt: str = "6.1f", suffix: str = "s") -> str:
+    """median / p90 / max, for the figures with few samples."""
+    if not values:
+        return "(no samples)"
+    med, p90, top = statistics.median(values), pct(values, 0.9), max(values)
+    return (
+        f"median {med * unit:{fmt}}  p90 {p90 * unit:{fmt}}  max {top * unit:{fmt}} {suffix}"
+        f"   (n={len(values)})"
+    )
+
+
+def print_polling(res: dict[str, Any], interval: float, intervals: int, idle: float) -> None:
+    """Polling at the default interval: no target, printed beside IDLE (issue 12, 1)."""
+    total = res["total"]
+    print(
+        f"inboxwatch daemon, polling (IDLE off, poll_seconds at its default, {interval:.0f} s), "
+        f"empty state:\n  {len(total)} enquiries delivered at random moments over "
+        f"{intervals} poll interval(s), all while it ran"
+    )
+    print(f"  delivery done → ack at SMTP server   {spread(total)}")
+    print(f"                                       mean {statistics.fmean(total):6.1f} s")
+    print(f"    of which: delivery → next poll     {spread(res['to_poll'])}")
+    print(f"              that poll → captured     {spread(res['poll_to_ack'], 1e3, '6.0f', 'ms')}")
+    cycle = "" if math.isnan(res["cycle"]) else f", {res['cycle']:.1f} s apart"
+    print(
+        f"  expected: half the interval, {interval / 2:.1f} s, on average (the next poll is a "
+        f"uniformly random\n  time away), plus our time after the poll; "
+        f"{res['polls']} polls{cycle}"
+    )
+    med = statistics.median(total) if total else math.nan
+    targets.also(
+        f"arrival → ack, polling every {interval:.0f} s (the default, IDLE off)",
+        f"median {med:.1f} s (mean {statistics.fmean(total):.1f}), "
+        f"p90 {pct(total, 0.9) if total else math.nan:.1f} s, "
+        f"max {max(total, default=math.nan):.1f} s over {len(total)} random phases "
+        f"(expected ~{interval / 2:.0f} s = half the interval; {med / idle:.0f}× IDLE's)",
+    )
+
+
+def print_vacation(
+    res: dict[str, list[float]] | None, skipped: str | None, idle: dict[str, Any]
+) -> None:
+    """The floor: a Sieve vacation reply from the same Dovecot (``sieve_floor.py``)."""
+    name = "floor: a Sieve vacation reply from the same Dovecot (deliver-time, no IMAP)"
+    if res is None:
+        print(f"Floor, Sieve vacation reply: skipped: {skipped}")
+        targets.also(name, f"skipped: {skipped}")
+        return
+    print(f"Floor: a Sieve vacation reply from the same Dovecot, {len(res['start'])} enquiries:")
+    print(f"  LMTP delivery begins → reply captured  {summary(res['start'])}")
+    print(f"  LMTP delivery done → reply captured    {summary(res['done'])}")
+    print("  (negative: Dovecot submits the reply before it answers the delivery)")
+    ours = [d + t for d, t in zip(idle["deliver"], idle["total"], strict=True)]
+    floor, mine = statistics.median(res["start"]), statistics.median(ours)
+    print(
+        f"  inboxwatch IDLE, delivery begins → ack: median {mine * 1e3:.1f} ms "
+        f"= {mine / floor:.0f}× the floor"
+    )
+    targets.also(
+        name,
+        f"{floor * 1e3:.1f} ms median from the start of delivery (p95 "
+        f"{pct(res['start'], 0.95) * 1e3:.1f} ms); inboxwatch with IDLE {mine:.3f} s, "
+        f"{mine / floor:.0f}× the floor",
     )
 
 

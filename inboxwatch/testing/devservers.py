@@ -32,16 +32,31 @@ from typing import Any
 from inboxwatch.testing.dovecot import DovecotProcess
 from inboxwatch.testing.dovecot import DovecotStartError as DovecotStartError
 from inboxwatch.testing.dovecot import _live_group_members as _live_group_members
-from inboxwatch.testing.dovecot_config import make_certificate, render_config, write_mailboxes
+from inboxwatch.testing.dovecot_config import (
+    SIEVE_PLUGIN,
+    make_certificate,
+    render_config,
+    sieve_config,
+    write_mailboxes,
+    write_sieve_script,
+)
 from inboxwatch.testing.loopback import HOST as HOST
 from inboxwatch.testing.loopback import free_port as _free_port
 from inboxwatch.testing.mail_access import MailAccess
 from inboxwatch.testing.smtp_capture import CapturedMail as CapturedMail
 from inboxwatch.testing.smtp_capture import start_smtp
 
-__all__ = ["CapturedMail", "DovecotStartError", "MailServers", "dovecot_missing", "find_dovecot"]
+__all__ = [
+    "CapturedMail",
+    "DovecotStartError",
+    "MailServers",
+    "dovecot_missing",
+    "find_dovecot",
+    "sieve_missing",
+]
 
 INSTALL_HINT = "apt-get install -y dovecot-imapd dovecot-lmtpd"
+SIEVE_HINT = "scripts/setup --bench, or apt-get install -y dovecot-sieve"
 _DOVECOT_FALLBACK = "/usr/sbin/dovecot"
 _START_TRIES = 5
 
@@ -62,6 +77,16 @@ def dovecot_missing() -> str | None:
         find_dovecot()
     except RuntimeError as exc:
         return str(exc)
+    return None
+
+
+def sieve_missing() -> str | None:
+    """Why ``MailServers(sieve=True)`` cannot run here, or None (Dovecot and Pigeonhole in)."""
+    missing = dovecot_missing()
+    if missing:
+        return missing
+    if not SIEVE_PLUGIN.exists():
+        return f"dovecot-sieve not installed (no {SIEVE_PLUGIN}): {SIEVE_HINT}"
     return None
 
 
@@ -91,6 +116,10 @@ class MailServers(MailAccess):
     STARTTLS plus an implicit-TLS port, all with one self-signed P-256 certificate
     (``cafile``) valid for ``localhost`` and ``127.0.0.1``. Users, passwords, delivering
     and reading mail come from ``MailAccess``; this class adds running the servers.
+
+    With ``sieve=True`` (opt-in, for the bench; needs ``dovecot-sieve``) LMTP runs each
+    user's Sieve script at delivery (:meth:`set_sieve_script`) and sends what it sends
+    through the SMTP stand-in, which is then started first so Dovecot knows its port.
     """
 
     def __init__(
@@ -101,11 +130,13 @@ class MailServers(MailAccess):
         tls: bool = False,
         *,
         extra_config: str = "",
+        sieve: bool = False,
     ) -> None:
         super().__init__(users, domain)
         self.workdir = Path(workdir).absolute()
         self.tls = tls
         self.extra_config = extra_config
+        self.sieve = sieve
         self._keyfile: Path | None = None
         self._running = _Running(DovecotProcess(self.workdir))
         self._finalizer = weakref.finalize(self, self._running.stop)
@@ -119,8 +150,12 @@ class MailServers(MailAccess):
         if self._running.dovecot.proc is not None:
             raise RuntimeError("MailServers already started")
         dovecot = find_dovecot()
+        if self.sieve and (missing := sieve_missing()):
+            raise RuntimeError(missing)
         try:
             self._prepare()
+            if self.sieve:  # Dovecot's config names the stand-in's port
+                self._start_smtp()
             for attempt in range(_START_TRIES):
                 self.imap_port, self.lmtp_port = _free_port(), _free_port()
                 self.imaps_port = _free_port() if self.tls else None
@@ -130,7 +165,8 @@ class MailServers(MailAccess):
                 except DovecotStartError as exc:
                     if not exc.address_in_use or attempt == _START_TRIES - 1:
                         raise
-            self._start_smtp()
+            if not self.sieve:
+                self._start_smtp()
         except BaseException:
             self.stop()
             raise
@@ -154,6 +190,13 @@ class MailServers(MailAccess):
                 if not exc.address_in_use or time.monotonic() >= deadline:
                     raise
                 time.sleep(0.2)
+
+    def set_sieve_script(self, user: str, script: str) -> Path:
+        """Make ``script`` the user's active Sieve script (with ``sieve=True``): every mail
+        delivered to them from then on runs it."""
+        if not self.sieve:
+            raise RuntimeError("Sieve scripts need MailServers(..., sieve=True)")
+        return write_sieve_script(self.workdir, self.address(user), script)
 
     def __enter__(self) -> MailServers:
         self.start()
@@ -197,7 +240,7 @@ class MailServers(MailAccess):
             lmtp_port=self.lmtp_port,
             imaps_port=self.imaps_port,
             tls_files=self._tls_files(),
-            extra_config=self.extra_config,
+            extra_config=self.extra_config + (sieve_config(self.smtp_port) if self.sieve else ""),
         )
         self._running.dovecot.start(
             dovecot,

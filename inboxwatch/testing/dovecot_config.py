@@ -91,6 +91,36 @@ def write_oauth2_args(workdir: Path, introspection_url: str) -> Path:
     return path
 
 
+#: Pigeonhole's LMTP plugin (Debian's ``dovecot-sieve``), needed only by :func:`sieve_config`.
+SIEVE_PLUGIN = Path("/usr/lib/dovecot/modules/lib90_sieve_plugin.so")
+
+
+def sieve_config(submission_port: int) -> str:
+    """Opt-in lines for dovecot.conf: LMTP runs a user's ``~/.dovecot.sieve`` at delivery
+    (Pigeonhole), and what a script sends, such as a ``vacation`` reply, goes by SMTP to
+    ``127.0.0.1:submission_port`` (the SMTP stand-in), the way a deliver-time autoresponder
+    answers before any IMAP client has looked. Users without the file run no script."""
+    return (
+        "protocol lmtp {\n  mail_plugins = $mail_plugins sieve\n}\n"
+        f"submission_host = {HOST}:{submission_port}\n"
+        "plugin {\n  sieve = file:~/sieve;active=~/.dovecot.sieve\n}\n"
+    )
+
+
+def write_sieve_script(workdir: Path, address: str, script: str) -> Path:
+    """Make ``script`` the active Sieve script of the mailbox ``address`` (its home, from
+    :func:`write_mailboxes`); owned by the mail user, who also stores the compiled form."""
+    home = workdir / "home" / address
+    if not home.is_dir():
+        raise ValueError(f"{address}: no such mailbox home in {workdir}")
+    path = home / ".dovecot.sieve"
+    path.write_text(script)
+    if os.geteuid() == 0:
+        os.chown(path, *_ids("nobody", "nogroup"))
+    os.chmod(path, 0o600)
+    return path
+
+
 def _passdbs(work: Path, oauth2_args: Path | None) -> str:
     """The passwd-file passdb; with ``oauth2_args`` an ``oauth2`` passdb before it, and
     each restricted to its own mechanisms, so a password never passes as a token."""

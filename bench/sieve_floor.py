@@ -1,0 +1,77 @@
+"""The floor of issue 12 target 1: a Sieve ``vacation`` reply from the same Dovecot.
+
+A deliver-time autoresponder answers while the mail is being delivered, before any IMAP
+client could know of it: Dovecot's LMTP runs the mailbox's Sieve script (Pigeonhole,
+Debian's ``dovecot-sieve``) and its ``vacation`` action submits the reply by SMTP (to the
+stand-in, ``submission_host``) before LMTP answers 250. No mail client can be faster
+than that, so it is the floor our acknowledgement is compared with.
+
+Measured the same way as the daemon's figure, one enquiry at a time with the same
+generator, from distinct senders (vacation answers a sender once per period): from the
+moment the LMTP delivery begins to the moment the stand-in has the reply. (Measured from
+when the delivery is done, as the daemon's figure is, the reply is *earlier*, by the time
+Dovecot takes to store the mail and answer; so both are also given from the start.)
+
+Needs ``MailServers(..., sieve=True)``; where Pigeonhole is missing, :func:`missing` says
+so and the bench prints that the floor was skipped.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Sequence
+
+import corpus
+
+from inboxwatch.testing.devservers import CapturedMail, MailServers, sieve_missing
+
+#: What a shop would write: one reply per sender a day, to every mail addressed to it.
+VACATION = (
+    'require ["vacation"];\n'
+    'vacation :days 1 :subject "We got your message" '
+    '"Thank you for writing: we will answer you within the day.";\n'
+)
+
+
+def missing() -> str | None:
+    """Why the floor cannot be measured here (printed as "skipped: ..."), or None."""
+    return sieve_missing()
+
+
+def vacation_latency(
+    servers: MailServers, user: str, leads: Sequence[str], *, pause: float = 0.02
+) -> dict[str, list[float]]:
+    """Deliver one enquiry from each lead to ``user`` (who gets the vacation script);
+    seconds from the start ("start") and the end ("done") of each LMTP delivery to the
+    reply captured, and the delivery itself ("deliver")."""
+    servers.set_sieve_script(user, VACATION)
+    address = servers.address(user)
+    rng = random.Random(3)
+    out: dict[str, list[float]] = {"start": [], "done": [], "deliver": []}
+    # Not counted: the first delivery compiles the script (Dovecot keeps the binary beside
+    # it, as it would on a server where the script has been in place for a while).
+    warm_up = f"warm-up@{corpus.LEAD_DOMAIN}"
+    servers.deliver(user, corpus.enquiry(warm_up, address, rng), sender=warm_up)
+    servers.smtp_wait(1, timeout=10, match=lambda m: _reply_to(m, warm_up))
+    for lead in leads:
+        time.sleep(pause)  # one at a time, as the daemon's enquiries are
+        raw = corpus.enquiry(lead, address, rng)
+        t0 = time.time()
+        servers.deliver(user, raw, sender=lead)
+        t1 = time.time()
+        got = servers.smtp_wait(1, timeout=10, match=lambda m, lead=lead: _reply_to(m, lead))
+        at = got[0].at
+        out["start"].append(at - t0)
+        out["done"].append(at - t1)
+        out["deliver"].append(t1 - t0)
+    return out
+
+
+def _reply_to(mail: CapturedMail, lead: str) -> bool:
+    """The vacation reply: null sender (RFC 3834 and 5230), to the lead, auto-replied."""
+    return (
+        mail.mail_from in ("", "<>")
+        and lead in mail.rcpt_tos
+        and b"\nAuto-Submitted: auto-replied" in mail.data
+    )
