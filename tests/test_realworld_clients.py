@@ -206,3 +206,81 @@ def test_an_enquiry_from_a_person_at_a_platform_domain_name_elsewhere_is_still_o
     )
     c = run(raw, book)
     assert c.kind.value == "enquiry" and c.source == "direct-email"
+
+
+# ---- quote marks of clients in more languages ------------------------------------------
+SHOP = "Shop <hello@shop.example>"
+# Gmail's and Outlook for Mac's attribution lines, as each language's client writes them.
+ATTRIBUTIONS = {
+    "el": f"Στις Τρί 2 Μαρ 2027 στις 10:00, ο/η {SHOP} έγραψε:",
+    "ro": f"{SHOP} a scris în mar., 2 mar. 2027 la 10:00:",
+    "vi": f"Vào Th 3, 2 thg 3, 2027 vào lúc 10:00 {SHOP} đã viết:",
+    "id": f"Pada tanggal Sel, 2 Mar 2027 pukul 10.00 {SHOP} menulis:",
+    "ar": f"في الثلاثاء، 2 مارس 2027 10:00 ص {SHOP} كتب:",
+    "th": f"เมื่อ อ. 2 มี.ค. 2027 เวลา 10:00 {SHOP} เขียนว่า:",
+    "da": f"Den tir. 2. mar. 2027 kl. 10.00 skrev {SHOP}:",
+    "tr": f"{SHOP}, 2 Mar 2027 Sal, 10:00 tarihinde şunu yazdı:",
+}
+# Outlook's unquoted history block (From/Sent/To/Subject) in its other languages.
+BLOCKS = {
+    "el": "Από: Shop <hello@shop.example>\nΣτάλθηκε: Τρίτη, 2 Μαρτίου 2027 10:00 πμ\n"
+    "Προς: Nikos\nΘέμα: Your enquiry",
+    "ar": "من: Shop <hello@shop.example>\nتم الإرسال: الثلاثاء، 2 مارس، 2027 10:00 ص\n"
+    "إلى: Ahmed\nالموضوع: Your enquiry",
+    "he": "מאת: Shop <hello@shop.example>\nנשלח: יום שלישי 02 מרץ 2027 10:00\nאל: Noa\n"
+    "נושא: Your enquiry",
+    "vi": "Từ: Shop <hello@shop.example>\nĐã gửi: Thứ Ba, 2 tháng 3, 2027 10:00 SA\nĐến: Lan\n"
+    "Chủ đề: Your enquiry",
+    "id": "Dari: Shop <hello@shop.example>\nDikirim: Selasa, 02 Maret 2027 10.00\nKepada: Budi\n"
+    "Perihal: Your enquiry",
+    "hr": "Šalje: Shop <hello@shop.example>\nPoslano: utorak, 2. ožujka 2027. 10:00\nPrima: Ivan\n"
+    "Predmet: Your enquiry",
+    "sk": "Od: Shop <hello@shop.example>\nOdoslané: utorok, 2. marca 2027 10:00\nKomu: Jan\n"
+    "Predmet: Your enquiry",
+    "sl": "Od: Shop <hello@shop.example>\nPoslano: torek, 2. marec 2027 10:00\nZa: Jan\n"
+    "Zadeva: Your enquiry",
+    "bg": "От: Shop <hello@shop.example>\nИзпратено: вторник, 2 март 2027 г. 10:00\nДо: Ivan\n"
+    "Относно: Your enquiry",
+    "lt": "Nuo: Shop <hello@shop.example>\nIšsiųsta: 2027 m. kovo 2 d. 10:00\nKam: Jonas\n"
+    "Tema: Your enquiry",
+    "et": "Saatja: Shop <hello@shop.example>\nSaadetud: teisipäev, 2. märts 2027 10:00\n"
+    "Adressaat: Mari\nTeema: Your enquiry",
+    "ca": "De: Shop <hello@shop.example>\nEnviat el: dimarts, 2 de març de 2027 10:00\n"
+    "Per a: Jordi\nTema: Your enquiry",
+    "th": "จาก: Shop <hello@shop.example>\nส่ง: 2 มีนาคม 2027 10:00\nถึง: Somchai\nเรื่อง: Your enquiry",
+}
+
+
+@pytest.mark.parametrize("lang", sorted(ATTRIBUTIONS))
+def test_attributions_in_more_languages_are_not_the_leads_words(lang: str) -> None:
+    from inboxwatch.core.quotes import new_text
+
+    quoted = "> Thanks for your enquiry.\n> A person will get back to you.\n"
+    top = f"Twenty chairs, please.\n\n{ATTRIBUTIONS[lang]}\n\n{quoted}"
+    bottom = f"{ATTRIBUTIONS[lang]}\n\n{quoted}\nTwenty chairs, please.\n"
+    assert new_text(top) == "Twenty chairs, please."
+    assert new_text(bottom) == "Twenty chairs, please."
+
+
+@pytest.mark.parametrize("lang", sorted(BLOCKS))
+def test_outlook_history_blocks_in_more_languages_are_cut(lang: str) -> None:
+    from inboxwatch.core.quotes import new_text
+
+    text = f"Twenty chairs, please.\n\n{BLOCKS[lang]}\n\nThanks for your enquiry.\n"
+    assert new_text(text) == "Twenty chairs, please."
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # A delivery asked for, in the shape of a header block but with no address or time
+        "Hi, we need a van.\n\nFrom: Leeds\nTo: London\nDate: 12.03.2027\n\nThanks, Tom",
+        "Hi, kami perlu truk.\n\nDari: Jakarta\nKepada: Surabaya\nTanggal: 12 Maret 2027\n\nBudi",
+        "Γεια σας,\n\nΑπό: Αθήνα\nΠρος: Θεσσαλονίκη\nΗμερομηνία: 12 Μαρτίου\n\nΝίκος",
+    ],
+    ids=["en", "id", "el"],
+)
+def test_a_persons_own_key_value_lines_stay(text: str) -> None:
+    from inboxwatch.core.quotes import new_text
+
+    assert new_text(text) == text

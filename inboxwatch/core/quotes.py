@@ -69,9 +69,12 @@ _SEPARATOR = re.compile(
 _UNDERSCORES = re.compile(r"^\s*_{10,}\s*$")
 # Outlook-style header block keys (en, de, fr, es, pt, nl, it, sv/da, pl, tr, ru, and the
 # zh/ja/ko blocks of Outlook, QQ, 163, Naver), optionally *bold*; CJK clients may use "：".
+# Also Outlook's el, ar, he, vi, id/ms, hr/sr/bs, sk, sl, bg, lt, et, ca and th (Latvian
+# "No:" is left out: a line a person writes too).
 _FROM_KEYS = (
     r"from|von|de|de la|van|da|fra|från|od|kimden|от|от кого|від|feladó|lähettäjä"
     r"|发件人|寄件者|差出人|보낸\s?사람"
+    r"|από|من|מאת|từ|dari|daripada|šalje|nuo|saatja|จาก"
 )
 _HDR_FROM = re.compile(rf"^\s*\*?(?:{_FROM_KEYS})\s*[:：]", re.I)
 _HDR_ANY = re.compile(
@@ -83,7 +86,12 @@ _HDR_ANY = re.compile(
     r"|받는\s?사람|날짜|제목|보낸\s?날짜|寄件日期"
     # pt "Enviada em", es "Enviado el", cs, uk, hu, fi, ro
     r"|enviad[ao] em|enviado el|odesláno|komu|předmět|kopie|надіслано|копія"
-    r"|elküldve|címzett|tárgy|lähetetty|vastaanottaja|aihe|trimis|către|subiect)\s*[:：]",
+    r"|elküldve|címzett|tárgy|lähetetty|vastaanottaja|aihe|trimis|către|subiect"
+    r"|στάλθηκε|προς|κοιν|θέμα|ημερομηνία|تم الإرسال|إلى|نسخة|الموضوع|التاريخ"
+    r"|נשלח|אל|עותק|נושא|תאריך|đã gửi|đến|chủ đề|ngày|dikirim|kepada|tembusan|perihal"
+    r"|subjek|tanggal|dihantar|perkara|poslano|poslato|prima|predmet|za|odoslané|kópia"
+    r"|zadeva|изпратено|до|относно|išsiųsta|kam|nosūtīts|tēma|saadetud|adressaat|teema"
+    r"|enviat el|per a|ส่ง|ถึง|เรื่อง)\s*[:：]",
     re.I,
 )
 _HDR_WINDOW = 7  # a block's header lines, allowing a wrapped To: or From: line
@@ -96,6 +104,8 @@ _ATTR_VERB_LAST = re.compile(
     r"|\bgeschreven|\bgeschrieben|\bschrieb|\bskrev|\bnapisał(?:\(a\)|a)?|\bkirjoitti|\byazdı"
     r"|\bnapsal(?:\(a\)|a)?|\bírta|\ba scris|\bпишет|\bпише|\bнаписал(?:\(а\)|а|и)?"
     r"|\bнаписав(?:\(-?ла\))?|\bнаписала|写道|寫道|작성(?:했습니다|하였습니다)?|のメール|書きました"
+    # el, vi, id/ms, ar, th (Gmail and Outlook for Mac)
+    r"|\bέγραψε|\bđã viết|\bmenulis|\bكتب|เขียนว่า"
     r")\s*[:：]\s*$",
     re.I,
 )
@@ -115,7 +125,7 @@ _ATTR_VERB = re.compile(
 # Verbs that only attributions put before the address or date (fi, hu, Polish iOS, Russian
 # Android, Czech Gmail); with an address and a final colon they make one anywhere.
 _ATTR_VERB_INSIDE = re.compile(
-    r"\b(?:kirjoitti|ezt írta|napisana przez|пользователь|odesílatel)\b", re.I
+    r"\b(?:kirjoitti|ezt írta|napisana przez|пользователь|odesílatel|a scris)\b", re.I
 )
 _ATTR_ADDR = re.compile(r"[<(][^\s<>()@]+@[^\s<>()@]+\.\w+[>)]")
 _ATTR_EVIDENCE = re.compile(
@@ -190,13 +200,23 @@ def _attribution_length(lines: list[str], i: int) -> int:
     return 0
 
 
+# A mail client's block always names an address or a time ("Sent: ... 10:00", "10.00");
+# a person's "From: Leeds / To: London / Date: 12.03.2027" (a delivery asked for) has none.
+_HDR_EVIDENCE = re.compile(r"@|\d{1,2}:\d{2}|(?<![\d.])\d{1,2}\.\d{2}(?![.\d])")
+
+
 def _is_header_block(lines: list[str], i: int) -> bool:
-    """A header line that opens a run holding a From-like key and two more keys."""
+    """A header line that opens a run holding a From-like key, two more keys, and an
+    address or a time."""
     if not _HDR_ANY.match(lines[i]):
         return False
     window = lines[i : i + _HDR_WINDOW]
     keys = [line for line in window if _HDR_ANY.match(line)]
-    return len(keys) >= _HDR_MIN and any(_HDR_FROM.match(line) for line in keys)
+    return (
+        len(keys) >= _HDR_MIN
+        and any(_HDR_FROM.match(line) for line in keys)
+        and any(_HDR_EVIDENCE.search(line) for line in keys)
+    )
 
 
 def _next_nonblank(lines: list[str], i: int) -> int:
