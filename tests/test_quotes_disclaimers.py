@@ -1,4 +1,4 @@
-"""Legal disclaimers under a reply are not the lead's words (core/quotes.py).
+"""Legal disclaimers under a reply are not the lead's words (core/disclaimers.py).
 
 Company mail servers add a confidentiality notice under every mail. Kept in the new text,
 it made a short "please remove me" too long to be read as an opt-out, and the owner's
