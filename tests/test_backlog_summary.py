@@ -9,9 +9,17 @@ from __future__ import annotations
 
 import email
 import email.policy
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from inboxwatch.core import route
+from inboxwatch.core.actions import Queue
+from inboxwatch.core.queue import Purpose
+from inboxwatch.service.daemon import Daemon
 from inboxwatch.testing.mailfactory import mail
 from tests.test_scenario import START, MemoryEdges, purposes
 
@@ -83,3 +91,59 @@ def test_a_few_leads_get_their_alerts_and_tasks_one_by_one(tmp_path: Path) -> No
     owner = purposes(e.outgoing(OWNER))
     assert owner.count("owner-alert") == 3 and owner.count("owner-task") == 3
     assert "owner-notice" not in owner
+
+
+def test_past_the_threshold_no_alert_is_even_composed(tmp_path: Path) -> None:
+    """The summary is certain once a read has more alerts than backlog_summary_over: the
+    rest of the backlog's leads get none composed (it was half the work of a backlog)."""
+    e = MemoryEdges(tmp_path)
+    queued: list[str] = []
+
+    def hook(what: str, data: Mapping[str, Any]) -> None:
+        if what == "applied":
+            queued.extend(a.item.purpose for a in data["actions"] if isinstance(a, Queue))
+
+    e.daemon.hooks.append(hook)
+    for i in range(60):
+        e.deliver(mail(f"m{i}@customer.test", e.shop, "Quote?"))
+    for hours in range(3):  # past the hourly cap the backlog fills
+        e.daemon.tick(START + timedelta(hours=2 * hours))
+    assert queued.count(Purpose.ACK) == 60
+    assert queued.count(Purpose.OWNER_ALERT) == 21  # up to the threshold, then none
+    (summary,) = texts(e, "owner-notice")
+    assert summary.startswith("inboxwatch: 60 new leads at once")
+    assert all(f" m{i}@customer.test, arrived" in summary for i in range(60))
+    assert "owner-alert" not in purposes(e.outgoing(OWNER))
+
+
+def test_a_stop_in_the_middle_of_a_backlog_still_gives_one_summary_after_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The leads waiting for the summary are in the state with each chunk's decisions:
+    a daemon that dies before the summary is queued sends it after its restart, and no
+    alert one by one."""
+    e = MemoryEdges(tmp_path)
+    for i in range(130):  # two chunks
+        e.deliver(mail(f"s{i}@customer.test", e.shop, "Quote?"))
+
+    def die(*args: object, **kwargs: object) -> list[object]:
+        raise RuntimeError("killed before the summary (simulated)")
+
+    monkeypatch.setattr(route, "summarize_backlog", die)
+    with pytest.raises(RuntimeError, match="simulated"):
+        e.daemon.tick(START)
+    monkeypatch.undo()
+    assert not texts(e, "owner-notice")
+    # A new daemon on the same state (a restart): nothing new in the inbox.
+    restarted = Daemon(
+        e.daemon.cfg, e.daemon.book, e.store, e.clock, e.source, e.sender, journal=None
+    )
+    restarted.connect(START)
+    for hours in range(5):  # past the hourly cap the backlog fills
+        restarted.tick(START + timedelta(minutes=1, hours=2 * hours))
+    (summary,) = texts(e, "owner-notice")
+    assert summary.startswith("inboxwatch: 130 new leads at once")
+    assert "owner-alert" not in purposes(e.outgoing(OWNER))
+    assert len([r for r in e.sender.sent if r.rcpt.startswith("s")]) == 130  # acks, once
+    restarted.tick(START + timedelta(hours=11))
+    assert len(texts(e, "owner-notice")) == 1  # the marker is cleared with the summary

@@ -19,6 +19,12 @@ Batch rules, shared with the in-memory twin (:mod:`inboxwatch.adapters.memory_se
   to MAIL/RCPT (nothing is sent yet then); once DATA has begun the message is always
   finished (cutting it short could send it twice). The rest come back DEFERRED,
   "not attempted".
+
+A large batch (a backlog's acknowledgements) goes over several connections at once
+(``[smtp] connections``, :func:`connections_for`): each takes the next message when it
+is done with one, and a halt on one stops them all. The rules above are the first
+connection's; an extra one the server refuses or drops simply ends and leaves its
+messages to the others, so a provider's limit on connections costs nothing but speed.
 """
 
 from __future__ import annotations
@@ -28,7 +34,9 @@ import contextlib
 import logging
 import re
 import ssl
+from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import aiosmtplib
@@ -47,12 +55,14 @@ from inboxwatch.userfiles.config import ServerConfig
 # Result and Envelope used to be defined here: older imports keep working.
 __all__ = [
     "MAX_RECONNECTS",
+    "PER_CONNECTION",
     "STOPPING",
     "Envelope",
     "Result",
     "SmtpSender",
     "Stage",
     "classify_reply",
+    "connections_for",
     "enhanced_code",
     "halts_batch",
     "parse_reply",
@@ -142,9 +152,41 @@ def _size(raw: bytes) -> int:
     return len(re.sub(rb"\r\n|\r|\n", b"\r\n", raw))
 
 
+#: An extra connection is opened for every this many messages of a batch, up to
+#: ``[smtp] connections``: a handshake (TLS, login) costs more than a few messages.
+PER_CONNECTION = 10
+
+
+def connections_for(messages: int, most: int) -> int:
+    """How many connections a batch of ``messages`` uses at once: one for a few (the
+    usual acknowledgement or follow-up), more for a backlog."""
+    return max(1, min(most, messages // PER_CONNECTION))
+
+
+@dataclass
+class _Run:
+    """One batch shared by its connections (one event loop: no locks needed)."""
+
+    queue: deque[Envelope]
+    on_accepted: Callable[[str], None] | None
+    stop: Callable[[], bool]
+    results: dict[str, Result] = field(default_factory=dict)
+    #: The result of every message not yet sent, once the batch is halted.
+    halt: Result | None = None
+    #: Connections opened again in this batch (bounded by MAX_RECONNECTS).
+    reconnects: int = 0
+    #: Connections sending now; and the messages one of them handed back when it stepped down.
+    active: int = 0
+    handed_back: set[str] = field(default_factory=set)
+
+
+#: Refusals another connection may not meet (a limit on connections is one of them).
+_TEMPORARY = frozenset({Outcome.DEFERRED, Outcome.PAUSED, Outcome.UNREACHABLE})
+
+
 class SmtpSender:
     """The :class:`~inboxwatch.adapters.ports.Sender` over SMTP: one connection per batch
-    (opened again after a 421 or a drop).
+    (opened again after a 421 or a drop), more at once for a large one.
 
     ``password`` is the password, or an :class:`~inboxwatch.adapters.oauth.OAuth2Login`
     (``auth = "oauth2"``): then the login is aiosmtplib's ``AUTH XOAUTH2``.
@@ -251,65 +293,101 @@ class SmtpSender:
         on_accepted: Callable[[str], None] | None,
         stop: Callable[[], bool],
     ) -> dict[str, Result]:
-        cfg = self.cfg
-        results: dict[str, Result] = {}
+        """The batch over :func:`connections_for` connections at once, each taking the
+        next message when it is done with one (see the module docstring)."""
+        run = _Run(deque(batch), on_accepted, stop)
+        count = connections_for(len(batch), self.cfg.connections)
+        await asyncio.gather(*(self._worker(run) for _ in range(count)))
+        for _ in range(len(batch)):  # left by a connection that stepped down last
+            if not run.queue:
+                break
+            await self._worker(run)
+        return run.results
+
+    async def _worker(self, run: _Run) -> None:
+        """One connection taking messages from ``run.queue`` until it is empty or the
+        batch is halted. While others are still sending, a temporary refusal (no
+        connection, a 4xx, a drop) makes this one step down and hand its message back
+        (once per message): a provider's limit on connections (Microsoft 365: 432 4.3.2
+        beyond 3) must cost speed, not a 15-minute pause of the whole queue. The last
+        connection keeps the batch rules."""
+        cfg, results, queue, stop = self.cfg, run.results, run.queue, run.stop
         client: aiosmtplib.SMTP | None = None
         reused = False  # the connection has carried a transaction already
-        opened = 0
-        halt: Result | None = None  # the result of every message not yet sent
+        first = True  # this worker's first connection (a later one is a reconnect)
+        run.active += 1
+
+        def step_down(env: Envelope) -> bool:
+            if run.active > 1 and env.id not in run.handed_back:
+                run.handed_back.add(env.id)
+                queue.appendleft(env)
+                return True
+            return False
+
         try:
-            for env in batch:
-                while env.id not in results:
-                    if halt is not None:
-                        results[env.id] = halt
-                        break
-                    if stop():
-                        results[env.id] = STOPPING
-                        break
-                    if client is not None and not client.is_connected:
-                        await _close(client)  # closed while idle: nobody's fault
-                        client = None
-                    if client is None:
-                        if opened > MAX_RECONNECTS:
-                            halt = Result(
-                                Outcome.UNREACHABLE,
-                                f"not attempted: the connection to SMTP {cfg.host}:{cfg.port} "
-                                f"was lost {opened} times in this batch",
-                                attempted=False,
-                            )
-                            continue
-                        opened += 1
-                        try:
-                            client = await self._open(stop)
-                        except _Stopped:
-                            results[env.id] = STOPPING
-                            break
-                        except _Failed as failed:
-                            results[env.id] = failed.result
-                            halt = failed.result.not_attempted()
-                            break
-                        reused = False
-                    try:
-                        result, stage, alive = await self._one(client, env, stop, reused)
-                    except _Stale:
-                        await _close(client)
-                        client = None
+            while queue:
+                env = queue.popleft()
+                if run.halt is not None:
+                    results[env.id] = run.halt
+                    continue
+                if stop():
+                    results[env.id] = STOPPING
+                    continue
+                if client is not None and not client.is_connected:
+                    await _close(client)  # closed while idle: nobody's fault
+                    client = None
+                if client is None:
+                    if not first and run.reconnects >= MAX_RECONNECTS:
+                        if step_down(env):
+                            return
+                        run.halt = Result(
+                            Outcome.UNREACHABLE,
+                            f"not attempted: the connection to SMTP {cfg.host}:{cfg.port} "
+                            f"was lost {run.reconnects + 1} times in this batch",
+                            attempted=False,
+                        )
+                        results[env.id] = run.halt
                         continue
-                    reused = True
-                    results[env.id] = result
-                    if result.ok and on_accepted is not None:
-                        on_accepted(env.id)
-                    if not alive:
-                        await _close(client)
-                        client = None
-                    if halts_batch(stage, result):
-                        halt = result.not_attempted()
+                    run.reconnects += not first
+                    first = False
+                    try:
+                        client = await self._open(stop)
+                    except _Stopped:
+                        results[env.id] = STOPPING
+                        continue
+                    except _Failed as failed:
+                        if step_down(env):
+                            log.debug("an extra SMTP connection was refused: %s", failed)
+                            return
+                        results[env.id] = failed.result
+                        run.halt = run.halt or failed.result.not_attempted()
+                        continue
+                    reused = False
+                try:
+                    result, stage, alive = await self._one(client, env, stop, reused)
+                except _Stale:
+                    await _close(client)
+                    client = None
+                    queue.appendleft(env)
+                    continue
+                reused = True
+                if not result.ok and result.outcome in _TEMPORARY and step_down(env):
+                    log.debug("an extra SMTP connection stepped down: %s", result.error)
+                    return
+                results[env.id] = result
+                if result.ok and run.on_accepted is not None:
+                    run.on_accepted(env.id)
+                if not alive:
+                    await _close(client)
+                    client = None
+                if halts_batch(stage, result):
+                    run.halt = run.halt or result.not_attempted()
         finally:
+            run.active -= 1
             if client is not None:
                 with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
                     await client.quit(timeout=min(cfg.timeout, _QUIT_TIMEOUT))
                 await _close(client)
-        return results
 
     async def _one(
         self, client: aiosmtplib.SMTP, env: Envelope, stop: Callable[[], bool], reused: bool

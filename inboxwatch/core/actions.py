@@ -134,6 +134,15 @@ class ClearNotice:
 
 
 @dataclass(frozen=True)
+class SetMarker:
+    """A named value kept in the state with the rest of the transaction (the leads a
+    backlog's summary will list, a day's digest done)."""
+
+    name: str
+    value: str
+
+
+@dataclass(frozen=True)
 class Note:
     """A line for the log: what was decided and why."""
 
@@ -151,6 +160,7 @@ Action = (
     | MoveCursor
     | RaiseNotice
     | ClearNotice
+    | SetMarker
     | Note
 )
 

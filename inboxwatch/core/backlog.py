@@ -2,8 +2,12 @@
 texts that fall due with it become one alert for the owner, not one mail per lead or task.
 
 A backlog is more than ``[owner] backlog_summary_over`` new-lead alerts from one read of
-the inbox. Its leads are acknowledged as usual; their alerts are cancelled before they
-go, and the summary lists them. Their call and text tasks due at once (a day-0 call) are
+the inbox. Its leads are acknowledged as usual, and the summary lists them. Once a read
+has passed that count the summary is certain: the alerts composed so far are cancelled
+before they go, and later leads get none composed at all (in a backlog of 1,000 that was
+half the work of answering it). Their addresses are kept in the state (:data:`MARKER`)
+with each chunk's decisions, so a stop in the middle of a backlog loses none: the next
+read ends with the summary. Their call and text tasks due at once (a day-0 call) are
 planned right here, at the same ``now`` as the time step of the tick would plan them,
 and listed in the same summary instead of one task alert each. Later, many tasks falling
 due in one pass (the backlog's day-3 calls) are folded into one alert the same way.
@@ -12,10 +16,10 @@ due in one pass (the backlog's day-3 calls) are folded into one alert the same w
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from inboxwatch.core.actions import Action, Note, StateView, UpdateOutbox
+from inboxwatch.core.actions import Action, Note, SetMarker, StateView, UpdateOutbox
 from inboxwatch.core.cadence import plan
 from inboxwatch.core.lead import Lead, iso
 from inboxwatch.core.mime import clean_header, made_by_us
@@ -24,6 +28,20 @@ from inboxwatch.core.world import World, actions_of, owner_notice, wake_of
 
 #: Lines listed per summary; the rest are counted (`inboxwatch leads` has them all).
 MAX_LISTED = 200
+#: The state marker naming the leads the next backlog summary lists, one per line.
+MARKER = "backlog-summary"
+
+
+def awaiting(view: StateView) -> list[str]:
+    """The leads waiting for the backlog's summary, in the order they came."""
+    return list(dict.fromkeys(a for a in (view.marker(MARKER) or "").split("\n") if a))
+
+
+def to_summary(view: StateView, addresses: Sequence[str]) -> SetMarker:
+    """These leads' new-lead alerts are (or go) into the backlog's summary."""
+    old = view.marker(MARKER) or ""
+    new = "\n".join(addresses)
+    return SetMarker(MARKER, f"{old}\n{new}" if old and new else old or new)
 
 
 def _who(lead: Lead | None, address: str) -> str:
@@ -86,23 +104,29 @@ def fold_tasks(
 
 
 def summarize_backlog(
-    view: StateView, world: World, alerts: Sequence[OutboxItem], now: datetime
+    view: StateView, world: World, queued: Callable[[], Sequence[OutboxItem]], now: datetime
 ) -> list[Action]:
-    """Many new-lead alerts from one read: one summary for the owner, which also lists
-    the calls and texts of those leads due now (see the module docstring)."""
+    """The leads of a backlog (:func:`awaiting`): one summary for the owner, which also
+    lists their calls and texts due now (see the module docstring); their alerts still
+    queued (``queued()``: the outbox) are cancelled. Nothing when no lead waits."""
     st = world.settings
-    if len(alerts) <= st.backlog_summary_over:
+    addresses = awaiting(view)
+    if not addresses:
         return []
+    listed = set(addresses)
+    alerts = [
+        i for i in queued() if i.purpose is Purpose.OWNER_ALERT and i.queued and i.lead in listed
+    ]
     lines = []
     leads = []
-    for item in alerts:
-        lead = view.lead(item.lead) if item.lead else None
+    for address in addresses:
+        lead = view.lead(address)
         came = f", arrived {lead.arrived.astimezone(st.window.tz):%a %d %b %H:%M}" if lead else ""
-        lines.append(f"- {_who(lead, item.lead)}{came}")
+        lines.append(f"- {_who(lead, address)}{came}")
         if lead is not None:
             leads.append(lead)
     planned, tasks = fold_tasks(view, world, leads, now)
-    n = len(alerts)
+    n = len(addresses)
     body = (
         f"{n} new enquiries were found at once (after a start or an outage). Each has been "
         f"acknowledged as usual; instead of {n} alerts, here they are together. "
@@ -117,7 +141,7 @@ def summarize_backlog(
     out += planned
     out += owner_notice(world, f"{n} new leads at once", body, now)
     note = f"{n} new leads at once ({len(tasks)} tasks): one summary alert for the owner"
-    return [*out, Note(note)]
+    return [*out, SetMarker(MARKER, ""), Note(note)]
 
 
 def summarize_tasks(

@@ -98,10 +98,12 @@ def on_enquiry(
     simulated: bool = False,
     files: Files = ((), ()),
     ack_held: str = "",
+    alert: bool = True,
 ) -> Decision:
     """A new lead: store it, acknowledge at once (unless acked recently), alert the owner
     (with the enquiry's ``files``: see :func:`inboxwatch.core.mime.attachments`).
-    ``ack_held``: what holds the acknowledgement (the owner's pause), said in the alert."""
+    ``ack_held``: what holds the acknowledgement (the owner's pause), said in the alert.
+    ``alert=False``: no alert of its own (a backlog's summary lists the lead instead)."""
     c, msg = inc.c, inc.msg
     assert c.lead is not None  # classify() guarantees a lead for an enquiry
     own = bool(msg.from_) and msg.from_ is not None and c.lead.addr == msg.from_.addr
@@ -156,7 +158,8 @@ def on_enquiry(
         acked = f"not sent: no template {tpl_name!r}"
     arrived = f"{inc.arrived.astimezone(st.window.tz):%Y-%m-%d %H:%M:%S %Z}"
     extra = {"excerpt": excerpt(c.new_text or msg.body_text), "arrived": arrived, "acked": acked}
-    sends.extend(owner_mail("owner-alert", lead, book, st, now, ids, files, **extra))
+    if alert:
+        sends.extend(owner_mail("owner-alert", lead, book, st, now, ids, files, **extra))
     return Decision(lead, tuple(sends), note)
 
 

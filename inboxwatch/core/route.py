@@ -28,6 +28,7 @@ from inboxwatch.core.actions import (
 )
 from inboxwatch.core.backlog import summarize_backlog as summarize_backlog
 from inboxwatch.core.backlog import summarize_tasks as summarize_tasks
+from inboxwatch.core.backlog import to_summary as to_summary
 from inboxwatch.core.cadence import plan
 from inboxwatch.core.classify import Classification, Kind, Known, classify
 from inboxwatch.core.decide import (
@@ -146,8 +147,12 @@ def on_inbox(view: StateView, world: World, mail: InboxMail, now: datetime) -> l
     return on_prepared(view, world, prepare(world, view.known(), mail, now), now)
 
 
-def on_prepared(view: StateView, world: World, p: Prepared, now: datetime) -> list[Action]:
-    """Decide on a prepared message, with the state as it is now (inside the transaction)."""
+def on_prepared(
+    view: StateView, world: World, p: Prepared, now: datetime, *, summarized: bool = False
+) -> list[Action]:
+    """Decide on a prepared message, with the state as it is now (inside the transaction).
+    ``summarized``: a backlog is being read, so a new lead gets no alert of its own (it
+    is not even composed) but a line in the summary (:mod:`inboxwatch.core.backlog`)."""
     known = view.known()
     if _stale(p, known):
         p = prepare(world, known, p.mail, now)
@@ -188,9 +193,14 @@ def on_prepared(view: StateView, world: World, p: Prepared, now: datetime) -> li
             world.ids,
             last_ack=view.last_ack(c.lead.addr),
             simulated=st.simulated,
-            files=attachments(mail.raw, st.alert_attachments_max) if st.owner_alerts else ((), ()),
+            files=attachments(mail.raw, st.alert_attachments_max)
+            if st.owner_alerts and not summarized
+            else ((), ()),
             ack_held=pause.ack_held(view.marker(pause.MARKER), now, st.window.tz),
+            alert=not summarized,
         )
+        if summarized and decision.lead is not None and st.owner_alerts:
+            extra = [to_summary(view, [decision.lead.address])]
         if decision.lead is not None:
             inbound = (msg.message_id,) if msg.message_id else ()
             new = dataclasses.replace(decision.lead, enquiry_flagged=mail.flagged, inbound=inbound)

@@ -24,6 +24,7 @@ from inboxwatch.core.actions import (
     RaiseNotice,
     RecordAck,
     Reject,
+    SetMarker,
     Suppress,
     UpdateOutbox,
 )
@@ -106,6 +107,8 @@ class Session:
             elif isinstance(a, ClearNotice):
                 if state.clear_notice(a.key):
                     log.info("resolved: %s", a.key)
+            elif isinstance(a, SetMarker):
+                state.set_marker(a.name, a.value)
             elif isinstance(a, Note):
                 log.log(a.level, "%s", a.text)
         if self._known is not None:

@@ -111,6 +111,8 @@ class Daemon:
         self.rules_stamp = rules_fingerprint(cfg)
         self.rewake_all = True  # every lead's wake time is computed again on start
         self._copies: list[OutboxItem] = []
+        #: Leads may wait for a backlog summary (at start: a stop may have left some).
+        self._summary_waits = True
         #: The local day whose digest failed to build (a bug): not tried again that day.
         self._digest_failed: date | None = None
 
@@ -325,7 +327,9 @@ class Daemon:
         is prepared against the lookups as they are after this chunk's commit.
         """
         processed: list[str] = []
-        alerts: list[OutboxItem] = []  # new-lead alerts queued by this read
+        alerts: list[str] = []  # leads given a new-lead alert by this read
+        #: Past ``backlog_summary_over`` alerts the summary is certain: no more composed.
+        summarized = False
         ahead: tuple[str | None, Batch, Future[list[route.Prepared]]] | None = None
         with ThreadPoolExecutor(1, thread_name_prefix="inboxwatch-prepare") as helper:
             for _ in range(1_000_000):  # bounded: a source that never says "no more" ends
@@ -341,13 +345,18 @@ class Daemon:
                     session = Session(state, self.alert)
                     for p in prepared:
                         with self._guard(session, p.mail.ref, now):
-                            acts = route.on_prepared(session, self.world, p, now)
+                            acts = route.on_prepared(
+                                session, self.world, p, now, summarized=summarized
+                            )
                             self._apply(session, acts, now)
                             alerts += [
-                                a.item
+                                a.item.lead
                                 for a in acts
                                 if isinstance(a, Queue) and a.item.purpose is Purpose.OWNER_ALERT
                             ]
+                            if not summarized and len(alerts) > self.settings.backlog_summary_over:
+                                summarized = self._summary_waits = True
+                                self._apply(session, [route.to_summary(session, alerts)], now)
                         processed.append(p.mail.ref)
                     if batch.cursor != cursor:
                         session.apply([MoveCursor(Stream.INBOX, batch.cursor)], now)
@@ -359,8 +368,11 @@ class Daemon:
                     self._copies += self.outbox.send_due(self.world, now, only=Purpose.ACK)
                 if not batch.more:
                     break
-        if len(alerts) > self.settings.backlog_summary_over:
-            self._transact(lambda s: route.summarize_backlog(s, self.world, alerts, now), now)
+        if self._summary_waits:  # a backlog's, or one a stop left unsent
+            self._transact(
+                lambda s: route.summarize_backlog(s, self.world, s.state.queued, now), now
+            )
+            self._summary_waits = False
         return processed
 
     def _prepare_all(

@@ -23,6 +23,7 @@ import dataclasses
 import email.header
 import logging
 import os
+import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -60,26 +61,56 @@ RECOVERY_SEARCH_LIMIT = 200
 
 
 class SendJournal:
-    """Message-IDs the SMTP server accepted, one line each, fsynced at once.
+    """Message-IDs the SMTP server accepted, one line each, written the moment each
+    "250 OK" arrives.
 
     Writing the whole state after every message would be slow; this file is what makes a
-    crash in the middle of a batch repeat nothing that was accepted. ``path=None`` keeps
-    it in memory (a dry run writes nothing).
+    crash in the middle of a batch repeat nothing that was accepted. Each line is written
+    at once (a killed or crashed daemon loses none: the kernel has it); the fsync that
+    makes it survive a power cut is grouped: at most :attr:`sync_every` seconds after a
+    line, and always before the batch's results are written to the state (a backlog of
+    1,000 spent 0.6 s in one fsync per message). ``path=None`` keeps it in memory (a dry
+    run writes nothing).
     """
 
-    def __init__(self, path: Path | None) -> None:
+    #: Longest time a written line waits for its fsync while a batch is being sent.
+    SYNC_EVERY = 0.05
+
+    def __init__(self, path: Path | None, sync_every: float = SYNC_EVERY) -> None:
         self.path = path
+        self.sync_every = sync_every
         self._memory: set[str] = set()
+        self._fd: int | None = None
+        self._unsynced = False
+        self._synced_at = float("-inf")
 
     def record(self, message_id: str) -> None:
         if self.path is None:
             self._memory.add(message_id)
             return
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.write(self._fd, (message_id + "\n").encode())
+        self._unsynced = True
+        if time.monotonic() - self._synced_at >= self.sync_every:
+            self.sync()
+
+    def sync(self) -> None:
+        """Make every line written so far survive a power cut (raises if the disk
+        cannot take them: a full disk may show only here)."""
+        if self._fd is not None and self._unsynced:
+            os.fsync(self._fd)
+            self._unsynced = False
+            self._synced_at = time.monotonic()
+
+    def close(self) -> None:
+        """Sync and close the file (a later line opens it again)."""
+        if self._fd is None:
+            return
         try:
-            os.write(fd, (message_id + "\n").encode())
-            os.fsync(fd)
+            self.sync()
         finally:
+            fd, self._fd, self._unsynced = self._fd, None, False
             os.close(fd)
 
     def read(self) -> set[str]:
@@ -92,6 +123,9 @@ class SendJournal:
 
     def clear(self) -> None:
         self._memory.clear()
+        if self._fd is not None:  # its lines are in the state now: no fsync needed
+            fd, self._fd, self._unsynced = self._fd, None, False
+            os.close(fd)
         if self.path is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)
@@ -162,6 +196,7 @@ class Outbox:
         """
         if self.journal_failed:  # raises while the disk is still full
             self.journal.record("<probe>")
+            self.journal.close()  # the fsync: a full disk may only say so there
             self.journal.clear()
             self.journal_failed = False
         accepted = self.unrecorded | self.journal.read()
@@ -219,6 +254,11 @@ class Outbox:
 
         envelopes = [Envelope(i.id, i.mail_from, i.rcpt, i.raw) for i in ready]
         results = self.sender.send(envelopes, on_accepted, lambda: bool(broken) or self.stop())
+        try:
+            self.journal.close()  # every acceptance durable before the state is written
+        except OSError as exc:
+            log.error("cannot write the send journal: %s; sending stops", exc)
+            broken.append(exc)
         with self.store.transaction() as state:
             session = Session(state, self.alert)
             for item in ready:

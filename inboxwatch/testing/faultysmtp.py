@@ -4,7 +4,10 @@ Tell it what to answer at a stage of the mail transaction (``"mail"``, ``"rcpt"`
 ``"data"``), for one address or any (MAIL: the sender; RCPT and DATA: a recipient),
 always or a number of times, after a delay; a 421 closes the connection after the
 reply, as RFC 5321 §3.8 says a server does. ``down = True`` answers every new session
-"421 4.3.2 service not available" and closes it. Everything else is accepted and
+"421 4.3.2 service not available" and closes it. ``busy_limit = N`` refuses a DATA
+while N others are in progress with "432 4.3.2 Concurrent connections limit exceeded",
+as Microsoft 365 does beyond three (:attr:`FaultySmtp.refused_busy` counts them).
+Everything else is accepted and
 recorded (:attr:`FaultySmtp.received`), and every command it saw is listed in
 :attr:`FaultySmtp.seen`, so a test can tell "not attempted" from "refused"::
 
@@ -131,6 +134,21 @@ class _Handler:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        owner = self.owner
+        with owner._lock:
+            owner.in_data += 1
+            owner.most_in_data = max(owner.most_in_data, owner.in_data)
+            busy = owner.busy_limit is not None and owner.in_data > owner.busy_limit
+            owner.refused_busy += busy
+        try:
+            if busy:
+                return "432 4.3.2 Concurrent connections limit exceeded"
+            return await self._data(server, session, envelope)
+        finally:
+            with owner._lock:
+                owner.in_data -= 1
+
+    async def _data(self, server: Any, session: Any, envelope: Any) -> str:
         rcpts = tuple(str(r).lower() for r in envelope.rcpt_tos)
         reply = await self._apply(server, "data", rcpts)
         if reply is not None:
@@ -167,6 +185,11 @@ class FaultySmtp:
         self.rules: list[Rule] = []
         self.down = False
         self.connections = 0  # sessions that said EHLO
+        #: DATA commands in progress at once: now, the most seen, and the limit (None: any).
+        self.in_data = 0
+        self.most_in_data = 0
+        self.busy_limit: int | None = None
+        self.refused_busy = 0  # DATA refused for the limit
         self.received: list[Received] = []
         self.seen: list[tuple[str, str]] = []  # (stage, address) of every MAIL/RCPT/DATA
         #: Set when any DATA reaches the server (a test's ``stop`` can watch it).
@@ -240,6 +263,8 @@ class FaultySmtp:
             self.seen.clear()
             self.down = False
             self.connections = 0
+            self.most_in_data = self.refused_busy = 0
+            self.busy_limit = None
             self.data_begun.clear()
 
     # -- what happened -----------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zoneinfo
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, time
 from pathlib import Path
 
@@ -18,6 +18,9 @@ from inboxwatch.userfiles.servers import resolve_path as _resolve
 from inboxwatch.userfiles.servers import server_section, share_token_command
 from inboxwatch.userfiles.tomlfile import Section, TomlFile
 
+#: [smtp] connections: a backlog's acknowledgements go over this many at once. Providers
+#: limit concurrent logins per account (Microsoft 365 allows 3 for SMTP AUTH).
+SMTP_CONNECTIONS = 3
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -219,6 +222,11 @@ def load_config(path: Path | str) -> Config:
 
     smtp_sec = root.sub("smtp")
     smtp = server_section(smtp_sec, {"ssl": 465, "starttls": 587, "none": 25}, "starttls")
+    connections = smtp_sec.get("connections", int, SMTP_CONNECTIONS)
+    if not 1 <= connections <= 10:
+        toml.problem("smtp.connections", "must be between 1 and 10")
+        connections = SMTP_CONNECTIONS
+    smtp = replace(smtp, connections=connections)
     smtp_sec.finish()
     if imap.auth == "oauth2" and not imap.token_command:
         toml.problem(

@@ -129,6 +129,8 @@ class ServerConfig:
     token_key: str = ""
     token_lifetime_seconds: float = 3000.0
     oauth2_mechanism: str = "xoauth2"
+    #: [smtp] only: connections a large batch (a backlog) may use at once.
+    connections: int = 1
 
     @property
     def is_loopback(self) -> bool:
