@@ -119,10 +119,41 @@ EXPECTED: dict[str, Want] = {
     "notification_google_business.eml": Want(IGN),
     "shopify_order_notification.eml": Want(IGN, reason="platform-notifications"),
 }
+# ---- web forms on sites in other languages: (lead, name, their message) -----------------
+FORMS: dict[str, tuple[str, str, str]] = {
+    "form_cf7_german.eml": ("lena.fischer@example.de", "Lena Fischer", "12 Stühle aus Eiche"),
+    "form_cf7_french.eml": ("claire.petit@example.fr", "Claire Petit", "12 chaises en chêne"),
+    "form_cf7_spanish.eml": ("pablo.ruiz@example.es", "Pablo Ruiz", "12 sillas de roble"),
+    "form_cf7_italian.eml": ("giulia.rossi@example.it", "Giulia Rossi", "12 sedie in rovere"),
+    "form_cf7_dutch.eml": ("sanne.bakker@example.nl", "Sanne Bakker", "12 eiken stoelen"),
+    "form_cf7_portuguese.eml": (
+        "joao.silva@example.com.br",
+        "João Silva",
+        "12 cadeiras de carvalho",
+    ),
+    "form_elementor_german.eml": ("tim.wagner@example.de", "Tim Wagner", "8 Hocker"),
+    "form_wpforms_french.eml": ("marc.durand@example.fr", "Marc Durand", "tabourets en noyer"),
+}
 
 
 def test_every_sample_has_an_expectation() -> None:
-    assert sorted(p.name for p in MAIL.glob("*.eml")) == sorted(EXPECTED)
+    assert sorted(p.name for p in MAIL.glob("*.eml")) == sorted([*EXPECTED, *FORMS])
+
+
+@pytest.mark.parametrize("name", sorted(FORMS))
+def test_form_notifications_of_translated_sites_are_enquiries(name: str, book: RuleBook) -> None:
+    """Sent by the site itself (wordpress@ our domain): before, no rule knew the translated
+    wording, and mail from our own domain that no rule claims is our own, so these leads
+    were silently dropped. Their message field stops before the tool's footer and the
+    submission's details (a visitor's IP address is never quoted back to them)."""
+    lead, person, words = FORMS[name]
+    c = run((MAIL / name).read_bytes(), book)
+    assert (c.kind.value, c.source) == ("enquiry", "website-form"), c.reasons
+    assert c.lead is not None and (c.lead.addr, c.lead.name) == (lead, person)
+    message = c.fields["message"]
+    assert words in message
+    for footer in ("--", "Remote IP", "Powered by", "Shop (https", "Envoyé depuis"):
+        assert footer not in message
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -284,3 +315,13 @@ def test_a_persons_own_key_value_lines_stay(text: str) -> None:
     from inboxwatch.core.quotes import new_text
 
     assert new_text(text) == text
+
+
+def test_a_dashed_line_of_the_visitors_own_stays_in_their_message(book: RuleBook) -> None:
+    raw = (
+        (MAIL / "form_cf7_german.eml")
+        .read_bytes()
+        .replace("Café.\n".encode(), "Café.\n---\nWir brauchen auch 3 Tische.\n".encode())
+    )
+    c = run(raw, book)
+    assert "Wir brauchen auch 3 Tische." in c.fields["message"]

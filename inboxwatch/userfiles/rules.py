@@ -157,12 +157,21 @@ def find_lead(rule: Rule, msg: Message, body: str, budget: Budget | None = None)
 
 
 _SIGNATURE = re.compile(r"^--\s*$", re.M)
+# Elementor and WPForms end the fields with "---" and then the submission's metadata
+# ("Date: ...", "Remote IP: ...") or "Sent from <site>": not the lead's words, and never
+# to be quoted back to them. A "---" of their own, with their words after it, stays.
+_FOOTER_RULE = re.compile(
+    r"^---\s*\n\s*(?:[^\s:][^:\n]{0,30}:[ \t]|(?:sent from|powered by|envoyé depuis"
+    r"|gesendet von|enviado desde|inviato da|verzonden vanaf|enviado de)\b)",
+    re.M | re.I,
+)
 
 
 def _message(value: str) -> str:
-    """A form's message field ends where the form tool's footer ("-- ") begins."""
-    m = _SIGNATURE.search(value)
-    return (value[: m.start()] if m else value).strip()
+    """A form's message field ends where the form tool's footer ("-- ", or "---" before
+    the submission's details) begins."""
+    ends = [m.start() for m in (_SIGNATURE.search(value), _FOOTER_RULE.search(value)) if m]
+    return (value[: min(ends)] if ends else value).strip()
 
 
 class _Patterns:
