@@ -380,13 +380,15 @@ def bench_state_cost(quick: bool) -> None:
                 f"{human_bytes(r['journal_per_txn']):>11} {r['enquiry_tick'] * 1e3:7.1f}ms"
             )
             if active == target_size:
+                runs = 1 if quick else 3
                 plain, with_model, full = (
-                    statistics.median(rss(config, mode) for _ in range(3)) for mode in RSS_MODES
+                    statistics.median(rss(config, mode) for _ in range(runs)) for mode in RSS_MODES
                 )
                 print(
-                    f"  resident memory (VmRSS, medians of 3 fresh processes), {active:,} active"
-                    f" + {archived:,} archived: {plain:.0f} MB; with the language model "
-                    f"loaded and used (lean copy of py3langid's + numpy): {with_model:.0f} MB "
+                    f"  resident memory (VmRSS, medians of {runs} fresh processes), "
+                    f"{active:,} active + {archived:,} archived: {plain:.0f} MB; with the "
+                    "language model loaded and used (lean copy of py3langid's + numpy): "
+                    f"{with_model:.0f} MB "
                     f"(py3langid's own model instead: {full:.0f} MB)"
                 )
             shutil.rmtree(folder)

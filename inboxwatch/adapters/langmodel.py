@@ -101,8 +101,8 @@ class CompactModel:
         self.table: npt.NDArray[np.uint64] = arrays["table"]
         self.codes: npt.NDArray[np.int32] = arrays["codes"]
         self.mults: npt.NDArray[np.uint64] = arrays["mults"].reshape(2, 1, 1)
-        self.ptc: npt.NDArray[np.float16] = arrays["ptc"]
-        self.pc: npt.NDArray[np.float32] = arrays["pc"]
+        self.ptc: npt.NDArray[np.floating[Any]] = arrays["ptc"]
+        self.pc: npt.NDArray[np.floating[Any]] = arrays["pc"]
         self.classes: list[str] = [str(c) for c in arrays["classes"].tolist()]
         self.depth = int(arrays["depth"])
         self._shift = np.uint64(64 - (len(self.table) - 1).bit_length())
@@ -146,11 +146,12 @@ class CompactModel:
         counts = np.fromiter(visits.values(), dtype=np.float32, count=len(visits))
         return ids, counts
 
-    def scores(self, text: str | bytes) -> npt.NDArray[np.float32]:
+    def scores(self, text: str | bytes) -> npt.NDArray[np.floating[Any]]:
         """Each class's probability (py3langid's ``_decide`` with ``norm_probs``): the
         aliases' columns folded into the first of their code."""
         data = encode(text)
         ids, counts = self.features(data)
+        scores: npt.NDArray[np.floating[Any]]
         if len(ids):
             scores = np.log1p(counts) @ self.ptc[ids] + self.pc
         else:  # no features: uniform, as py3langid's norm_probs gives
@@ -210,15 +211,36 @@ def source_id() -> str:
 
 
 def derive() -> Arrays:
-    """The compact arrays, from py3langid's full model (about a second and 100 MB)."""
+    """The compact arrays, from py3langid's full model (a few seconds, 300 MB)."""
     langid = _langid()
     ident = langid.LanguageIdentifier.from_model_file(langid.MODEL_FILE, norm_probs=True)
-    rows = _as_numpy(ident.tk_nextmove).reshape(-1, 256).astype(np.int32)
-    row_of = _as_numpy(ident.tk_row).astype(np.intp)
-    outs = np.asarray(ident.tk_output, dtype=np.int64)
-    ptc = np.ascontiguousarray(ident.nb_ptc)
-    if outs.shape != row_of.shape or ptc.shape[1] != len(ident.nb_classes):
+    return compact(
+        _as_numpy(ident.tk_nextmove).reshape(-1, 256),
+        _as_numpy(ident.tk_row),
+        np.asarray(ident.tk_output, dtype=np.int64),
+        np.ascontiguousarray(ident.nb_ptc),
+        np.asarray(ident.nb_pc),
+        list(ident.nb_classes),
+    )
+
+
+def compact(
+    nextmove: npt.NDArray[Any],
+    row_of_state: npt.NDArray[Any],
+    outs: npt.NDArray[np.int64],
+    ptc: npt.NDArray[Any],
+    pc: npt.NDArray[Any],
+    classes: list[str],
+) -> Arrays:
+    """The compact arrays of an automaton (``nextmove``: its distinct rows of 256
+    transitions; ``row_of_state``; ``outs``: each state's feature or -1) and the feature
+    weights, which are kept as they are (their dtype decides py3langid's arithmetic)."""
+    rows = nextmove.astype(np.int32)
+    row_of = row_of_state.astype(np.intp)
+    if outs.shape != row_of.shape or ptc.shape[1] != len(classes) or len(pc) != len(classes):
         raise ModelShapeError("the automaton's arrays disagree in size")
+    if rows.max() >= len(row_of) or row_of.max() >= len(rows):
+        raise ModelShapeError("a transition to a state that does not exist")
     depth, parent, byte = _trie(rows, row_of)
     max_depth = int(depth.max())
     if max_depth > MAX_DEPTH or outs.max() >= min(len(ptc), FEATURE_MASK):
@@ -237,9 +259,9 @@ def derive() -> Arrays:
         "table": table,
         "codes": table_codes,
         "mults": mults,
-        "ptc": ptc.astype(np.float16),
-        "pc": np.asarray(ident.nb_pc, dtype=np.float32),
-        "classes": np.array(list(ident.nb_classes)),
+        "ptc": ptc,
+        "pc": pc,
+        "classes": np.array(classes),
         "depth": np.array(max_depth),
     }
 
@@ -375,7 +397,7 @@ def _digest(arrays: Mapping[str, npt.NDArray[Any]]) -> str:
     h = hashlib.blake2b(digest_size=16)
     for name in sorted(arrays):
         h.update(name.encode())
-        h.update(np.ascontiguousarray(arrays[name]).view(np.uint8))  # no copy
+        h.update(np.ascontiguousarray(arrays[name]).view(np.uint8).data)  # no copy
     return h.hexdigest()
 
 
@@ -393,15 +415,15 @@ def save(path: Path, arrays: Arrays, source: str) -> None:
 
 def read(path: Path, source: str) -> CompactModel | None:
     """The cached model, or None when the file is missing, damaged or of another source."""
+    if not path.is_file():
+        return None
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        with path.open("rb") as fh, np.load(fh, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
         meta = json.loads(str(arrays.pop("meta")))
         if meta != {"format": FORMAT, "source": source, "digest": _digest(arrays)}:
             raise ValueError("its digest or source does not match")
         return CompactModel(arrays)
-    except FileNotFoundError:
-        return None
     except Exception as exc:  # a damaged zip fails in many ways: each means "derive again"
         log.warning("language model cache %s is damaged (%s); deriving it again", path, exc)
         return None
