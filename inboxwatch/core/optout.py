@@ -57,6 +57,7 @@ _REQUEST = _rx(
     r"\bne (?:me|nous) (?:contactez|recontactez|relancez|ecrivez) plus\b|\bne m'ecrivez plus\b",
     r"\b(?:retirez|supprimez|enlevez)[- ](?:moi|nous|mon adresse|mes donnees)\b",
     r"\barretez de (?:m'|nous )(?:envoyer|ecrire|contacter|relancer)",
+    r"\bne (?:plus|pas) (?:m'|nous )(?:ecrire|envoyer|recontacter)\b",
     # es
     r"\b(?:darme|darnos|dar|denme|dennos) de baja\b",
     r"\bno (?:me |nos )?(?:contacte[ns]?|escriba[ns]?|envie[ns]?|vuelva[ns]? a)\b",
@@ -94,6 +95,20 @@ _DECLINE = _rx(
     r"\bgeen interesse\b|\bniet (?:meer )?geinteresseerd\b|\bnee,? dank(?: ?je| ?u)?(?: wel)?\b",
     r"\bnao (?:tenho|temos) interesse\b|\bnao (?:estou|estamos) interessad[oa]s?\b",
     r"\bnao (?:me|nos) interessa\b|\bnao,? obrigad[oa]\b",
+    # the need is gone, or met elsewhere: "no longer needed", "we went with another supplier"
+    # (only for the whole offer: "the old chairs are no longer needed" is a detail)
+    r"(?:^|[.!,;]\s*)(?:(?:it(?:'s| is)|this is|that(?:'s| is)) )?no longer (?:needed|required)\b"
+    r"|\b(?:don't|do not) need (?:it|this) anymore\b",
+    r"\b(?:went|gone|decided to go) with (?:another|a different|someone else|an?other)\b",
+    r"\bfound (?:someone else|somebody else|another (?:supplier|company|provider|vendor|solution))",
+    r"\bkein (?:bedarf|interesse) mehr\b|\bkein bedarf\b|\bnicht mehr (?:notig|erforderlich)\b",
+    r"\b(?:fur|bei) (?:einen|ein) (?:anderen?|anderes) (?:anbieter|unternehmen|angebot)\b"
+    r"|\banderweitig (?:entschieden|vergeben)\b",
+    r"\bplus besoin\b|\bautre (?:prestataire|fournisseur|entreprise)\b",
+    r"\bya no (?:lo |la )?(?:necesit\w+|es necesari[oa])\b|\botro proveedor\b",
+    r"\bnon (?:ne )?(?:ho|abbiamo) piu bisogno\b|\baltro fornitore\b",
+    r"\bniet meer nodig\b|\bandere (?:leverancier|aanbieder|partij)\b",
+    r"\bnao (?:preciso|precisamos) mais\b|\boutro fornecedor\b",
 )
 _NEGATED = re.compile(r"\b(?:don't|dont|do not|not|never|nicht)\W+(?:\w+\W+){0,2}$")
 _CONTINUES = _rx(
@@ -106,7 +121,8 @@ _CONTINUES = _rx(
     r"\b(?:maar|echter)\b",
     r"\b(?:porem|contudo|entretanto)\b",
     r"\b(?:please send|send me|tell me|let me know|i'd like|i would like|we'd like|we would like"
-    r"|call me|can you|could you|interested in (?:the|your) \w+ (?:plan|option|version))",
+    r"|call me|can you|could you|please quote"
+    r"|interested in (?:the|your) \w+ (?:plan|option|version))",
     r"\b(?:schicken sie|senden sie|ich hatte gern|wir hatten gern|konnen sie)\b",
     r"\b(?:envoyez|pourriez|je voudrais|nous voudrions)\b",
     r"\b(?:envienme|envienos|enviame|me gustaria|nos gustaria|podrian)\b",

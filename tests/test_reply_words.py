@@ -1,4 +1,6 @@
-"""Legal disclaimers under a reply are not the lead's words (core/disclaimers.py).
+"""What a lead's reply says, as real replies are written: legal disclaimers under it are
+not their words (core/disclaimers.py), and a short "we went with another supplier" is an
+opt-out as "not interested" is (core/optout.py).
 
 Company mail servers add a confidentiality notice under every mail. Kept in the new text,
 it made a short "please remove me" too long to be read as an opt-out, and the owner's
@@ -72,3 +74,43 @@ def test_a_persons_last_paragraph_about_confidentiality_stays(last: str) -> None
 
 def test_a_mail_that_is_only_a_disclaimer_keeps_it() -> None:
     assert new_text(DISCLAIMERS[0]) == DISCLAIMERS[0]
+
+
+# ---- declines that say the need is gone (core/optout.py) --------------------------------
+OUTLOOK_HISTORY = (
+    "\n\nFrom: Shop <hello@shop.example>\nSent: Tuesday, 2 March 2027 10:00\nTo: Jane\n"
+    "Subject: Your enquiry\n\nThanks for your enquiry.\n"
+)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "We went with another supplier, thanks.",
+        "No longer needed, thank you.",
+        "We've found someone else, thanks.",
+        "Kein Bedarf mehr, danke.",
+        "Wir haben uns für einen anderen Anbieter entschieden.",
+        "Merci de ne plus m'écrire.",
+        "Nous n'avons plus besoin, merci.",
+        "Ya no lo necesito, gracias.",
+        "Niet meer nodig, bedankt.",
+    ],
+)
+def test_a_short_reply_saying_the_need_is_gone_is_an_opt_out(reply: str) -> None:
+    assert is_opt_out(new_text(reply + OUTLOOK_HISTORY))
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "We went with another colour: walnut. Can you quote?",
+        "No longer needed in April - can you deliver in May instead?",
+        "We found another table in your catalogue, could you quote it?",
+        "The old chairs are no longer needed, please quote 12 new ones.",
+        "Kein Bedarf mehr an Stühlen, aber wir brauchen Tische.",
+        "No longer needed at the moment, maybe next year.",
+    ],
+)
+def test_a_reply_that_goes_on_or_is_about_a_detail_is_no_opt_out(reply: str) -> None:
+    assert not is_opt_out(new_text(reply + OUTLOOK_HISTORY))
