@@ -108,6 +108,7 @@ EXPECTED: dict[str, Want] = {
     "voicemail_ringcentral.eml": Want(IGN, reason="platform-notifications"),
     "voicemail_teams.eml": Want(OWN),
     "voicemail_google_voice.eml": Want(IGN),
+    "voicemail_pbx.eml": Want(IGN, reason="platform-notifications"),
     "fax_efax.eml": Want(IGN, reason="platform-notifications"),
     "docusign_completed.eml": Want(IGN, reason="platform-notifications"),
     "docusign_request.eml": Want(IGN, reason="platform-notifications"),
@@ -225,16 +226,25 @@ def test_a_persons_mail_about_recalling_is_still_theirs(raw: str, book: RuleBook
     assert run(raw.encode(), book, "s.whitfield@northwind-logistics.co.uk").kind.value == "reply"
 
 
+@pytest.mark.parametrize(
+    "sender",
+    [
+        "Ann Etsyfan <ann@etsy-crafts.example>",
+        "Max Faxon <max.faxon@example.com>",
+        "Fax Team <team@fax.example>",
+    ],
+)
 def test_an_enquiry_from_a_person_at_a_platform_domain_name_elsewhere_is_still_one(
-    book: RuleBook,
+    sender: str, book: RuleBook
 ) -> None:
-    """The platform rule names the platforms' mailer domains exactly (with subdomains):
-    a person whose address merely contains such a name is a person."""
+    """The platform rule names the platforms' mailer domains exactly (with subdomains) and
+    a phone system's whole local part: a person whose address merely contains such a name
+    is a person."""
     raw = (
-        b"From: Ann Etsyfan <ann@etsy-crafts.example>\nTo: hello@shop.example\n"
-        b"Subject: Oak table\nMessage-ID: <p1@etsy-crafts.example>\n"
-        b"Content-Type: text/plain\n\nDo you make oak tables to order?\n"
-    )
+        f"From: {sender}\nTo: hello@shop.example\nSubject: Oak table\n"
+        "Message-ID: <p1@example.com>\nContent-Type: text/plain\n\n"
+        "Do you make oak tables to order?\n"
+    ).encode()
     c = run(raw, book)
     assert c.kind.value == "enquiry" and c.source == "direct-email"
 
