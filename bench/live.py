@@ -77,10 +77,12 @@ def build_daemon(config_path: Path) -> Daemon:
 
 
 def start_servers(workdir: Path, users: Sequence[str], *, sieve: bool = False) -> MailServers:
-    """Dovecot + the SMTP stand-in; ``sieve``: with Pigeonhole (see ``sieve_floor.py``)."""
+    """Dovecot + the SMTP stand-in; ``sieve``: with Pigeonhole (see ``sieve_floor.py``).
+    The stand-in runs in a process of its own, as a real MTA does: in a thread it would
+    share the daemon's GIL (:mod:`inboxwatch.testing.smtp_process`)."""
     missing = dovecot_missing()
     if missing:
         raise SystemExit(f"cannot run server benchmarks: {missing}")
-    servers = MailServers(workdir, users, tls=False, sieve=sieve)
+    servers = MailServers(workdir, users, tls=False, sieve=sieve, smtp_process=True)
     servers.start()
     return servers

@@ -45,6 +45,7 @@ from inboxwatch.testing.loopback import free_port as _free_port
 from inboxwatch.testing.mail_access import MailAccess
 from inboxwatch.testing.smtp_capture import CapturedMail as CapturedMail
 from inboxwatch.testing.smtp_capture import start_smtp
+from inboxwatch.testing.smtp_process import SmtpProcess
 
 __all__ = [
     "CapturedMail",
@@ -117,6 +118,10 @@ class MailServers(MailAccess):
     (``cafile``) valid for ``localhost`` and ``127.0.0.1``. Users, passwords, delivering
     and reading mail come from ``MailAccess``; this class adds running the servers.
 
+    With ``smtp_process=True`` (the bench) the SMTP stand-in runs in a process of its own,
+    as an MTA does, instead of a thread that shares the GIL with the daemon under test
+    (:mod:`inboxwatch.testing.smtp_process`).
+
     With ``sieve=True`` (opt-in, for the bench; needs ``dovecot-sieve``) LMTP runs each
     user's Sieve script at delivery (:meth:`set_sieve_script`) and sends what it sends
     through the SMTP stand-in, which is then started first so Dovecot knows its port.
@@ -131,12 +136,15 @@ class MailServers(MailAccess):
         *,
         extra_config: str = "",
         sieve: bool = False,
+        smtp_process: bool = False,
     ) -> None:
         super().__init__(users, domain)
         self.workdir = Path(workdir).absolute()
         self.tls = tls
         self.extra_config = extra_config
         self.sieve = sieve
+        self.smtp_process = smtp_process
+        self._smtp_child: SmtpProcess | None = None
         self._keyfile: Path | None = None
         self._running = _Running(DovecotProcess(self.workdir))
         self._finalizer = weakref.finalize(self, self._running.stop)
@@ -167,6 +175,8 @@ class MailServers(MailAccess):
                         raise
             if not self.sieve:
                 self._start_smtp()
+            if self._smtp_child is not None:
+                self._smtp_child.set_lmtp_port(self.lmtp_port)
         except BaseException:
             self.stop()
             raise
@@ -252,6 +262,14 @@ class MailServers(MailAccess):
         )
 
     def _start_smtp(self) -> None:
+        if self.smtp_process:
+            users = {self.address(u): self.password(u) for u in self.users}
+            child = SmtpProcess(self, domain=self.domain, users=users, tls_files=self._tls_files())
+            self._running.controllers.append(child)
+            self._smtp_child = child
+            for name, port in child.ports.items():
+                setattr(self, f"{name}_port", port)
+            return
         # Each one is registered as soon as it runs, so a failed start stops the others.
         for name, port, controller in start_smtp(
             self, domain=self.domain, tls_files=self._tls_files(), pick_port=_free_port
