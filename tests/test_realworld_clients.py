@@ -261,6 +261,9 @@ ATTRIBUTIONS = {
     "th": f"เมื่อ อ. 2 มี.ค. 2027 เวลา 10:00 {SHOP} เขียนว่า:",
     "da": f"Den tir. 2. mar. 2027 kl. 10.00 skrev {SHOP}:",
     "tr": f"{SHOP}, 2 Mar 2027 Sal, 10:00 tarihinde şunu yazdı:",
+    # Lotus/HCL Notes puts the sender first
+    "notes-en": f"{SHOP} wrote on 02/03/2027 10:00:",
+    "notes-de": '"Shop" <hello@shop.example> schrieb am 02.03.2027 10:00:',
 }
 # Outlook's unquoted history block (From/Sent/To/Subject) in its other languages.
 BLOCKS = {
@@ -318,8 +321,10 @@ def test_outlook_history_blocks_in_more_languages_are_cut(lang: str) -> None:
         "Hi, we need a van.\n\nFrom: Leeds\nTo: London\nDate: 12.03.2027\n\nThanks, Tom",
         "Hi, kami perlu truk.\n\nDari: Jakarta\nKepada: Surabaya\nTanggal: 12 Maret 2027\n\nBudi",
         "Γεια σας,\n\nΑπό: Αθήνα\nΠρος: Θεσσαλονίκη\nΗμερομηνία: 12 Μαρτίου\n\nΝίκος",
+        # "wrote on" with an address after it is a person's sentence, not Notes' line
+        "I wrote on 02/03/2027 to <a@b.example> about this:\nthe chairs were late.",
     ],
-    ids=["en", "id", "el"],
+    ids=["en", "id", "el", "wrote-on"],
 )
 def test_a_persons_own_key_value_lines_stay(text: str) -> None:
     from inboxwatch.core.quotes import new_text

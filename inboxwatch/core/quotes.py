@@ -128,6 +128,13 @@ _ATTR_VERB = re.compile(
 _ATTR_VERB_INSIDE = re.compile(
     r"\b(?:kirjoitti|ezt írta|napisana przez|пользователь|odesílatel|a scris)\b", re.I
 )
+# Lotus/HCL Notes: "Shop <a@b> wrote on 02/03/2027 10:00:", "... schrieb am ...:": the
+# address right before the verb (a person's "I wrote on 2 March to <a@b>:" has it after).
+_ATTR_NOTES = re.compile(
+    r"[<(][^\s<>()@]+@[^\s<>()@]+\.\w+[>)]\s*,?\s*"
+    r"(?:wrote on|schrieb am|a écrit le|escribió el|ha scritto il|schreef op)\b",
+    re.I,
+)
 _ATTR_ADDR = re.compile(r"[<(][^\s<>()@]+@[^\s<>()@]+\.\w+[>)]")
 _ATTR_EVIDENCE = re.compile(
     r"\d{1,2}:\d{2}|[^\s<>()@]@[^\s<>()@]+\.\w|\b\d{1,4}[./-]\d{1,2}[./-]\d{2,4}\b"
@@ -151,7 +158,7 @@ def _is_attribution(line: str) -> bool:
         return False
     if _ATTR_ADDR_END.search(s) and _ATTR_TIME.search(s):
         return True
-    if _ATTR_VERB_INSIDE.search(s) and _ATTR_ADDR.search(s):
+    if (_ATTR_VERB_INSIDE.search(s) and _ATTR_ADDR.search(s)) or _ATTR_NOTES.search(s):
         return True
     return bool(_ATTR_VERB_LAST.search(s) or (_ATTR_INTRO.match(s) and _ATTR_VERB.search(s)))
 
