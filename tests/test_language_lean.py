@@ -372,8 +372,6 @@ def rss():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
 before = rss()
-from test_systemd import unit
-
 from inboxwatch.adapters import langmodel
 model = langmodel.load() if sys.argv[1] == "lean" else langmodel.FullModel()
 model.best("Guten Tag, können Sie mir ein Angebot für eine Badsanierung schicken?")
