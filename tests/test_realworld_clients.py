@@ -340,3 +340,24 @@ def test_a_dashed_line_of_the_visitors_own_stays_in_their_message(book: RuleBook
     )
     c = run(raw, book)
     assert "Wir brauchen auch 3 Tische." in c.fields["message"]
+
+
+@pytest.mark.parametrize(
+    ("subject", "matches"),
+    [
+        ("Nouvelle entrée : Formulaire de contact", True),  # WPForms, French
+        ("Neue Einsendung: Kontaktformular", True),  # Jotform/Formidable, German
+        ("Nouvelle réponse à Contact", True),
+        ("Nuevo envío de formulario", True),
+        ("Nuova risposta: Contatti", True),
+        ("Nieuwe inzending: Contact", True),
+        # a person's or a shop's subject with "new" in it is not a notification
+        ("Neue Preise für 2027", False),
+        ("Nouvelle collection printemps", False),
+        ("Nuevo catálogo de sillas", False),
+    ],
+)
+def test_localized_form_notification_subjects(subject: str, matches: bool, book: RuleBook) -> None:
+    rule = next(r for r in book.rules if r.name == "website-form")
+    raw = f"From: x@example.org\r\nTo: hello@shop.example\r\nSubject: {subject}\r\n\r\nHi\r\n"
+    assert rule.matches(parse_message(raw.encode("utf-8")), "Hi") is matches
