@@ -111,6 +111,8 @@ class SmtpProcess:
                 self.proc.kill()
                 self.proc.wait(5.0)
         self._reader.join(5.0)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
 
 
 class _ChildMailboxes:
