@@ -365,6 +365,33 @@ def test_a_model_of_another_shape_falls_back_to_py3langid(
     assert "using py3langid's own" in caplog.text and "n-grams of 9 bytes" in caplog.text
 
 
+def test_a_child_that_finds_another_shape_means_py3langid_at_once(
+    env: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The child says so by its exit status: no other folder, no derivation here."""
+
+    def other_shape() -> Any:
+        raise ModelShapeError("n-grams of 9 bytes")
+
+    monkeypatch.setattr(langmodel, "derive", other_shape)
+    path = env / "one" / "model.npz"
+    assert langmodel.main([str(path), "x"]) == langmodel.EXIT_OTHER_SHAPE
+    assert not path.exists()
+
+    def child(cmd: list[str], **kwargs: Any) -> Any:
+        stderr = b"ModelShapeError: n-grams of 9 bytes\n"
+        raise subprocess.CalledProcessError(langmodel.EXIT_OTHER_SHAPE, cmd, stderr=stderr)
+
+    monkeypatch.setattr(subprocess, "run", child)
+    monkeypatch.setattr(langmodel, "derive", no_deriving_here)
+    monkeypatch.setenv("CACHE_DIRECTORY", str(env / "one"))
+    monkeypatch.setenv("HOME", str(env / "home"))
+    with caplog.at_level(logging.WARNING, logger="inboxwatch"):
+        assert isinstance(langmodel.load(), FullModel)
+    assert "n-grams of 9 bytes" in caplog.text
+    assert "cannot cache" not in caplog.text
+
+
 MEASURE = """
 import sys
 def rss():
