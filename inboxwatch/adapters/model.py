@@ -103,6 +103,9 @@ class Model:
         self.ended: set[str] = set()
         #: Pending outbox items: id → place in the queue.
         self.pending: dict[str, int] = {}
+        #: The items made from pending rows, with the row each was made from (a cache for
+        #: ``ModelState.queued``).
+        self.pending_items: dict[str, tuple[Row, Any]] = {}
         self.last_seq = 0
         #: When each sent outbox item went out (the caps read them every tick).
         self.sent_at: dict[str, datetime] = {}

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from inboxwatch.adapters.model import NEVER, Model
+from inboxwatch.adapters.model import NEVER, Model, Row
 from inboxwatch.adapters.ports import Rejected, State
 from inboxwatch.core.actions import Notice
 from inboxwatch.core.classify import Known
@@ -162,9 +162,22 @@ class ModelState(State):
         self._m.put("outbox", _outbox_row(item, seq))
 
     def queued(self) -> list[OutboxItem]:
+        """The pending items in queue order. Asked several times a tick (and per chunk of
+        a backlog): an item is made from its row again only when the row changed (rows
+        are replaced, never changed in place); only pending items are kept."""
         rows = self._m.rows("outbox")
         order = sorted(self._m.pending, key=self._m.pending.__getitem__)
-        return [_outbox_item(rows[i]) for i in order]
+        made = self._m.pending_items
+        kept: dict[str, tuple[Row, OutboxItem]] = {}
+        out = []
+        for key in order:
+            row = rows[key]
+            hit = made.get(key)
+            item = hit[1] if hit is not None and hit[0] is row else _outbox_item(row)
+            kept[key] = (row, item)
+            out.append(item)
+        self._m.pending_items = kept
+        return out
 
     def sent_times(self, since: datetime) -> list[datetime]:
         return [t for t in self._m.sent_at.values() if t > since]
