@@ -13,13 +13,15 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from inboxwatch.adapters.ports import Envelope, Outcome
 from inboxwatch.adapters.smtp import PER_CONNECTION, SmtpSender, connections_for
 from inboxwatch.testing.faultysmtp import FaultySmtp
-from inboxwatch.userfiles.config import Secret, ServerConfig
+from inboxwatch.userfiles.config import Secret, ServerConfig, load_config
+from tests.test_config import MINIMAL, only, write
 
 FROM = "shop@example.test"
 
@@ -133,3 +135,25 @@ def test_stop_mid_batch_finishes_what_is_in_flight_and_starts_nothing_more(
     assert set(server.accepted_ids()) == accepted
     rest = [res[e.id] for e in envs if e.id not in accepted]
     assert all(r.outcome is Outcome.DEFERRED and not r.attempted for r in rest)
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"), [("0", True), ("11", True), ("1", False), ("10", False)]
+)
+def test_the_connections_key_is_checked_with_its_line(
+    tmp_path: Path, value: str, problem: bool
+) -> None:
+    text = MINIMAL.replace(
+        'host = "smtp.example.com"', f'host = "smtp.example.com"\nconnections = {value}'
+    )
+    path = write(tmp_path, text)
+    if not problem:
+        assert load_config(path).smtp.connections == int(value)
+        return
+    p = only(path)
+    assert (p.key, p.message) == ("smtp.connections", "must be between 1 and 10")
+    assert p.line == text.splitlines().index(f"connections = {value}") + 1
+
+
+def test_three_connections_by_default(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, MINIMAL)).smtp.connections == 3
