@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from inboxwatch.core import autodetect, bounces
-from inboxwatch.core.prefilter import Gated, gated, rx, words
+from inboxwatch.core.message import parse_message
+from inboxwatch.core.prefilter import _ASCII_LOOKALIKES, Gated, gated, rx, words
+from inboxwatch.core.quotes import new_text
+from inboxwatch.errors import MessageError
 
 
 @pytest.mark.parametrize(
@@ -42,13 +46,29 @@ def test_case_counts_without_ignorecase() -> None:
     assert gated(re.compile("Mail")).search("a Mail") is not None
 
 
-def test_only_ascii_text_is_skipped() -> None:
-    pattern = rx(r"\bfailure notice\b")
+def test_text_in_other_scripts() -> None:
+    pattern = rx(r"\bfailure notice\b|退信")
+    assert words(pattern._pattern) == {"failure notice"}  # in ASCII text: only English
+    assert words(pattern._pattern, ascii_text=False) is None  # else: "退信" has no ASCII
     assert not pattern.possible("hello there")
-    assert pattern.possible("héllo there")  # not ASCII: the pattern runs
-    assert pattern.search("FAILURE NOTICE") is not None
-    # Under IGNORECASE "ſ" (long s) matches "s": non-ASCII text always runs the pattern.
+    assert pattern.possible("héllo 退 there")
+    assert pattern.search("系统退信") is not None
+    english = rx(r"\bfailure notice\b")
+    assert not english.possible("héllo there")
+    assert english.search("FAILURE NOTICE für dich") is not None
+    # Under IGNORECASE "ſ" (long s) matches "s": such text always runs the pattern.
+    assert english.possible("ſ")
     assert rx("mail system").search("mail ſystem") is not None
+    assert rx("kind").search("Kind") is not None  # the Kelvin sign
+
+
+def test_the_ascii_lookalikes_are_all_of_them() -> None:
+    """Every non-ASCII character that IGNORECASE matches to an ASCII one, or whose lower
+    case holds an ASCII one, is among those that turn the shortcut off."""
+    chars = "".join(chr(c) for c in range(128, 0x110000) if not 0xD800 <= c < 0xE000)
+    found = set(re.compile("[\x00-\x7f]", re.I).findall(chars))
+    found |= {c for c in chars if not c.lower().isascii() and any(x.isascii() for x in c.lower())}
+    assert found == set(_ASCII_LOOKALIKES.pattern[1:-1])
 
 
 def test_the_pattern_is_still_there() -> None:
@@ -94,3 +114,53 @@ def test_a_skipped_text_never_matches(text: str) -> None:
     for g in DETECTORS:
         if not g.possible(text):
             assert g._pattern.search(text) is None, (g, text)
+
+
+# The new text is asked about through the plain text (autodetect._may_say): that holds
+# only while every line of the new text is a piece of one line of the plain text.
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = sorted({*ROOT.glob("tests/**/*.eml"), *ROOT.glob("inboxwatch/testing/samples/*.eml")})
+
+
+def _pieces_of_lines(new: str, text: str) -> list[str]:
+    """Lines of ``new`` that are not part of one line of ``text`` (none, as it should be)."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return [n for n in new.split("\n") if not any(n in line for line in lines)]
+
+
+def test_the_new_text_is_pieces_of_the_texts_lines() -> None:
+    checked = 0
+    for path in SAMPLES:
+        try:
+            msg = parse_message(path.read_bytes())
+        except MessageError:
+            continue
+        if msg.text.strip():
+            assert not _pieces_of_lines(msg.new_text, msg.text), path
+            checked += 1
+    assert checked > 100
+
+
+_LINES = st.sampled_from(
+    [
+        "Thanks, see you then.",
+        "> quoted text",
+        "On Mon, 2 Mar 2026 at 10:00, Jane <jane@example.com> wrote:",
+        "Yes. On Mon, 2 Mar 2026, Jane <jane@example.com> wrote:",
+        "-----Original Message-----",
+        "From: Jane <jane@example.com>",
+        "Sent: Monday, 2 March 2026 10:00",
+        "Subject: quote",
+        "-- ",
+        "Sam",
+        "Sent from my iPhone",
+        "",
+        "  indented  ",
+    ]
+)
+
+
+@given(st.lists(_LINES, max_size=14), st.sampled_from(["\n", "\r\n", "\r"]))
+def test_the_new_text_of_any_text_is_pieces_of_its_lines(lines: list[str], end: str) -> None:
+    text = end.join(lines)
+    assert not _pieces_of_lines(new_text(text), text)

@@ -31,11 +31,10 @@ from inboxwatch.core.detection import (
     fold,
     null_sender,
     report_type,
-    unquoted,
 )
 from inboxwatch.core.detection import Detection as Detection
 from inboxwatch.core.message import Message
-from inboxwatch.core.prefilter import rx
+from inboxwatch.core.prefilter import Gated, rx
 from inboxwatch.core.robots import is_noreply_address as is_noreply_address
 
 # ---- automatic replies ---------------------------------------------------------------
@@ -189,6 +188,15 @@ _DMARC_SUBJECT = re.compile(r"^\s*report domain:\s*\S+\s+submitter:\s*\S+.*\brep
 _MAILER = re.compile(r"auto.?respon|auto.?reply|vacation", re.I)
 
 
+def _may_say(msg: Message, pattern: Gated) -> bool:
+    """Can ``pattern`` match the message's new text? Asked of the plain text, whose lines
+    the new text's lines are pieces of (:func:`inboxwatch.core.quotes.new_text` only cuts),
+    so the new text is worked out only for messages that may need it (issue 12). Folded
+    as the new text is before it is searched: accents dropped, lower case."""
+    text = msg.text
+    return not text.strip() or pattern.possible(text if text.isascii() else fold(text))
+
+
 def _set(msg: Message, name: str) -> bool:
     return msg.has_header(name) and msg.header(name).strip().lower() not in ("no", "false", "0")
 
@@ -254,7 +262,7 @@ def detect_auto_reply(msg: Message) -> Detection | None:
             # X-Auto-Response-Suppress does not corroborate: Outlook and Exchange-connected
             # apps stamp it on ordinary mail, and a business subject may hold "absence".
             support = []
-            own = fold(unquoted(msg.body_text[:SCAN]))[:3000]
+            own = msg.scan_text[:3000]
             head = _WEAK_SUBJECT.match(bare)
             headed = bool(head and re.match(r"\s*(?:[:\-–(\[]|$)", bare[head.end() :]))
             headed = headed or bool(_NAMED_ABSENCE.search(fold(bare)))
@@ -263,18 +271,23 @@ def detect_auto_reply(msg: Message) -> Detection | None:
                 support.append("out-of-office/automatic wording in body")
             if support or reasons:
                 reasons += [f"automatic-looking subject: {msg.subject[:60]}", *support]
-        if not reasons:
+        if not reasons and _may_say(msg, _DO_NOT_REPLY):
             own = fold(msg.new_text[:3000])
             if _AUTO_BODY.search(own) and _DO_NOT_REPLY.search(own):
                 reasons.append(
                     "automatic notification wording in body (sent automatically, do not reply)"
                 )
-    if not reasons and REPLY_PREFIX.match(subject) and not _FORWARD_PREFIX.match(subject):
+    if (
+        not reasons
+        and REPLY_PREFIX.match(subject)
+        and not _FORWARD_PREFIX.match(subject)
+        and _may_say(msg, _SELF_DECLARED_RX)
+    ):
         own = fold(msg.new_text[:3000])
         if len(own) < 800 and _SELF_DECLARED_RX.search(own):
             # Short, and its own text says a machine wrote it: an autoresponder's "Re:".
             reasons.append("automatic reply wording in a short answer (this is an automated …)")
-    if not reasons and _CHALLENGE_STRONG.search(fold(unquoted(msg.body_text[:SCAN]))[:3000]):
+    if not reasons and _CHALLENGE_STRONG.search(msg.scan_text[:3000]):
         # A challenge answers our mail under "Re:" with no automatic marker at all (Spam
         # Arrest, ChoiceMail): its fixed wording is the only sign, and people never write it.
         reasons.append("challenge-response wording in body")
@@ -312,7 +325,7 @@ def _challenge(msg: Message) -> bool:
     domain = msg.from_.domain if msg.from_ else ""
     if any(domain == d or domain.endswith("." + d) for d in _CHALLENGE_DOMAINS):
         return True
-    own = fold(unquoted(msg.body_text[:SCAN]))[:3000]
+    own = msg.scan_text[:3000]
     subject = fold(msg.subject)
     return bool(
         _CHALLENGE_WORDING.search(subject)

@@ -27,7 +27,6 @@ from inboxwatch.core.detection import (
     fold,
     null_sender,
     report_type,
-    unquoted,
 )
 from inboxwatch.core.message import Message
 from inboxwatch.core.prefilter import gated, rx
@@ -275,7 +274,7 @@ def detect_bounce(msg: Message) -> Detection | None:
 
     subject = fold(msg.subject)
     prefixed = bool(REPLY_PREFIX.match(subject))
-    body = fold(unquoted(msg.body_text[:SCAN]))  # an NDR explains itself at the top
+    body = msg.scan_text  # an NDR explains itself at the top
     head = _ndr_head(body)
     subj_hit = not prefixed and bool(_NDR_SUBJECT.search(subject.strip()))
     body_hit = bool(_NDR_BODY.search(body))

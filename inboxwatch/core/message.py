@@ -103,6 +103,15 @@ class Message:
         return html_to_text(self.html) if self.html else ""
 
     @cached_property
+    def scan_text(self) -> str:
+        """The sender's own text as the detectors read it, worked out once (issue 12):
+        the start of :attr:`body_text` (``detection.SCAN`` characters), quoted lines
+        dropped, accent-folded and lower-cased (``detection.fold``)."""
+        from inboxwatch.core.detection import SCAN, fold, unquoted  # it reads Message
+
+        return fold(unquoted(self.body_text[:SCAN]))
+
+    @cached_property
     def new_text(self) -> str:
         """What the writer wrote this time (:func:`inboxwatch.core.quotes.new_text`),
         worked out once: the detectors, the rules and the verdict all read it."""

@@ -10,11 +10,11 @@ the pattern itself (its parse tree), so a pattern edited or added later is filte
 correctly without a list kept by hand.
 
 Exact, not a heuristic: :meth:`Gated.search` returns what ``pattern.search`` returns.
-The shortcut is taken only for ASCII text. Under IGNORECASE, Unicode has case
-equivalences beyond ASCII (``ı`` matches ``i``, ``ſ`` matches ``s``); in ASCII text an
-ASCII letter matches exactly its two cases, and a non-ASCII letter of the pattern matches
-nothing unless the regex engine says it does (then it is no evidence). Other text runs
-the pattern as it is.
+Under IGNORECASE an ASCII letter of the pattern matches its two ASCII cases and, of all
+of Unicode, only four more characters (``İ ı ſ K``: :data:`_ASCII_LOOKALIKES`); text
+that holds one of them runs the pattern as it is. In ASCII text a non-ASCII letter of
+the pattern matches nothing unless the regex engine says it does, so a phrase in another
+script cannot match there; in other text such letters are simply not used as words.
 
 A second use: the words also hold in any text whose lines are pieces of the lines of
 another one (a message's new text is lines of its plain text; quotes cut), so
@@ -35,8 +35,8 @@ from inboxwatch.core import detection
 #: compare both ways (``tests/test_verdict_snapshot.py``); never turned off otherwise.
 ENABLED = True
 
-#: Words of which a match must contain at least one; empty: no ASCII text can match;
-#: None: nothing is known (every text may match).
+#: Words of which a match must contain at least one; empty: no text can match; None:
+#: nothing is known (every text may match).
 Need = frozenset[str] | None
 
 # The regex engine's own parser and its opcodes (Python ≥ 3.11; not in the type stubs).
@@ -45,6 +45,10 @@ sre_parse: Any = importlib.import_module("re._parser")
 
 _ASCII = "".join(map(chr, range(128)))
 _REPEATS = (sre.MAX_REPEAT, sre.MIN_REPEAT, getattr(sre, "POSSESSIVE_REPEAT", sre.MAX_REPEAT))
+#: The only non-ASCII characters that IGNORECASE matches to an ASCII letter, or whose
+#: ``lower()`` holds one (İ ı ſ and the Kelvin sign; ``tests/test_prefilter.py`` checks
+#: all of Unicode).
+_ASCII_LOOKALIKES = re.compile("[\u0130\u0131\u017f\u212a]")
 
 
 @cache
@@ -58,8 +62,9 @@ def _score(need: frozenset[str]) -> tuple[int, int]:
     return min(map(len, need)), -len(need)
 
 
-def _sequence(items: Any, flags: int) -> Need:
-    """The words one of which every match of this sequence contains."""
+def _sequence(items: Any, flags: int, ascii_text: bool) -> Need:
+    """The words one of which every match of this sequence contains (in ASCII text, if
+    ``ascii_text``: then a literal that matches no ASCII character makes it impossible)."""
     fold = bool(flags & re.I)
     candidates: list[frozenset[str]] = []
     run: list[str] = []
@@ -69,6 +74,10 @@ def _sequence(items: Any, flags: int) -> Need:
             candidates.append(frozenset({"".join(run)}))
             run.clear()
 
+    def inner(sub: Any) -> None:
+        if (need := _sequence(sub, flags, ascii_text)) is not None:
+            candidates.append(need)
+
     for op, av in items:
         if op is sre.LITERAL:
             ch = chr(av)
@@ -76,28 +85,26 @@ def _sequence(items: Any, flags: int) -> Need:
                 run.append(ch.lower() if fold else ch)
                 continue
             close()
-            if not ch.isascii() and not _matches_ascii(ch, flags):
+            if ascii_text and not ch.isascii() and not _matches_ascii(ch, flags):
                 candidates.append(frozenset())  # cannot match ASCII text at all
         elif op is sre.SUBPATTERN:
             close()
             _group, add, remove, sub = av
-            # A group that changes the flags is not looked into.
-            if not add and not remove and (need := _sequence(sub, flags)) is not None:
-                candidates.append(need)
+            if not add and not remove:  # a group that changes the flags is not looked into
+                inner(sub)
         elif op is sre.BRANCH:
             close()
-            needs = [_sequence(branch, flags) for branch in av[1]]
+            needs = [_sequence(branch, flags, ascii_text) for branch in av[1]]
             if all(n is not None for n in needs):
                 candidates.append(frozenset().union(*needs))  # type: ignore[arg-type]
         elif op in _REPEATS:
             close()
             low, _high, sub = av
-            if low >= 1 and (need := _sequence(sub, flags)) is not None:
-                candidates.append(need)
+            if low >= 1:
+                inner(sub)
         elif op is getattr(sre, "ATOMIC_GROUP", None):
             close()
-            if (need := _sequence(av, flags)) is not None:
-                candidates.append(need)
+            inner(av)
         else:  # a class, any, an anchor, a lookaround, a back reference: no word
             close()
     close()
@@ -108,14 +115,30 @@ def _sequence(items: Any, flags: int) -> Need:
     return max(candidates, key=_score)
 
 
-def words(pattern: re.Pattern[str]) -> Need:
-    """The literal words (lower-cased under IGNORECASE) one of which every match of
-    ``pattern`` in ASCII text contains; None if the pattern has no such words."""
+def words(pattern: re.Pattern[str], ascii_text: bool = True) -> Need:
+    """The literal ASCII words (lower-cased under IGNORECASE) one of which every match of
+    ``pattern`` contains, in ASCII text or (``ascii_text=False``) in any text; None if
+    the pattern has no such words."""
     try:
         tree = sre_parse.parse(pattern.pattern, pattern.flags)
     except Exception:  # a parser that changed under us: no shortcut, same results
         return None
-    return _sequence(tree.data, tree.state.flags)
+    return _sequence(tree.data, tree.state.flags, ascii_text)
+
+
+#: The text last lowered, and its lower case: the detectors ask several patterns about
+#: one text in a row (one tuple, so a thread never sees a text with another's case).
+_lowered: tuple[str, str] = ("", "")
+
+
+def _lower(text: str) -> str:
+    global _lowered
+    last = _lowered
+    if last[0] is text:
+        return last[1]
+    low = text.lower()
+    _lowered = (text, low)
+    return low
 
 
 class Gated:
@@ -124,24 +147,31 @@ class Gated:
     Anything else (``pattern``, ``flags``, ``sub``, ...) is the pattern's own.
     """
 
-    __slots__ = ("_fold", "_need", "_pattern")
+    __slots__ = ("_any", "_ascii", "_fold", "_pattern")
 
     def __init__(self, pattern: re.Pattern[str]) -> None:
         self._pattern = pattern
-        self._need = words(pattern)
+        self._ascii = words(pattern)
+        self._any = words(pattern, ascii_text=False)
         self._fold = bool(pattern.flags & re.I)
 
     @property
     def need(self) -> Need:
-        return self._need
+        """The words for ASCII text."""
+        return self._ascii
 
     def possible(self, text: str) -> bool:
         """False only if no match can be in ``text`` (nor in pieces of its lines)."""
-        need = self._need
-        if need is None or not text.isascii() or not ENABLED:
+        if text.isascii():
+            need = self._ascii
+        elif self._fold and _ASCII_LOOKALIKES.search(text):
             return True
-        hay = text.lower() if self._fold else text
-        return any(w in hay for w in need)
+        else:
+            need = self._any
+        if need is None or not ENABLED:
+            return True
+        hay = _lower(text) if self._fold else text
+        return any(map(hay.__contains__, need))
 
     def search(self, text: str) -> re.Match[str] | None:
         return self._pattern.search(text) if self.possible(text) else None
@@ -153,7 +183,7 @@ class Gated:
         return getattr(self._pattern, name)
 
     def __repr__(self) -> str:
-        return f"Gated({self._pattern!r}, need={sorted(self._need or ())})"
+        return f"Gated({self._pattern!r}, need={sorted(self._ascii or ())})"
 
 
 def gated(pattern: re.Pattern[str]) -> Gated:
