@@ -191,10 +191,11 @@ def _classify(
     body = msg.body_text
     notes: list[str] = []
     for rule in book.rules:
-        if not rule.matches(msg, body, budget):
-            continue
         if robot_reasons and not rule.accept_robots:
-            # A list, robot or in-house message only counts when a rule says it carries a lead.
+            # A list, robot or in-house message only counts when a rule says it carries a
+            # lead (asked before the rule's patterns, which it skips: issue 12).
+            continue
+        if not rule.matches(msg, body, budget):
             continue
         if not _sender_allowed(rule, sender, ctx):
             # Anyone can write "Email: someone@else" under a form-like subject.
