@@ -22,7 +22,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -38,10 +38,9 @@ from inboxwatch.adapters.ports import (
     Stream,
 )
 from inboxwatch.core import delivery, digest, language, route
-from inboxwatch.core.actions import Action, InboxMail, MoveCursor, Note, Notice, Queue, SentMail
+from inboxwatch.core.actions import Action, InboxMail, MoveCursor, Notice, Queue, SentMail
 from inboxwatch.core.classify import Known
 from inboxwatch.core.lead import Lead, iso
-from inboxwatch.core.letters import Send
 from inboxwatch.core.mime import new_message_id
 from inboxwatch.core.queue import Caps, OutboxItem, Purpose, next_send_time
 from inboxwatch.core.route import World
@@ -52,6 +51,7 @@ from inboxwatch.service.alerts import run_alert_command
 from inboxwatch.service.apply import Session
 from inboxwatch.service.backoff import Backoff
 from inboxwatch.service.clock import Clock
+from inboxwatch.service.digest_step import DigestStep
 from inboxwatch.service.outbox import Outbox, SendJournal, paused_until
 from inboxwatch.service.reload import reload_if_changed, rules_fingerprint
 from inboxwatch.userfiles.config import Config
@@ -113,8 +113,7 @@ class Daemon:
         self._copies: list[OutboxItem] = []
         #: Leads may wait for a backlog summary (at start: a stop may have left some).
         self._summary_waits = True
-        #: The local day whose digest failed to build (a bug): not tried again that day.
-        self._digest_failed: date | None = None
+        self.digest_step = DigestStep()
 
     def alert(self, notice: Notice) -> None:
         """A notice raised: the owner's alert command too, if there is one."""
@@ -296,7 +295,7 @@ class Daemon:
             processed = self._read_inbox(now)
             self._people_and_time(now)
             self.source.mark_processed(processed)
-            self._digest(now)
+            self.digest_step.run(self, now)
             retention.purge_due(self.store, self.cfg.state_retention_days, now)
             self._presend_check(now)
             if not self.stop_event.is_set():
@@ -434,45 +433,6 @@ class Daemon:
                 self._apply(session, folded, now)
             state.archive_closed(now)
             state.prune(now)
-
-    def _digest(self, now: datetime) -> None:
-        """The owner's daily digest, if due: queued, with the day's marker, in one
-        transaction (a restart cannot make a second one). The archive is read only then,
-        once a day: its closed leads count in the 30-day figures."""
-        st = self.settings
-        today = now.astimezone(st.window.tz).date()
-        if not st.digest or self._digest_failed == today:
-            return
-        with self.store.transaction() as state:
-            last = digest.read_day(state.marker(digest.DAY_MARKER))
-            if last is None:  # a first start: from the next digest on time
-                last = digest.first_day(now, st)
-                state.set_marker(digest.DAY_MARKER, last.isoformat())
-        if not digest.due(last, now, st):
-            return
-        try:
-            archived = list(self.store.archived())
-            with self.store.transaction() as state:
-                if not digest.due(digest.read_day(state.marker(digest.DAY_MARKER)), now, st):
-                    return
-                since = digest.read_at(state.marker(digest.AT_MARKER))
-                leads = state.leads()
-                tasks = digest.tasks_today(leads, self.book, st, now)
-                subject, text, html = digest.build(
-                    leads, archived, since, now, st, st.window.tz, tasks
-                )
-                out = digest.mail(subject, text, html, st, self.ids(), now)
-                item = route.queue_item(Send(out), now)
-                note = Note(f"daily digest queued for {st.owner}: {subject}")
-                self._apply(Session(state, self.alert), [Queue(item), note], now)
-                state.set_marker(digest.DAY_MARKER, today.isoformat())
-                state.set_marker(digest.AT_MARKER, digest.marker_of(now))
-        except (OSError, TransientError):
-            raise  # the store or the disk: the tick fails and is tried again, as any
-        except Exception:
-            # A bug must not stop the inbox: log it, and try again tomorrow, not every tick.
-            log.exception("the daily digest could not be made; trying again tomorrow")
-            self._digest_failed = today
 
     @contextlib.contextmanager
     def _guard(
