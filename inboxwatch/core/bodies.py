@@ -119,11 +119,14 @@ def body_parts(
     for p, within in _parts(std, list(std.walk()) if walked is None else walked):
         meta, meta_defects = _mime_view(p)
         disposition = ported_string(meta.get_content_disposition()).lower()
-        if p.is_multipart() and disposition != "attachment":
+        multipart = p.is_multipart()
+        if multipart and disposition != "attachment":
             continue
+        ctype = meta.get_content_type()  # read once: each read parses the header again
+        kind = ctype.split("/")[1]  # get_content_subtype()
         filename = decode_header_part(_filename(meta), defects=meta_defects)
         content_id = ported_string(meta.get("content-id"))
-        subtype = ported_string(meta.get_content_subtype())
+        subtype = ported_string(kind)
         is_attachment = (
             bool(filename)
             or bool(content_id and subtype not in ("html", "plain"))
@@ -132,15 +135,14 @@ def body_parts(
         )
         inline_body = (
             not within
-            and not p.is_multipart()
+            and not multipart
             and disposition == "inline"
-            and meta.get_content_type() in ("text/plain", "text/html")
+            and ctype in ("text/plain", "text/html")
         )
         if is_attachment and not inline_body:
             continue
         text = _decode(p, meta.get_content_charset("utf-8"))
         if text:
-            kind = meta.get_content_subtype()
             if kind == "html":
                 html.append(text)
             elif kind == "plain":

@@ -250,11 +250,12 @@ def html_to_text(html: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
-def _std_headers(msg: StdMessage) -> dict[str, tuple[str, ...]]:
-    out: dict[str, list[str]] = {}
+def _std_headers(msg: StdMessage) -> _Headers:
+    """A message's headers by lower-cased name, each decoded when first read."""
+    raw: dict[str, list[str]] = {}
     for key, value in msg.raw_items():
-        out.setdefault(key.lower(), []).append(decode_header_value(str(value)))
-    return {k: tuple(v) for k, v in out.items()}
+        raw.setdefault(key.lower(), []).append(str(value))
+    return _Headers(raw)
 
 
 class _Headers(Mapping[str, tuple[str, ...]]):
