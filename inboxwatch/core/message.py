@@ -315,10 +315,35 @@ def _fields_text(sub: StdMessage | str) -> str:
     block is given field by field instead of failing the whole message."""
     if isinstance(sub, str):
         return sub
+    if (plain := _plain_fields(sub)) is not None:
+        return plain
     try:
         return str(sub)
     except email.errors.HeaderParseError:
         return "".join(f"{k}: {v}\n" for k, v in sub.raw_items())
+
+
+#: What ``str.splitlines`` breaks an ASCII line at: the library's folding does too.
+_ASCII_BREAKS = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e]")
+_NEWLINES = re.compile(r"\r\n|\r|\n")
+
+
+def _plain_fields(sub: StdMessage) -> str | None:
+    """``str(sub)`` for the usual block (one line of ASCII per field, a text payload),
+    without the library's generator, a tenth of a bounce's parse (issue 12): it writes
+    such a field as ``Name: value`` and the payload's lines with ``\\n``. None for any
+    other block, which the library writes (``tests/test_parse_shortcuts.py`` compares)."""
+    payload = sub._payload  # type: ignore[attr-defined]  # what the generator writes
+    if not isinstance(payload, str) or not payload.isascii() or "content-type" in sub:
+        return None
+    if not sub.get_default_type().startswith("text/"):
+        return None
+    lines = []
+    for name, value in sub.raw_items():
+        if not isinstance(value, str) or not value.isascii() or _ASCII_BREAKS.search(value):
+            return None
+        lines.append(f"{name}: {value}\n")
+    return "".join(lines) + "\n" + _NEWLINES.sub("\n", payload)
 
 
 def _report_text(parts: list[tuple[StdMessage, str]]) -> str:

@@ -1,0 +1,56 @@
+"""Shortcuts of the parse (issue 12) give what the standard library gives."""
+
+from __future__ import annotations
+
+import email
+from email.message import Message as StdMessage
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from inboxwatch.core.message import _REPORT_TYPES, _plain_fields
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = sorted({*ROOT.glob("tests/**/*.eml"), *ROOT.glob("inboxwatch/testing/samples/*.eml")})
+
+
+def _blocks() -> list[StdMessage]:
+    """Every field block of every report part in the sample mail."""
+    out = []
+    for path in SAMPLES:
+        msg = email.message_from_bytes(path.read_bytes())
+        for part in msg.walk():
+            payload = part.get_payload()
+            if part.get_content_type() in _REPORT_TYPES and isinstance(payload, list):
+                out += [p for p in payload if isinstance(p, StdMessage)]
+    return out
+
+
+def test_report_fields_as_the_library_writes_them() -> None:
+    blocks = _blocks()
+    fast = [b for b in blocks if _plain_fields(b) is not None]
+    assert len(fast) > len(blocks) * 0.7  # most blocks take the shortcut
+    for block in fast:
+        assert _plain_fields(block) == str(block)
+
+
+_VALUES = st.text(st.sampled_from("ab ;,\t=:-\r\n\x0b\x85é\udcff"), max_size=30)
+
+
+@given(
+    st.lists(st.tuples(st.sampled_from(["Status", "Action", "X-A"]), _VALUES), max_size=5),
+    st.one_of(st.none(), _VALUES),
+    st.sampled_from(["text/plain", "message/rfc822"]),
+)
+def test_any_block_as_the_library_writes_it(
+    fields: list[tuple[str, str]], payload: str | None, default: str
+) -> None:
+    block = StdMessage()
+    block.set_default_type(default)
+    for name, value in fields:
+        block.set_raw(name, value)
+    block._payload = payload
+    fast = _plain_fields(block)
+    if fast is not None:
+        assert fast == str(block)
