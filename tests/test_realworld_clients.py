@@ -176,6 +176,18 @@ def test_sample(name: str, book: RuleBook) -> None:
             assert part not in text, (part, text)
 
 
+def test_a_full_mailbox_is_a_soft_bounce(book: RuleBook) -> None:
+    """RFC 3463: 4.2.2 is transient. The sending server gave up on this one message, but
+    the address is good: the lead is not ended and the address not suppressed for ever."""
+    raw = (MAIL / "mailbox_full_notice.eml").read_bytes()
+    c = run(raw, book)
+    assert c.kind.value == "bounce" and not c.bounce_hard
+    assert c.bounced == ("ana.silva@gmail.com",)
+    # the same report with a permanent status is a hard bounce
+    hard = run(raw.replace(b"Status: 4.2.2", b"Status: 5.2.2"), book)
+    assert hard.kind.value == "bounce" and hard.bounce_hard
+
+
 def test_a_colleague_answering_in_the_leads_thread_answers_for_that_lead(book: RuleBook) -> None:
     """The lead forwarded our mail; the colleague's answer keeps our Message-ID in
     References: it is a reply in the lead's conversation (the automation stops, the owner

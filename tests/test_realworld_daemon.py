@@ -85,3 +85,19 @@ def test_please_remove_me_above_a_disclaimer_ends_the_lead_and_suppresses_it(
     edges.deliver(mail(LEAD, edges.shop, "Another question", "Do you sell desks?"))
     _day(edges, 1.0)
     assert purposes(edges.outgoing(LEAD)) == ["ack"]
+
+
+def test_a_full_mailbox_leaves_the_lead_in_its_cadence(tmp_path: Path) -> None:
+    edges = MemoryEdges(tmp_path)
+    _enquiry(edges)
+    report = (
+        (MAIL / "mailbox_full_notice.eml")
+        .read_bytes()
+        .replace(b"ana.silva@gmail.com", LEAD.encode())
+    )
+    edges.deliver(report)
+    _day(edges, 0.1)
+    lead = edges.lead(LEAD)
+    assert lead is not None and lead.ended is None and not lead.undeliverable
+    _day(edges, 1.0)
+    assert purposes(edges.outgoing(LEAD)) == ["ack", "followup"]

@@ -348,6 +348,7 @@ def detect_bounce(msg: Message) -> Detection | None:
     # Severity and recipients: the machine-readable DSN first, then headers, then text.
     failed: list[str] = []
     delayed: list[str] = []
+    gave_up: list[str] = []
     ok: list[str] = []
     for rec in dsn_records(msg.report_text):
         addr = dsn_addr(rec.get("final-recipient", "")) or dsn_addr(
@@ -355,7 +356,11 @@ def detect_bounce(msg: Message) -> Detection | None:
         )
         action = rec.get("action", "").lower().split()[0] if rec.get("action") else ""
         status = rec.get("status", "")[:1]
-        if action == "failed" or (not action and status == "5"):
+        if action == "failed" and status == "4":
+            # RFC 3463: 4.x.x is a persistent transient condition (a full mailbox, 4.2.2):
+            # the sending server gave up on this message, but the address is good.
+            gave_up.append(addr)
+        elif action == "failed" or (not action and status == "5"):
             failed.append(addr)
         elif action == "delayed" or (not action and status == "4"):
             delayed.append(addr)
@@ -364,6 +369,9 @@ def detect_bounce(msg: Message) -> Detection | None:
     if failed:
         reasons.append("DSN action: failed")
         return _bounce(reasons, True, failed + failed_hdr)
+    if gave_up:
+        reasons.append("DSN action: failed, transient status 4.x.x (e.g. mailbox full)")
+        return _bounce(reasons, False, gave_up + delayed)
     if delayed:
         reasons.append("DSN action: delayed")
         return _bounce(reasons, False, delayed)
