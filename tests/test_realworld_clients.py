@@ -97,6 +97,7 @@ EXPECTED: dict[str, Want] = {
     # ---- calendars: a stranger's response is machine mail; a lead's is their answer --
     "calendar_google_accepted.eml": Want(A, R, reason="calendar reply"),
     "calendar_outlook_declined_comment.eml": Want(A, R, ("could we do Friday",)),
+    "calendar_google_reminder.eml": Want(IGN, reason="platform-notifications"),
     # ---- delivery and mailbox notices ------------------------------------------------
     "mailbox_full_notice.eml": Want(B, B, reason="DSN action: failed"),
     "quota_warning_o365.eml": Want(OWN),
