@@ -183,8 +183,12 @@ def daemon_latency(
     *,
     noop_poll: bool = False,
     seed_active: int = 0,
+    between: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
-    """Deliver one enquiry at a time to a running daemon; split delivery → ack."""
+    """Deliver one enquiry at a time to a running daemon; split delivery → ack.
+
+    ``between`` runs before each enquiry, once the daemon waits for mail again (the
+    Sieve floor, measured under the same load but never at the same time)."""
     cfg_path = servers.inboxwatch_config(
         shop, folder, rules=RULES, templates=TEMPLATES, imap_extra=IMAP_EXTRA, extra=NO_CAPS
     )
@@ -208,6 +212,8 @@ def daemon_latency(
     try:
         for lead in leads:
             wait_until(runner.ready, 10, "the daemon to wait for mail")
+            if between is not None:
+                between()
             time.sleep(0.02 + rng.uniform(0, 0.06))  # any phase of a poll interval
             raw = corpus.enquiry(lead, shop_address, rng)
             t0 = time.time()
@@ -253,20 +259,22 @@ def bench_ack_latency(quick: bool) -> None:
         tmp / "servers", [*users, *leads, *poll_leads, *vacation_leads], sieve=no_sieve is None
     )
     try:
-        # The polling daemon waits most of its time: it runs beside the server-only
-        # figures (raw probes, the Sieve floor), which are all but idle themselves.
+        # The polling daemon waits most of its time: it runs beside the raw probes,
+        # which are all but idle themselves.
         polling = PollingRun(
             servers, "shop4", poll_leads, tmp / "iw-poll", intervals=intervals
         ).start()
         try:
-            vacation = None
-            if no_sieve is None:
-                vacation = sieve_floor.vacation_latency(servers, "vacation", vacation_leads)
             idle_probe, noop_probe = probe_notify(servers, "probe", n)
             poll = polling.finish()
         finally:
             polling.stop()
-        idle = daemon_latency(servers, "shop", leads, tmp / "iw-idle")
+        vacation = None
+        if no_sieve is None:
+            vacation = sieve_floor.VacationFloor(servers, "vacation", vacation_leads).prepare()
+        idle = daemon_latency(
+            servers, "shop", leads, tmp / "iw-idle", between=vacation.once if vacation else None
+        )
         few = leads[: min(len(leads), 20)]
         noop = daemon_latency(servers, "shop2", few, tmp / "iw-noop", noop_poll=True)
         big = daemon_latency(servers, "shop3", leads, tmp / "iw-big", seed_active=seeded)
@@ -313,7 +321,7 @@ def bench_ack_latency(quick: bool) -> None:
         "%",
     )
     print_polling(poll, polling.interval, intervals, base)
-    print_vacation(vacation, no_sieve, idle)
+    print_vacation(vacation.result if vacation else None, no_sieve, idle)
     print(
         "Note: Dovecot tells an IDLE client about new mail ~0.5 s after delivery (a fixed delay "
         "in its\n  mailbox watcher); a NOOP sees it at once. The SMTP stand-in records a "
@@ -370,7 +378,10 @@ def print_vacation(
         print(f"Floor, Sieve vacation reply: skipped: {skipped}")
         targets.also(name, f"skipped: {skipped}")
         return
-    print(f"Floor: a Sieve vacation reply from the same Dovecot, {len(res['start'])} enquiries:")
+    print(
+        f"Floor: a Sieve vacation reply from the same Dovecot, {len(res['start'])} enquiries, "
+        "each delivered\n  between two of the daemon's (empty state) above:"
+    )
     print(f"  LMTP delivery begins → reply captured  {summary(res['start'])}")
     print(f"  LMTP delivery done → reply captured    {summary(res['done'])}")
     print("  (negative: Dovecot submits the reply before it answers the delivery)")

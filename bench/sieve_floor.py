@@ -7,8 +7,9 @@ stand-in, ``submission_host``) before LMTP answers 250. No mail client can be fa
 than that, so it is the floor our acknowledgement is compared with.
 
 Measured the same way as the daemon's figure, one enquiry at a time with the same
-generator, from distinct senders (vacation answers a sender once per period): from the
-moment the LMTP delivery begins to the moment the stand-in has the reply. (Measured from
+generator, from distinct senders (vacation answers a sender once per period), each
+between two of the daemon's enquiries: from the moment the LMTP delivery begins to the
+moment the stand-in has the reply. (Measured from
 when the delivery is done, as the daemon's figure is, the reply is *earlier*, by the time
 Dovecot takes to store the mail and answer; so both are also given from the start.)
 
@@ -39,33 +40,45 @@ def missing() -> str | None:
     return sieve_missing()
 
 
-def vacation_latency(
-    servers: MailServers, user: str, leads: Sequence[str], *, pause: float = 0.02
-) -> dict[str, list[float]]:
-    """Deliver one enquiry from each lead to ``user`` (who gets the vacation script);
-    seconds from the start ("start") and the end ("done") of each LMTP delivery to the
-    reply captured, and the delivery itself ("deliver")."""
-    servers.set_sieve_script(user, VACATION)
-    address = servers.address(user)
-    rng = random.Random(3)
-    out: dict[str, list[float]] = {"start": [], "done": [], "deliver": []}
-    # Not counted: the first delivery compiles the script (Dovecot keeps the binary beside
-    # it, as it would on a server where the script has been in place for a while).
-    warm_up = f"warm-up@{corpus.LEAD_DOMAIN}"
-    servers.deliver(user, corpus.enquiry(warm_up, address, rng), sender=warm_up)
-    servers.smtp_wait(1, timeout=10, match=lambda m: _reply_to(m, warm_up))
-    for lead in leads:
-        time.sleep(pause)  # one at a time, as the daemon's enquiries are
-        raw = corpus.enquiry(lead, address, rng)
+class VacationFloor:
+    """One mailbox with a ``vacation`` script; :meth:`once` times one enquiry's reply.
+
+    The bench calls :meth:`once` between the daemon's enquiries, once the daemon waits
+    for mail again, so floor and figure are measured under the same load, one after the
+    other and never at the same time.
+    """
+
+    def __init__(self, servers: MailServers, user: str, leads: Sequence[str]) -> None:
+        self.servers, self.user = servers, user
+        self.address = servers.address(user)
+        self.leads = iter(leads)  # distinct senders: vacation answers each once a day
+        self.rng = random.Random(3)
+        #: Seconds from the start ("start") and the end ("done") of each LMTP delivery to
+        #: the reply captured, and the delivery itself ("deliver").
+        self.result: dict[str, list[float]] = {"start": [], "done": [], "deliver": []}
+
+    def prepare(self) -> VacationFloor:
+        """Put the script in place and deliver one enquiry that is not counted: the first
+        delivery compiles the script (Dovecot keeps the binary beside it, as it would on
+        a server where the script has been in place for a while)."""
+        self.servers.set_sieve_script(self.user, VACATION)
+        self._deliver(f"warm-up@{corpus.LEAD_DOMAIN}")
+        return self
+
+    def once(self) -> None:
+        """Deliver the next lead's enquiry and wait (bounded) for the reply."""
+        t0, t1, at = self._deliver(next(self.leads))
+        self.result["start"].append(at - t0)
+        self.result["done"].append(at - t1)
+        self.result["deliver"].append(t1 - t0)
+
+    def _deliver(self, lead: str) -> tuple[float, float, float]:
+        raw = corpus.enquiry(lead, self.address, self.rng)
         t0 = time.time()
-        servers.deliver(user, raw, sender=lead)
+        self.servers.deliver(self.user, raw, sender=lead)
         t1 = time.time()
-        got = servers.smtp_wait(1, timeout=10, match=lambda m, lead=lead: _reply_to(m, lead))
-        at = got[0].at
-        out["start"].append(at - t0)
-        out["done"].append(at - t1)
-        out["deliver"].append(t1 - t0)
-    return out
+        got = self.servers.smtp_wait(1, timeout=10, match=lambda m: _reply_to(m, lead))
+        return t0, t1, got[0].at
 
 
 def _reply_to(mail: CapturedMail, lead: str) -> bool:
