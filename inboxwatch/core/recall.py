@@ -42,9 +42,10 @@ def detect_recall(msg: Message) -> Detection | None:
     subject = _SUBJECT.match(msg.subject or "")
     if subject is None:
         return None
-    text = " ".join(msg.body_text.split()[: _MAX_WORDS + 1])
-    if not text or len(text.split()) > _MAX_WORDS:
+    words = msg.body_text.split(None, _MAX_WORDS)  # the rest of a long mail stays one piece
+    if not words or len(words) > _MAX_WORDS:
         return None
+    text = " ".join(words)
     folded = fold(text)
     if not (_VERB.search(folded) and _NOUN.search(folded)):
         return None
