@@ -6,14 +6,16 @@ import re
 from pathlib import Path
 
 import pytest
+import regex
 from hypothesis import given
 from hypothesis import strategies as st
 
 from inboxwatch.core import autodetect, bounces
 from inboxwatch.core.message import parse_message
-from inboxwatch.core.prefilter import _ASCII_LOOKALIKES, Gated, gated, rx, words
+from inboxwatch.core.prefilter import _ASCII_LOOKALIKES, Gated, gated, rx, user_gate, words
 from inboxwatch.core.quotes import new_text
 from inboxwatch.errors import MessageError
+from inboxwatch.userfiles.rulebook import load_rulebook
 
 
 @pytest.mark.parametrize(
@@ -67,6 +69,7 @@ def test_the_ascii_lookalikes_are_all_of_them() -> None:
     case holds an ASCII one, is among those that turn the shortcut off."""
     chars = "".join(chr(c) for c in range(128, 0x110000) if not 0xD800 <= c < 0xE000)
     found = set(re.compile("[\x00-\x7f]", re.I).findall(chars))
+    found |= set(regex.compile("[\x00-\x7f]", regex.I).findall(chars))  # the rules' engine
     found |= {c for c in chars if not c.lower().isascii() and any(x.isascii() for x in c.lower())}
     assert found == set(_ASCII_LOOKALIKES.pattern[1:-1])
 
@@ -164,3 +167,36 @@ _LINES = st.sampled_from(
 def test_the_new_text_of_any_text_is_pieces_of_its_lines(lines: list[str], end: str) -> None:
     text = end.join(lines)
     assert not _pieces_of_lines(new_text(text), text)
+
+
+def test_rule_patterns_are_gated_as_the_regex_module_reads_them() -> None:
+    assert user_gate(r"[[:alpha:]]+ form", re.I) is None  # POSIX class: re reads it otherwise
+    assert user_gate(r"\w+", re.I) is None
+    gate = user_gate(r"\bcontact[ -]?form\b", re.I)
+    assert gate is not None
+    assert gate.need == {"contact"}
+    assert not gate.possible("a plain enquiry")
+    assert gate.possible("CONTACT FORM")
+
+
+_RULE_PATTERNS = [
+    p
+    for rule in load_rulebook(ROOT / "rules", ROOT / "templates").rules
+    for p in (*rule.lead_patterns, *(p for c in rule.conditions for p in c.patterns))
+    if p.gate is not None
+]
+_RULE_WORDS = sorted({w for p in _RULE_PATTERNS for w in p.gate.need or ()})  # type: ignore[union-attr]
+
+
+def test_the_shipped_rules_have_gates() -> None:
+    assert len(_RULE_PATTERNS) > 10
+
+
+@given(st.lists(st.sampled_from(_RULE_WORDS), max_size=6), st.sampled_from([" ", "", "\n", ": "]))
+def test_a_skipped_text_never_matches_a_rule(words_: list[str], sep: str) -> None:
+    """The shipped rules' patterns, run by the regex module, on text of their own words."""
+    text = sep.join(w.upper() if len(w) % 2 else w for w in words_)
+    for p in _RULE_PATTERNS:
+        assert p.gate is not None
+        if not p.gate.possible(text):
+            assert p.compiled.search(text) is None, (p.source, text)

@@ -186,6 +186,17 @@ class Gated:
         return f"Gated({self._pattern!r}, need={sorted(self._ascii or ())})"
 
 
+def user_gate(source: str, flags: int) -> Gated | None:
+    """The gate of a rule's pattern, which the ``regex`` module runs (core/safe_regex.py):
+    its syntax is ``re``'s but for POSIX classes (``[[:alpha:]]``), which ``re`` reads
+    as characters, so a pattern with ``[:`` has none. Its case-insensitive matching
+    pairs the same four look-alikes with ASCII letters (``tests/test_prefilter.py``)."""
+    if "[:" in source:
+        return None
+    gate = Gated(re.compile(source, flags))
+    return gate if gate.need is not None or gate._any is not None else None
+
+
 def gated(pattern: re.Pattern[str]) -> Gated:
     return Gated(pattern)
 

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 import regex
 
+from inboxwatch.core.prefilter import Gated, user_gate
 from inboxwatch.errors import MessageError
 
 #: Seconds that the user patterns of all rules together may take on one message. An
@@ -85,6 +86,9 @@ class SafePattern:
     #: Names the rule and key (e.g. "rule 'website-form', rule.0.lead_pattern.2").
     where: str
     compiled: Any = field(repr=False, compare=False)
+    #: Skips text that holds none of the words every match needs (issue 12: a dozen
+    #: patterns read each message's body); None when the pattern has no such words.
+    gate: Gated | None = field(default=None, repr=False, compare=False)
 
     @property
     def groupindex(self) -> Mapping[str, int]:
@@ -92,8 +96,11 @@ class SafePattern:
         return groups
 
     def search(self, text: str, budget: Budget) -> Match | None:
+        timeout = budget.left(self.where)
+        if self.gate is not None and not self.gate.possible(text):
+            return None
         try:
-            found: Match | None = self.compiled.search(text, timeout=budget.left(self.where))
+            found: Match | None = self.compiled.search(text, timeout=timeout)
         except TimeoutError:
             raise RuleTimeout(self.where, budget.seconds) from None
         return found
@@ -114,4 +121,4 @@ def compile_user(source: str, flags: int, where: str) -> SafePattern:
         compiled = regex.compile(source, rflags)
     except regex.error as exc:
         raise re.error(str(exc)) from None
-    return SafePattern(source, where, compiled)
+    return SafePattern(source, where, compiled, user_gate(source, flags))
