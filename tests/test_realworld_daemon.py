@@ -7,7 +7,10 @@ disclaimer under it must end the lead and suppress the address.
 
 from __future__ import annotations
 
+import email
+import email.policy
 from datetime import timedelta
+from email.utils import getaddresses
 from pathlib import Path
 
 from test_scenario import MemoryEdges, purposes
@@ -101,3 +104,27 @@ def test_a_full_mailbox_leaves_the_lead_in_its_cadence(tmp_path: Path) -> None:
     assert lead is not None and lead.ended is None and not lead.undeliverable
     _day(edges, 1.0)
     assert purposes(edges.outgoing(LEAD)) == ["ack", "followup"]
+
+
+def test_an_answer_from_someone_else_in_the_thread_is_answered_to_them(tmp_path: Path) -> None:
+    """The lead passed our mail to a colleague, who answers in the thread (our Message-ID
+    in References). The lead's automation stops (a person on their side answered), and the
+    owner's Reply to the alert reaches the colleague who wrote, with the lead beside them:
+    before, it went to the lead alone."""
+    edges = MemoryEdges(tmp_path)
+    _enquiry(edges)
+    colleague = "rachel@northwind.test"
+    answer = reply_to(edges.outgoing(LEAD)[-1], colleague, "I handle purchasing: 60 chairs.")
+    edges.deliver(answer)
+    _day(edges, 0.1)
+    lead = edges.lead(LEAD)
+    assert lead is not None and lead.ended is Ended.REPLIED
+    assert edges.lead(colleague) is None  # not a lead of their own
+    alerts = [
+        email.message_from_bytes(raw, policy=email.policy.default)
+        for raw in edges.outgoing("owner@shop.test")
+    ]
+    (alert,) = [a for a in alerts if a["X-Inboxwatch"] == "owner-reply"]
+    answered = [addr for _, addr in getaddresses([str(alert["Reply-To"])])]
+    assert answered[:2] == [colleague, LEAD]
+    assert "60 chairs" in alert.get_body(("plain",)).get_content()

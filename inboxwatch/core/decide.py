@@ -28,6 +28,7 @@ from inboxwatch.core.letters import (
 from inboxwatch.core.message import Address, Message
 from inboxwatch.core.owner_mail import (
     Files,
+    answering_writer,
     away_alert,
     bounce_alert,
     complaint_alert,
@@ -204,10 +205,12 @@ def on_message(
             sends = owner_mail(
                 "owner-reply", lead, book, st, now, ids, excerpt=excerpt_text, answers=mid
             )
+            sends = answering_writer(sends, c.lead, lead)
             return Decision(lead, sends, note + "; owner alerted")
         lead = lead.end(now, Ended.REPLIED)
         told = excerpt(c.new_text)
         sends = owner_mail("owner-reply", lead, book, st, now, ids, excerpt=told, answers=mid)
+        sends = answering_writer(sends, c.lead, lead)
         return Decision(lead, sends, f"reply from {lead.address}: sequence stopped")
     if c.kind is Kind.AUTO_REPLY:
         if any(r.startswith(CHALLENGE) for r in c.reasons):

@@ -216,6 +216,28 @@ def owner_mail(
     return (Send(out),)
 
 
+def answering_writer(
+    sends: tuple[Send, ...], writer: Address | None, lead: Lead
+) -> tuple[Send, ...]:
+    """The alerts, answerable to ``writer`` when someone other than the lead's address
+    wrote in the lead's conversation (another address of theirs, a colleague the lead
+    passed our mail to): the owner's Reply reaches the one who wrote, with the lead (and
+    the business mailbox, if it was there) beside them in Reply-To."""
+    if writer is None or writer.addr == lead.address:
+        return sends
+    return tuple(
+        dataclasses.replace(
+            s,
+            out=dataclasses.replace(
+                s.out, reply_to=writer, reply_to_also=(s.out.reply_to, *s.out.reply_to_also)
+            ),
+        )
+        if s.out.reply_to is not None
+        else s
+        for s in sends
+    )
+
+
 def _named(files: Sequence[tuple[str, int]]) -> str:
     words = [f"{clean_header(name, 120)} ({size_words(size)})" for name, size in files[:MAX_NAMED]]
     more = len(files) - MAX_NAMED
