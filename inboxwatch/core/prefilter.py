@@ -170,8 +170,12 @@ class Gated:
             need = self._any
         if need is None or not ENABLED:
             return True
-        hay = _lower(text) if self._fold else text
-        return any(map(hay.__contains__, need))
+        # Folded text is lower case already: no copy.
+        hay = _lower(text) if self._fold and not text.islower() else text
+        for word in need:  # noqa: SIM110 (a loop: a generator costs a third more here)
+            if word in hay:
+                return True
+        return False
 
     def search(self, text: str) -> re.Match[str] | None:
         return self._pattern.search(text) if self.possible(text) else None
