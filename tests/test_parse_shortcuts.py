@@ -9,7 +9,12 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from inboxwatch.core.message import _REPORT_TYPES, _plain_fields
+from inboxwatch.core.message import (
+    _REPORT_TYPES,
+    _plain_fields,
+    parse_addresses,
+    parse_addresses_by_library,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = sorted({*ROOT.glob("tests/**/*.eml"), *ROOT.glob("inboxwatch/testing/samples/*.eml")})
@@ -54,3 +59,32 @@ def test_any_block_as_the_library_writes_it(
     fast = _plain_fields(block)
     if fast is not None:
         assert fast == str(block)
+
+
+_NAMES = st.text(st.sampled_from('ab Z.,;:<>@()\t"\\=?éq'), max_size=12)
+_QUOTABLE = st.text(st.sampled_from("ab Z.,;<@\t=?"), max_size=10)  # no quote, no backslash
+_ADDRS = st.sampled_from(["a@b.cc", "First.Last+tag@mail.example.com", "x@y", "a..b@c.d", "@x"])
+
+
+@given(
+    st.one_of(
+        st.builds(lambda n, a: f'"{n}" <{a}>', _NAMES, _ADDRS),
+        st.builds(lambda n, a: f'"{n}" <{a}>', _QUOTABLE, _ADDRS),
+        st.builds(lambda n, a: f"{n} <{a}>", _NAMES, _ADDRS),
+        st.builds(lambda a: f"<{a}>", _ADDRS),
+        _ADDRS,
+        _NAMES,
+    ),
+    st.sampled_from(["", " ", "\t", "  "]),
+)
+def test_an_address_as_the_library_reads_it(value: str, pad: str) -> None:
+    values = (pad + value + pad,)
+    assert parse_addresses(values) == parse_addresses_by_library(values)
+
+
+def test_every_sample_address_as_the_library_reads_it() -> None:
+    for path in SAMPLES:
+        msg = email.message_from_bytes(path.read_bytes())
+        for name in ("from", "to", "cc", "reply-to"):
+            values = [str(v) for k, v in msg.raw_items() if k.lower() == name]
+            assert parse_addresses(values) == parse_addresses_by_library(values), (path, values)

@@ -180,20 +180,32 @@ def _one_word(m: re.Match[str]) -> str:
     return "".join(out)
 
 
-#: One plain mailbox, ``addr`` or ``Name Words <addr>``, that the standard library's
-#: address parser reads as written: most From/To/Cc headers, read without it (issue 12).
+#: One plain mailbox, ``addr``, ``<addr>``, ``Name Words <addr>`` or ``"Any Name" <addr>``,
+#: that the standard library's address parser reads as written: most From/To/Cc headers,
+#: read without it (issue 12; ``tests/test_parse_shortcuts.py`` compares the two).
 _PLAIN_MAILBOX = re.compile(
-    r"[ \t]*(?:(?P<name>[A-Za-z]+(?: [A-Za-z]+)*) <(?P<inner>{a})>|(?P<bare>{a}))[ \t]*".format(
+    r"[ \t]*(?:(?P<name>[A-Za-z]+(?: [A-Za-z]+)*) <(?P<inner>{a})>|(?P<bare>{a})"
+    r'|"(?P<quoted>[\t !#-\[\]-~]*)"[ \t]*<(?P<qaddr>{a})>|<(?P<angle>{a})>)[ \t]*'.format(
         a=r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
     )
 )
 
 
 def parse_addresses(values: tuple[str, ...] | list[str]) -> tuple[Address, ...]:
+    if not values:
+        return ()
     if len(values) == 1 and (m := _PLAIN_MAILBOX.fullmatch(values[0])):
-        if m["bare"]:
-            return (Address(m["bare"].lower(), ""),)
+        if m["bare"] or m["angle"]:
+            return (Address((m["bare"] or m["angle"]).lower(), ""),)
+        if m["qaddr"]:
+            name = m["quoted"]
+            return (Address(m["qaddr"].lower(), decode_header_value(name) if name else ""),)
         return (Address(m["inner"].lower(), m["name"]),)
+    return parse_addresses_by_library(values)
+
+
+def parse_addresses_by_library(values: tuple[str, ...] | list[str]) -> tuple[Address, ...]:
+    """:func:`parse_addresses` by the standard library's parser alone."""
     out: list[Address] = []
     for name, addr in email.utils.getaddresses([_undo_8bit(v) for v in values]):
         addr = addr.strip().strip("<>").lower()

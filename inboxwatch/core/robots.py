@@ -11,6 +11,7 @@ import re
 
 _SEP = re.compile(r"[-_.=]+")
 _NOREPLY_RUN = ("noreply", "donotreply", "dontreply", "noresponse", "donotrespond", "noreplies")
+_RUNS = frozenset((*_NOREPLY_RUN, "mailerdaemon"))  # a run of tokens that is a robot's
 _ROBOT_TOKENS = frozenset({"bounce", "bounces", "postmaster", "mailerdaemon", "maildaemon"})
 # Whole local parts of generators: spam-filter quarantine digests (Barracuda, Sophos,
 # Mimecast "quarantine@"), receipt mailers (Stripe "receipts+acct_…@", Square "receipts@").
@@ -38,6 +39,6 @@ def is_noreply_address(addr: str) -> bool:
         return True
     for i in range(len(tokens)):  # a separated run "...-no-reply-..." in the middle
         for j in range(i + 1, min(len(tokens), i + 3) + 1):
-            if "".join(tokens[i:j]) in (*_NOREPLY_RUN, "mailerdaemon"):
+            if "".join(tokens[i:j]) in _RUNS:
                 return True
     return bool(_ROBOT_TOKENS.intersection(tokens)) or joined in _ROBOT_WHOLE
