@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from inboxwatch.core import route
+from inboxwatch.core import backlog, route
 from inboxwatch.core.actions import Queue
 from inboxwatch.core.queue import Purpose
 from inboxwatch.service.daemon import Daemon
@@ -147,3 +147,41 @@ def test_a_stop_in_the_middle_of_a_backlog_still_gives_one_summary_after_restart
     assert len([r for r in e.sender.sent if r.rcpt.startswith("s")]) == 130  # acks, once
     restarted.tick(START + timedelta(hours=11))
     assert len(texts(e, "owner-notice")) == 1  # the marker is cleared with the summary
+
+
+def test_a_lead_forgotten_during_a_backlog_is_neither_kept_nor_named(tmp_path: Path) -> None:
+    """`inboxwatch forget` is safe beside the running daemon: an address erased between
+    two chunks of a backlog must not come back through the summary's list."""
+    e = MemoryEdges(tmp_path)
+    for i in range(15):  # chunk 1: under the threshold, with 85 robot messages
+        e.deliver(mail(f"f{i}@customer.test", e.shop, "Quote?"))
+    for i in range(85):
+        robot = mail(
+            f"noreply{i}@robot.test",
+            e.shop,
+            "Invoice",
+            headers={"Auto-Submitted": "auto-generated"},
+        )
+        e.deliver(robot)
+    for i in range(15, 25):  # chunk 2 passes the threshold
+        e.deliver(mail(f"f{i}@customer.test", e.shop, "Quote?"))
+    reads: list[int] = []
+    markers: list[str] = []
+
+    def hook(what: str, data: Mapping[str, Any]) -> None:
+        if what == "read":
+            reads.append(data["count"])
+            if len(reads) == 2:  # chunk 1 is committed: the privacy request comes now
+                assert e.store.erase("f0@customer.test", START).found
+        if what == "applied":
+            with e.store.transaction() as state:
+                markers.append(state.marker(backlog.MARKER) or "")
+
+    e.daemon.hooks.append(hook)
+    for hours in range(4):
+        e.daemon.tick(START + timedelta(hours=2 * hours))
+    assert len(reads) >= 2 and any(markers)
+    assert not any("f0@customer.test" in m for m in markers)
+    (summary,) = texts(e, "owner-notice")
+    assert summary.startswith("inboxwatch: 24 new leads at once")
+    assert "f0@customer.test" not in summary and "f1@customer.test" in summary

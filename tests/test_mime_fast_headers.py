@@ -61,3 +61,12 @@ def test_header_objects_and_non_ascii_take_the_library_path() -> None:
     fast, slow = both([("Subject", Header("Grüße aus Köln", "utf-8")), ("To", "a@b.test")])
     assert fast == slow
     assert b"=?utf-8?" in fast
+
+
+def test_a_header_with_a_bare_line_break_is_refused_not_written() -> None:
+    msg = Message()
+    msg["Subject"] = "Hello\r\nworld, a line of its own"  # the library writes it as it is
+    msg.set_payload("body\n")
+    assert b"\r\nworld, a line" in flatten(msg, fast=False)
+    with pytest.raises(ValueError, match="bare line break"):
+        flatten(msg)

@@ -130,6 +130,9 @@ def test_a_backlog_during_a_pause_still_lists_the_calls_due_now(tmp_path: Path) 
     assert all(edges.outgoing(lead) == [] for lead in leads)
     (summary,) = owner_mail(edges, "owner-notice")
     assert "Calls and texts due now (21)" in body(summary)
+    text = " ".join(body(summary).split())
+    assert "acknowledgement is held by `inboxwatch pause`" in text
+    assert "acknowledged as usual" not in text
     assert owner_mail(edges, "owner-task") == []  # listed there, not once more each
     for lead in leads:
         got = edges.lead(lead)

@@ -157,3 +157,44 @@ def test_the_connections_key_is_checked_with_its_line(
 
 def test_three_connections_by_default(tmp_path: Path) -> None:
     assert load_config(write(tmp_path, MINIMAL)).smtp.connections == 3
+
+
+def test_a_server_that_is_down_is_tried_once_not_once_per_connection(server: FaultySmtp) -> None:
+    """The extra connections wait for the first one's login: a server that refuses (or
+    a wrong password) is met once, not three times (lockouts count failed logins)."""
+    server.down = True
+    envs = batch(40)
+    res = sender(server, 3).send(envs)
+    assert server.connections == 1
+    assert all(not r.ok for r in res.values()) and set(res) == {e.id for e in envs}
+
+
+def test_stop_before_anything_ends_at_once_with_every_message_not_attempted(
+    server: FaultySmtp,
+) -> None:
+    envs = batch(40)
+    res = sender(server, 3).send(envs, stop=lambda: True)
+    assert all(r.outcome is Outcome.DEFERRED and not r.attempted for r in res.values())
+    assert set(res) == {e.id for e in envs} and server.connections == 0
+
+
+def test_an_error_on_one_connection_lets_the_others_finish_their_message(
+    server: FaultySmtp,
+) -> None:
+    """A DATA cut short may be delivered all the same and then sent again: when one
+    connection's work raises, the others still finish (and report) what they began."""
+    envs = batch(30)
+    server.on("data", delay=0.3)
+    seen: list[str] = []
+
+    def on_accepted(mid: str) -> None:
+        seen.append(mid)
+        if len(seen) == 1:
+            raise RuntimeError("the journal failed (simulated)")
+
+    with pytest.raises(RuntimeError, match="simulated"):
+        sender(server, 3).send(envs, on_accepted)
+    accepted = server.accepted_ids()
+    assert len(accepted) >= 2  # the other connections had begun theirs
+    assert set(accepted) == set(seen)  # every message the server took was reported
+    assert len(accepted) <= 3  # and none was begun after the error

@@ -178,6 +178,10 @@ class _Run:
     #: Connections sending now; and the messages one of them handed back when it stepped down.
     active: int = 0
     handed_back: set[str] = field(default_factory=set)
+    #: A connection raised (a bug, or the caller's on_accepted): the batch ends.
+    failed: bool = False
+    #: Set once the first connection has tried to log in: the extras wait for it.
+    logged_in: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 #: Refusals another connection may not meet (a limit on connections is one of them).
@@ -297,12 +301,25 @@ class SmtpSender:
         next message when it is done with one (see the module docstring)."""
         run = _Run(deque(batch), on_accepted, stop)
         count = connections_for(len(batch), self.cfg.connections)
-        await asyncio.gather(*(self._worker(run) for _ in range(count)))
+        workers = [self._worker(run), *(self._extra(run) for _ in range(count - 1))]
+        # Every connection finishes its message in flight, even if another one raised
+        # (a DATA cut short could be delivered and sent again); then the error goes on.
+        errors = [e for e in await asyncio.gather(*workers, return_exceptions=True) if e]
+        if errors:
+            raise errors[0]
         for _ in range(len(batch)):  # left by a connection that stepped down last
             if not run.queue:
                 break
             await self._worker(run)
         return run.results
+
+    async def _extra(self, run: _Run) -> None:
+        """An extra connection: opened only once the first one has logged in (a wrong
+        password is tried once, not once per connection), and not at all if the batch
+        was halted meanwhile or is done."""
+        await run.logged_in.wait()
+        if run.halt is None and run.queue and not run.stop():
+            await self._worker(run)
 
     async def _worker(self, run: _Run) -> None:
         """One connection taking messages from ``run.queue`` until it is empty or the
@@ -325,7 +342,7 @@ class SmtpSender:
             return False
 
         try:
-            while queue:
+            while queue and not run.failed:
                 env = queue.popleft()
                 if run.halt is not None:
                     results[env.id] = run.halt
@@ -362,7 +379,12 @@ class SmtpSender:
                         results[env.id] = failed.result
                         run.halt = run.halt or failed.result.not_attempted()
                         continue
+                    finally:
+                        run.logged_in.set()  # (or failed: the extras look at the halt)
                     reused = False
+                    if run.halt is not None:  # halted while this one was connecting
+                        queue.appendleft(env)
+                        continue
                 try:
                     result, stage, alive = await self._one(client, env, stop, reused)
                 except _Stale:
@@ -371,7 +393,10 @@ class SmtpSender:
                     queue.appendleft(env)
                     continue
                 reused = True
-                if not result.ok and result.outcome in _TEMPORARY and step_down(env):
+                # A refusal, not a connection lost in DATA (the server may have it all:
+                # that one waits for the outbox's retry, as with one connection).
+                refused = alive or stage is not Stage.DATA
+                if not result.ok and result.outcome in _TEMPORARY and refused and step_down(env):
                     log.debug("an extra SMTP connection stepped down: %s", result.error)
                     return
                 results[env.id] = result
@@ -382,8 +407,12 @@ class SmtpSender:
                     client = None
                 if halts_batch(stage, result):
                     run.halt = run.halt or result.not_attempted()
+        except BaseException:
+            run.failed = True  # the others finish their message in flight, start no other
+            raise
         finally:
             run.active -= 1
+            run.logged_in.set()  # never leave the extras waiting (a stop before any login)
             if client is not None:
                 with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
                     await client.quit(timeout=min(cfg.timeout, _QUIT_TIMEOUT))

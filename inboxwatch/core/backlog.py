@@ -19,6 +19,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from inboxwatch.core import pause
 from inboxwatch.core.actions import Action, Note, SetMarker, StateView, UpdateOutbox
 from inboxwatch.core.cadence import plan
 from inboxwatch.core.lead import Lead, iso
@@ -103,6 +104,10 @@ def fold_tasks(
     return actions, lines
 
 
+def alerts_cancelled(alerts: Sequence[OutboxItem]) -> list[Action]:
+    return [UpdateOutbox(a.cancelled()) for a in alerts]
+
+
 def summarize_backlog(
     view: StateView, world: World, queued: Callable[[], Sequence[OutboxItem]], now: datetime
 ) -> list[Action]:
@@ -110,26 +115,32 @@ def summarize_backlog(
     lists their calls and texts due now (see the module docstring); their alerts still
     queued (``queued()``: the outbox) are cancelled. Nothing when no lead waits."""
     st = world.settings
-    addresses = awaiting(view)
-    if not addresses:
+    waiting = awaiting(view)
+    if not waiting:
         return []
+    # A lead erased meanwhile (`inboxwatch forget`) is not named, nor counted.
+    addresses = [a for a in waiting if view.lead(a) is not None]
     listed = set(addresses)
     alerts = [
         i for i in queued() if i.purpose is Purpose.OWNER_ALERT and i.queued and i.lead in listed
     ]
-    lines = []
-    leads = []
-    for address in addresses:
-        lead = view.lead(address)
-        came = f", arrived {lead.arrived.astimezone(st.window.tz):%a %d %b %H:%M}" if lead else ""
-        lines.append(f"- {_who(lead, address)}{came}")
-        if lead is not None:
-            leads.append(lead)
+    leads = [lead for a in addresses if (lead := view.lead(a)) is not None]
+    tz = st.window.tz
+    lines = [
+        f"- {_who(lead, lead.address)}, arrived {lead.arrived.astimezone(tz):%a %d %b %H:%M}"
+        for lead in leads
+    ]
+    if not leads:
+        return [SetMarker(MARKER, ""), *alerts_cancelled(alerts)]
     planned, tasks = fold_tasks(view, world, leads, now)
-    n = len(addresses)
+    n = len(leads)
+    held = pause.ack_held(view.marker(pause.MARKER), now, tz)
+    acked = (
+        f"Each one's acknowledgement is {held}" if held else "Each has been acknowledged as usual"
+    )
     body = (
-        f"{n} new enquiries were found at once (after a start or an outage). Each has been "
-        f"acknowledged as usual; instead of {n} alerts, here they are together. "
+        f"{n} new enquiries were found at once (after a start or an outage). {acked}; "
+        f"instead of {n} alerts, here they are together. "
         "`inboxwatch leads` lists them with their details.\n\n" + "\n".join(_listed(lines))
     )
     if tasks:
@@ -137,7 +148,7 @@ def summarize_backlog(
             f"\n\nCalls and texts due now ({len(tasks)}), here instead of an alert each:\n"
             + "\n".join(_listed(tasks))
         )
-    out: list[Action] = [UpdateOutbox(a.cancelled()) for a in alerts]
+    out: list[Action] = alerts_cancelled(alerts)
     out += planned
     out += owner_notice(world, f"{n} new leads at once", body, now)
     note = f"{n} new leads at once ({len(tasks)} tasks): one summary alert for the owner"

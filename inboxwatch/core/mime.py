@@ -192,6 +192,7 @@ def restamp(raw: bytes, when: datetime) -> bytes:
 #: A header value written as it is: printable ASCII words with single spaces (what the
 #: library's folding would give back unchanged when the line fits).
 _AS_IS = re.compile(r"[!-~]+(?: [!-~]+)*")
+_BARE_NEWLINE = re.compile(rb"\r\n(?![ \t])|\r(?![ \t\n])|(?<!\r)\n(?![ \t])")
 #: RFC 5322's recommended line length, which headers are folded to.
 MAX_LINE = 78
 
@@ -213,7 +214,12 @@ class _Generator(BytesGenerator):
             ):
                 fp.write(f"{name}: {value}{policy.linesep}".encode("ascii"))
             else:
-                fp.write(policy.fold_binary(name, value))
+                folded = policy.fold_binary(name, value)
+                # As newer Pythons' generator does (verify_generated_headers): a line
+                # break that does not fold would start a header of the sender's making.
+                if _BARE_NEWLINE.search(folded.removesuffix(policy.linesep.encode())):
+                    raise ValueError(f"refusing to write a header with a bare line break: {name}")
+                fp.write(folded)
         self.write(self._NL)  # type: ignore[attr-defined]
 
 

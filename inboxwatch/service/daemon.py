@@ -355,7 +355,9 @@ class Daemon:
                             ]
                             if not summarized and len(alerts) > self.settings.backlog_summary_over:
                                 summarized = self._summary_waits = True
-                                self._apply(session, [route.to_summary(session, alerts)], now)
+                                # Only leads still there (`forget` may have run between chunks).
+                                still = [a for a in alerts if session.lead(a) is not None]
+                                self._apply(session, [route.to_summary(session, still)], now)
                         processed.append(p.mail.ref)
                     if batch.cursor != cursor:
                         session.apply([MoveCursor(Stream.INBOX, batch.cursor)], now)
