@@ -115,15 +115,20 @@ def _sequence(items: Any, flags: int, ascii_text: bool) -> Need:
     return max(candidates, key=_score)
 
 
+def _parse(pattern: re.Pattern[str]) -> Any:
+    """The regex engine's parse tree of ``pattern``, or None."""
+    try:
+        return sre_parse.parse(pattern.pattern, pattern.flags)
+    except Exception:  # a parser that changed under us: no shortcut, same results
+        return None
+
+
 def words(pattern: re.Pattern[str], ascii_text: bool = True) -> Need:
     """The literal ASCII words (lower-cased under IGNORECASE) one of which every match of
     ``pattern`` contains, in ASCII text or (``ascii_text=False``) in any text; None if
     the pattern has no such words."""
-    try:
-        tree = sre_parse.parse(pattern.pattern, pattern.flags)
-    except Exception:  # a parser that changed under us: no shortcut, same results
-        return None
-    return _sequence(tree.data, tree.state.flags, ascii_text)
+    tree = _parse(pattern)
+    return None if tree is None else _sequence(tree.data, tree.state.flags, ascii_text)
 
 
 #: The text last lowered, and its lower case: the detectors ask several patterns about
@@ -147,21 +152,40 @@ class Gated:
     Anything else (``pattern``, ``flags``, ``sub``, ...) is the pattern's own.
     """
 
-    __slots__ = ("_any", "_ascii", "_fold", "_pattern")
+    __slots__ = ("_any", "_ascii", "_fold", "_pattern", "_read")
 
     def __init__(self, pattern: re.Pattern[str]) -> None:
         self._pattern = pattern
-        self._ascii = words(pattern)
-        self._any = words(pattern, ascii_text=False)
         self._fold = bool(pattern.flags & re.I)
+        self._read = False  # the words are read on first use: importing stays cheap
+        self._ascii: Need = None
+        self._any: Need = None
+
+    def _read_words(self) -> None:
+        tree = _parse(self._pattern)
+        if tree is not None:
+            self._ascii = _sequence(tree.data, tree.state.flags, True)
+            self._any = _sequence(tree.data, tree.state.flags, False)
+        self._read = True
 
     @property
     def need(self) -> Need:
         """The words for ASCII text."""
+        if not self._read:
+            self._read_words()
         return self._ascii
+
+    @property
+    def need_in_any_text(self) -> Need:
+        """The words for any text (no letter of another script among them)."""
+        if not self._read:
+            self._read_words()
+        return self._any
 
     def possible(self, text: str) -> bool:
         """False only if no match can be in ``text`` (nor in pieces of its lines)."""
+        if not self._read:
+            self._read_words()
         if text.isascii():
             need = self._ascii
         elif self._fold and _ASCII_LOOKALIKES.search(text):
@@ -195,10 +219,7 @@ def user_gate(source: str, flags: int) -> Gated | None:
     its syntax is ``re``'s but for POSIX classes (``[[:alpha:]]``), which ``re`` reads
     as characters, so a pattern with ``[:`` has none. Its case-insensitive matching
     pairs the same four look-alikes with ASCII letters (``tests/test_prefilter.py``)."""
-    if "[:" in source:
-        return None
-    gate = Gated(re.compile(source, flags))
-    return gate if gate.need is not None or gate._any is not None else None
+    return None if "[:" in source else Gated(re.compile(source, flags))
 
 
 def gated(pattern: re.Pattern[str]) -> Gated:
