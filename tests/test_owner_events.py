@@ -364,3 +364,25 @@ def test_the_attachment_limit_in_the_config(tmp_path: Path) -> None:
     bad = MINIMAL.replace(owner, owner + "alert_attachments_max_kb = -1\n")
     problem = only(write(tmp_path / "c", bad))
     assert problem.key == "owner.alert_attachments_max_kb" and "0 (never)" in str(problem)
+
+
+def test_a_forwarded_email_is_carried_as_an_eml_file_not_a_base64_message_part() -> None:
+    """RFC 2046 §5.2.1: a message/rfc822 part may not be base64-encoded; the alert
+    carries the forwarded original as a file the owner's mail program opens."""
+    original = b"From: Old <old@x.test>\r\nSubject: the first quote\r\n\r\nOld words\r\n"
+    # As Outlook sends it, base64-encoded (forbidden, but it happens): read all the same.
+    raw = enquiry_with_files(("", "message/rfc822", original))
+    assert b"Content-Transfer-Encoding: base64" in raw
+    kept, _ = attachments(raw, limit=1 << 20)
+    assert [a.content_type for a in kept] == ["message/rfc822"]
+    assert kept[0].data.replace(b"\r\n", b"\n") == original.replace(b"\r\n", b"\n")
+    out = dataclasses.replace(
+        owner_mail(route.on_enquiry(direct_enquiry(WED), BOOK, ST, WED, counter_ids()).sends)[0],
+        attachments=kept,
+    )
+    wire = to_bytes(out)
+    assert b"message/rfc822" not in wire
+    (part,) = list(read(out).iter_attachments())
+    assert part.get_content_type() == "application/octet-stream"
+    assert part.get_filename() is not None and part.get_filename().endswith(".eml")
+    assert part.get_content().replace(b"\r\n", b"\n") == original.replace(b"\r\n", b"\n")

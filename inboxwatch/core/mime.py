@@ -6,6 +6,7 @@ and the email library's encoder, so a CR/LF in a form field cannot add a header.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import email
 import email.utils
@@ -302,13 +303,19 @@ def _data(part: Message) -> bytes | None:
         inner = part.get_payload()
         if isinstance(inner, list) and inner and isinstance(inner[0], Message):
             try:
-                return inner[0].as_bytes()
+                data = inner[0].as_bytes()
+                cte = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+                if cte == "base64":  # forbidden (RFC 2046 §5.2.1), but Outlook sends it:
+                    return base64.b64decode(data)  # the parser took the text for a message
+                if cte == "quoted-printable":
+                    return quopri.decodestring(data.lstrip(b"\r\n"))
+                return data
             except (UnicodeError, LookupError, ValueError, email.errors.MessageError):
                 return None  # e.g. a header the library will not write back (a stray
                 # vertical tab: "embedded header"): the file is left out, not the alert
         return None
-    data = part.get_payload(decode=True)
-    return data if isinstance(data, bytes) else None
+    payload = part.get_payload(decode=True)
+    return payload if isinstance(payload, bytes) else None
 
 
 def attachments(
@@ -349,12 +356,19 @@ def _file_part(a: Attachment) -> MIMEBase:
     encoding (quoted, or RFC 2231 for non-ASCII), never pasted into a header."""
     ctype, _, charset = a.content_type.partition("; charset=")
     maintype, _, subtype = ctype.partition("/")
+    name = clean_header(a.filename, 250) or "attachment"
+    if maintype.lower() == "message":
+        # A forwarded email: RFC 2046 §5.2.1 allows no base64 for message/*, and as a
+        # file (.eml, which mail programs open) it needs none of the rules of one.
+        maintype, subtype, charset = "application", "octet-stream", ""
+        stem, dot, ext = name.rpartition(".")
+        if not dot or ext.lower() in ("rfc822", "global"):
+            name = f"{stem if dot else name}.eml"
     part = MIMEBase(maintype, subtype)
     if charset:
         part.set_param("charset", charset)
     part.set_payload(a.data)
     encoders.encode_base64(part)
-    name = clean_header(a.filename, 250) or "attachment"
     value: str | tuple[str, str, str] = name if name.isascii() else ("utf-8", "", name)
     part.set_param("name", name, charset="utf-8" if not name.isascii() else None)
     part.add_header("Content-Disposition", "attachment", filename=value)
