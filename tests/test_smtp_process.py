@@ -25,9 +25,11 @@ def test_mail_is_captured_and_local_mail_delivered_and_the_child_ends(tmp_path: 
                 [servers.address("owner"), "lead@customer.test"],
                 b"Subject: hi\r\nMessage-ID: <p1@example.test>\r\n\r\nbody\r\n",
             )
-        with smtplib.SMTP("127.0.0.1", servers.smtp_port, timeout=10) as smtp:
-            with pytest.raises(smtplib.SMTPAuthenticationError):
-                smtp.login(servers.address("shop"), "wrong")
+        with (
+            smtplib.SMTP("127.0.0.1", servers.smtp_port, timeout=10) as smtp,
+            pytest.raises(smtplib.SMTPAuthenticationError),
+        ):
+            smtp.login(servers.address("shop"), "wrong")
         (got,) = servers.smtp_wait(1, 10)
         assert got.rcpt_tos == (servers.address("owner"), "lead@customer.test")
         assert got.auth_login == servers.address("shop")
