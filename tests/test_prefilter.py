@@ -200,3 +200,11 @@ def test_a_skipped_text_never_matches_a_rule(words_: list[str], sep: str) -> Non
         assert p.gate is not None
         if not p.gate.possible(text):
             assert p.compiled.search(text) is None, (p.source, text)
+
+
+def test_a_sequence_needs_a_word_of_each_part() -> None:
+    gate = rx(r"\b(?:new|neue)\b.{0,40}\b(?:submission|entry)\b")
+    assert not gate.possible("a new quote")  # the second part is missing
+    assert not gate.possible("my entry")  # the first part is missing
+    assert gate.possible("New website entry")
+    assert gate.search("New website entry") is not None

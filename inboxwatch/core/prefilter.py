@@ -65,6 +65,13 @@ def _score(need: frozenset[str]) -> tuple[int, int]:
 def _sequence(items: Any, flags: int, ascii_text: bool) -> Need:
     """The words one of which every match of this sequence contains (in ASCII text, if
     ``ascii_text``: then a literal that matches no ASCII character makes it impossible)."""
+    needs = _needs(items, flags, ascii_text)
+    return needs[0] if needs else None
+
+
+def _needs(items: Any, flags: int, ascii_text: bool) -> list[frozenset[str]]:
+    """Every set of words of which a match of this sequence contains one (each part of a
+    sequence is needed: "new ... submission" needs one of each group), best first."""
     fold = bool(flags & re.I)
     candidates: list[frozenset[str]] = []
     run: list[str] = []
@@ -108,11 +115,9 @@ def _sequence(items: Any, flags: int, ascii_text: bool) -> Need:
         else:  # a class, any, an anchor, a lookaround, a back reference: no word
             close()
     close()
-    if not candidates:
-        return None
     if any(not c for c in candidates):
-        return frozenset()
-    return max(candidates, key=_score)
+        return [frozenset()]
+    return sorted(candidates, key=_score, reverse=True)
 
 
 def _parse(pattern: re.Pattern[str]) -> Any:
@@ -152,7 +157,7 @@ class Gated:
     Anything else (``pattern``, ``flags``, ``sub``, ...) is the pattern's own.
     """
 
-    __slots__ = ("_any", "_ascii", "_fold", "_pattern", "_read")
+    __slots__ = ("_also_any", "_also_ascii", "_any", "_ascii", "_fold", "_pattern", "_read")
 
     def __init__(self, pattern: re.Pattern[str]) -> None:
         self._pattern = pattern
@@ -160,12 +165,17 @@ class Gated:
         self._read = False  # the words are read on first use: importing stays cheap
         self._ascii: Need = None
         self._any: Need = None
+        # A second set of words a match needs as well, when the pattern is a sequence.
+        self._also_ascii: Need = None
+        self._also_any: Need = None
 
     def _read_words(self) -> None:
         tree = _parse(self._pattern)
         if tree is not None:
-            self._ascii = _sequence(tree.data, tree.state.flags, True)
-            self._any = _sequence(tree.data, tree.state.flags, False)
+            ascii_needs = _needs(tree.data, tree.state.flags, True)
+            any_needs = _needs(tree.data, tree.state.flags, False)
+            self._ascii, self._also_ascii = (*ascii_needs, None, None)[:2]
+            self._any, self._also_any = (*any_needs, None, None)[:2]
         self._read = True
 
     @property
@@ -187,16 +197,23 @@ class Gated:
         if not self._read:
             self._read_words()
         if text.isascii():
-            need = self._ascii
+            need, also = self._ascii, self._also_ascii
         elif self._fold and _ASCII_LOOKALIKES.search(text):
             return True
         else:
-            need = self._any
+            need, also = self._any, self._also_any
         if need is None or not ENABLED:
             return True
         # Folded text is lower case already: no copy.
         hay = _lower(text) if self._fold and not text.islower() else text
-        for word in need:  # noqa: SIM110 (a loop: a generator costs a third more here)
+        for word in need:  # (loops: a generator costs a third more here)
+            if word in hay:
+                break
+        else:
+            return False
+        if also is None:
+            return True
+        for word in also:  # noqa: SIM110
             if word in hay:
                 return True
         return False
