@@ -45,8 +45,9 @@ SEQ = """
 
 
 def hostile(n: int = 50_000) -> bytes:
-    """A small form notification with a long run of spaces after an "e-mail" label."""
-    body = "New form submission\r\n\r\ne-mail" + " " * n + "text\r\n"
+    """A small form notification with a long run of spaces after an "e-mail" label (and an
+    "@" after them: a text without one is never searched, core/prefilter.py)."""
+    body = "New form submission\r\n\r\ne-mail" + " " * n + "text @\r\n"
     return (
         "From: Shop <wordpress@shop.example>\r\nTo: hello@shop.example\r\n"
         "Subject: New form submission\r\nMessage-ID: <hostile.1@shop.example>\r\n"
