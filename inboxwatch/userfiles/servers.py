@@ -27,6 +27,13 @@ OAUTH2_MECHANISMS = ("xoauth2", "oauthbearer")
 PASSWORD_SOURCES = ("password_env", "password_file", "password_command", "password_credential")
 
 
+def _secret_text(path: Path) -> str:
+    """A password file's text without its line end, and without the byte order mark an
+    editor on Windows may put first (it would be taken for part of the password, and the
+    login refused for a reason nobody can see)."""
+    return path.read_text(encoding="utf-8-sig").strip("\r\n")
+
+
 @dataclass(frozen=True)
 class Secret:
     """Where a password comes from; resolved only when connecting, never stored or logged.
@@ -55,8 +62,8 @@ class Secret:
             return value
         if self.path:
             try:
-                return Path(self.path).read_text(encoding="utf-8").strip("\r\n")
-            except OSError as exc:
+                return _secret_text(Path(self.path))
+            except (OSError, UnicodeDecodeError) as exc:
                 raise ConfigError(
                     [Problem(self.file, f"{self.key}.password_file", f"cannot read: {exc}")]
                 ) from None
@@ -101,7 +108,9 @@ class Secret:
             raise ConfigError([Problem(self.file, key, why)])
         path = Path(folder) / self.credential
         try:
-            return path.read_text(encoding="utf-8").strip("\r\n")
+            return _secret_text(path)
+        except UnicodeDecodeError as exc:
+            raise ConfigError([Problem(self.file, key, f"cannot read {path}: {exc}")]) from None
         except OSError as exc:
             why = f"cannot read {path}: {exc.strerror or exc} (is it in LoadCredential=?)"
             raise ConfigError([Problem(self.file, key, why)]) from None

@@ -25,6 +25,43 @@ def _norm(key: str) -> str:
     return ".".join(part.strip().strip("\"'") for part in key.split("."))
 
 
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def read_text_file(path: Path, problems: list[Problem]) -> str | None:
+    """The file's text as UTF-8; on failure one problem a user can act on, and None.
+
+    Editors on Windows write a byte order mark before UTF-8 text (Notepad did so until
+    2019): it is dropped, as TOML editors do, instead of failing at "line 1, column 1".
+    Text in another encoding (Latin-1, or Notepad's "Unicode", UTF-16) is named with the
+    line of its first bad byte, and a folder or unreadable file with the reason, not a
+    traceback."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        problems.append(Problem(str(path), "", "file not found"))
+        return None
+    except IsADirectoryError:
+        problems.append(Problem(str(path), "", "is a folder, not a file"))
+        return None
+    except OSError as exc:
+        problems.append(Problem(str(path), "", f"cannot read: {exc.strerror or exc}"))
+        return None
+    if raw.startswith(_UTF16_BOMS):
+        problems.append(Problem(str(path), "", "cannot read: UTF-16 text: save it as UTF-8", 1))
+        return None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        skip = 3 if raw.startswith(b"\xef\xbb\xbf") else 0
+        start = exc.start + skip
+        line = raw.count(b"\n", 0, start) + 1
+        column = start - (raw.rfind(b"\n", 0, start) + 1) + 1
+        why = f"cannot read as UTF-8: byte 0x{raw[start]:02X} (column {column}): save it as UTF-8"
+        problems.append(Problem(str(path), "", why, line))
+        return None
+
+
 @dataclass
 class TomlFile:
     """One loaded TOML file and the problems found while reading it."""
@@ -38,13 +75,8 @@ class TomlFile:
     @classmethod
     def load(cls, path: Path, problems: list[Problem]) -> TomlFile | None:
         """Read and parse; on failure record a problem (with the line) and return None."""
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            problems.append(Problem(str(path), "", "file not found"))
-            return None
-        except (OSError, UnicodeDecodeError) as exc:
-            problems.append(Problem(str(path), "", f"cannot read: {exc}"))
+        text = read_text_file(path, problems)
+        if text is None:
             return None
         try:
             data = tomllib.loads(text)
