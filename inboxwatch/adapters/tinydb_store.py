@@ -137,21 +137,40 @@ class TinyDbStore(StateStore):
 
     def _read_news(self) -> None:
         snap = fingerprint(self.path)
+        if snap is None and self._loaded and not self.file.readonly:
+            self._write_back()
+            return
         if not self._loaded or snap != self._loaded_snapshot:
             self._load()
             return
+        if not self._read_journal_tail():
+            self._load()
+
+    def _read_journal_tail(self) -> bool:
+        """Replay what others appended to our journal; False if it is not ours any more."""
         try:
             st = self.journal_path.stat()
         except FileNotFoundError:
             st = None
         if self._journal_end is None:
-            return  # our generation has no journal yet: nobody else can have written one
+            return True  # our generation has no journal yet: nobody else can have written one
         if st is None or st.st_ino != self._journal_ino or st.st_size < self._journal_end:
-            self._load()
-        elif st.st_size > self._journal_end:
+            return False
+        if st.st_size > self._journal_end:
             tail = journal.read(self.journal_path, self._journal_end)
             self.model.replay(tail.records)
             self._journal_end = tail.end
+        return True
+
+    def _write_back(self) -> None:
+        """The state file went away under us (deleted by hand, a clean-up script, the
+        folder emptied): memory still holds all of it, so it is written again, instead of
+        being read back as a new, empty state that would forget every lead, cadence,
+        opt-out and queued message. A file *replaced* by another (a backup put back) is
+        read, as the user meant."""
+        self._read_journal_tail()  # a command's change after the file went, if any
+        log.warning("state file %s was deleted while running: written again from memory", self.path)
+        self.compact()
 
     def _load(self) -> None:
         self._loaded = False
