@@ -131,7 +131,9 @@ WORDS = [w for t in CORPUS if isinstance(t, str) for w in t.split()]
         st.text(max_size=200),
         st.binary(max_size=200),
         st.lists(st.sampled_from(WORDS), max_size=30).map(" ".join),
-        st.lists(st.sampled_from(WORDS), max_size=30).map(lambda ws: " ".join(ws).encode()),
+        st.lists(st.sampled_from(WORDS), max_size=30).map(
+            lambda ws: " ".join(ws).encode("utf-8", "surrogatepass")  # a lone surrogate too
+        ),
     )
 )
 def test_any_text_ranks_as_py3langid(text: str | bytes) -> None:
