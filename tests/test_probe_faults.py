@@ -47,7 +47,8 @@ def test_a_message_built_to_backtrack_is_skipped_and_the_next_enquiry_is_answere
     rd = RunningDaemon(mail_servers, shop, tmp_path / "iw", rules=rules, poll_seconds=3600)
     with rd:
         ours = f"wordpress@{rd.address.split('@')[1]}"
-        body = "New form submission\n\ne-mail" + " " * 50_000 + "text\n"
+        # The "@" keeps the pattern running: a text without one is never searched.
+        body = "New form submission\n\ne-mail" + " " * 50_000 + "text @\n"
         mail_servers.deliver(shop, mail(ours, rd.address, "New form submission", body), sender=ours)
         lead = "after.the.poison@customer.test"
         mail_servers.deliver(shop, mail(lead, rd.address, "Quote please"), sender=lead)
