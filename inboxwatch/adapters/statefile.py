@@ -97,6 +97,28 @@ def remove_temp_files(path: Path) -> list[Path]:
     return gone
 
 
+@contextlib.contextmanager
+def folder_locked(folder: Path) -> Iterator[bool]:
+    """An exclusive ``flock`` on the state folder itself, held while the block runs; yields
+    False (and holds nothing) when another process has it.
+
+    The daemon's run lock is a file, and a file can be deleted under a running daemon (a
+    clean-up of "stale" lock files, a user who thinks it is left over): a second daemon
+    would then make a new one, lock it, and both would send every queued message. A
+    folder cannot be removed while it holds the state, so its lock outlives such a clean-up.
+    """
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)  # releases the flock
+
+
 class StateFile:
     """One state file's lock: the daemon and the commands beside it take turns."""
 

@@ -271,7 +271,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 ]
             )
     from inboxwatch.adapters.oauth import credentials
-    from inboxwatch.service.runner import make_daemon
+    from inboxwatch.service.runner import RunLockKeeper, make_daemon
 
     passwords = credentials(cfg)  # OAuth2: the token command runs when a login needs it
     if args.dry_run:
@@ -287,6 +287,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGUSR1, signal.SIG_IGN)
     with single_instance(cfg.state_path):
         daemon = make_daemon(cfg, book, passwords, time_scale=scale)
+        daemon.hooks.append(RunLockKeeper(cfg.state_path).hook)
         daemon.install_signal_handlers()
         log.info(
             "inboxwatch watching %s on %s as %s%s",
@@ -303,6 +304,8 @@ def single_instance(state_path: Path) -> Iterator[None]:
     """Two daemons on one state would both send every queued message: refuse the second."""
     import fcntl
     import os
+
+    from inboxwatch.adapters.statefile import folder_locked
 
     state_path.parent.mkdir(parents=True, exist_ok=True)
     path = state_path.with_name(state_path.name + ".run.lock")
@@ -323,11 +326,15 @@ def single_instance(state_path: Path) -> Iterator[None]:
                     )
                 ]
             ) from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(str(os.getpid()))
-        fh.flush()
-        yield
+        with folder_locked(state_path.parent) as alone:
+            if not alone:  # the other one's run lock file was deleted under it
+                why = "another inboxwatch is already running on this state (its run lock deleted)"
+                raise ConfigError([Problem(str(state_path), "state.path", why)])
+            fh.seek(0)
+            fh.truncate()
+            fh.write(str(os.getpid()))
+            fh.flush()
+            yield
 
 
 def running_pid(state_path: Path) -> int | None:

@@ -5,8 +5,13 @@ One place builds a daemon, for ``inboxwatch run``, the tests and the benchmarks 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import fcntl
+import logging
+import os
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 from inboxwatch.adapters.forwarding import ForwardingSource
 from inboxwatch.adapters.memory_store import MemoryStore
@@ -19,6 +24,8 @@ from inboxwatch.service.outbox import DryRunSender
 from inboxwatch.service.pause import MARKER as PAUSE_MARKER
 from inboxwatch.userfiles.config import Config
 from inboxwatch.userfiles.rulebook import RuleBook
+
+log = logging.getLogger("inboxwatch")
 
 
 def make_daemon(
@@ -99,3 +106,50 @@ class ReadOnlySource(ForwardingSource):
 
     def mark_processed(self, refs: Sequence[str]) -> None:
         return None
+
+
+class RunLockKeeper:
+    """Puts the run lock file back when it is deleted under the running daemon.
+
+    The state folder's lock keeps a second daemon out all the same
+    (:func:`inboxwatch.adapters.statefile.folder_locked`), but `status`, `pause` and the
+    other commands find the daemon's pid in that file: without it `status` says "not
+    running" (exit 1, a false alarm for monitoring) and a command's wake-up is lost.
+    Checked after each tick (a file's inode, no read); the new file is locked and kept
+    open for the daemon's life, as the first one is."""
+
+    def __init__(self, state_path: Path) -> None:
+        self.path = state_path.with_name(state_path.name + ".run.lock")
+        self.ino = self._ino()
+        self.kept: list[int] = []
+
+    def _ino(self) -> int | None:
+        try:
+            return self.path.stat().st_ino
+        except FileNotFoundError:
+            return None
+
+    def hook(self, what: str, data: Mapping[str, Any]) -> None:
+        if what == "tick-done":
+            self.check()
+
+    def check(self) -> None:
+        if self.ino is not None and self._ino() == self.ino:
+            return
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            log.warning("run lock %s was deleted and cannot be made again: %s", self.path, exc)
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode("ascii"))
+        except OSError:  # a second daemon holds it for a moment, on its way out
+            os.close(fd)
+            return
+        for old in self.kept:  # a lock on a file deleted again: nobody can see it
+            os.close(old)
+        self.kept = [fd]
+        self.ino = os.fstat(fd).st_ino
+        log.warning("run lock %s was deleted while running: made again", self.path)

@@ -1,0 +1,146 @@
+"""Faults met by the real daemon process (``python -m inboxwatch run``) on the private
+Dovecot and SMTP stand-in: its run lock deleted under it, a second daemon started on the
+same state, SIGTERM in the middle of a backlog.
+
+A user expects: one daemon per state whatever is deleted beside it (two would send every
+message twice), `status` that still finds it, and a stop that finishes the message in
+flight and repeats nothing after the restart. Every wait is bounded and polled; every
+process started here is stopped in ``finally``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from harness import REPO
+
+from inboxwatch.testing.devservers import MailServers
+from inboxwatch.testing.mailfactory import mail, parse
+
+pytestmark = pytest.mark.servers
+WAIT = 30.0  # the longest one condition is waited for (polled: a bound, not a sleep)
+
+
+class Daemon:
+    """One ``inboxwatch run`` process; its stderr goes to a file the test reads."""
+
+    def __init__(self, config: Path, log: Path) -> None:
+        self.config, self.log_path = config, log
+        self.out = log.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "inboxwatch", "run", "--config", str(config)],
+            stdout=self.out,
+            stderr=self.out,
+            cwd=REPO,
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.out.close()
+        return self.proc.returncode
+
+
+def wait_for(cond: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := cond():
+            return value
+        time.sleep(0.05)
+    raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+
+
+@pytest.fixture
+def started(
+    mail_servers: MailServers, shop: str, tmp_path: Path
+) -> Iterator[Callable[[str], Daemon]]:
+    made: list[Daemon] = []
+    config = mail_servers.inboxwatch_config(
+        shop, tmp_path / "iw", rules=REPO / "rules", templates=REPO / "templates"
+    )
+
+    def start(name: str) -> Daemon:
+        d = Daemon(config, tmp_path / f"{name}.log")
+        made.append(d)
+        return d
+
+    try:
+        yield start
+    finally:
+        for d in made:
+            d.stop()
+
+
+def acks_to(servers: MailServers, shop: str, rcpt: str) -> int:
+    return sum(
+        1
+        for m in list(servers.smtp_sent)
+        if rcpt in m.rcpt_tos
+        and m.mail_from == servers.address(shop)
+        and parse(m.data).get("X-Inboxwatch") == "ack"
+    )
+
+
+def enquire(servers: MailServers, shop: str, lead: str) -> None:
+    raw = mail(lead, servers.address(shop), "Quote for a kitchen?", name="Lea Lead")
+    servers.deliver(shop, raw, sender=lead)
+
+
+def test_a_deleted_run_lock_keeps_a_second_daemon_out_and_is_made_again(
+    mail_servers: MailServers, shop: str, started: Callable[[str], Daemon]
+) -> None:
+    first = started("first")
+    wait_for(lambda: "Sent: first start" in first.log(), "the first daemon reading")
+    config = first.config
+    lock = config.parent / "state" / "inboxwatch.json.run.lock"
+    assert lock.read_text() == str(first.proc.pid)
+    lock.unlink()  # a clean-up of "stale" lock files
+    second = started("second")
+    code = second.proc.wait(WAIT)
+    assert code == 2
+    assert "another inboxwatch is already running on this state" in second.log()
+    lead = "lea.lock@customer.test"
+    enquire(mail_servers, shop, lead)
+    wait_for(lambda: acks_to(mail_servers, shop, lead), "the acknowledgement")
+    # The first daemon put its run lock back (after that tick), so status finds it.
+    wait_for(lambda: lock.exists() and lock.read_text() == str(first.proc.pid), "the lock back")
+    assert "was deleted while running: made again" in first.log()
+    status = subprocess.run(
+        [sys.executable, "-m", "inboxwatch", "status", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=WAIT,
+    )
+    assert f"running (pid {first.proc.pid})" in status.stdout
+    assert first.proc.poll() is None
+    assert acks_to(mail_servers, shop, lead) == 1
+
+
+def test_a_second_daemon_on_a_running_state_exits_2_naming_the_first(
+    started: Callable[[str], Daemon],
+) -> None:
+    first = started("first")
+    wait_for(lambda: "Sent: first start" in first.log(), "the first daemon reading")
+    second = started("second")
+    assert second.proc.wait(WAIT) == 2
+    (line,) = second.log().strip().splitlines()
+    assert f"another inboxwatch (pid {first.proc.pid}) is already running" in line
+    assert first.proc.poll() is None
+    os.kill(first.proc.pid, 0)  # still there
