@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from inboxwatch.core.message import (
     _REPORT_TYPES,
+    Address,
     _plain_fields,
     parse_addresses,
     parse_addresses_by_library,
@@ -88,3 +89,10 @@ def test_every_sample_address_as_the_library_reads_it() -> None:
         for name in ("from", "to", "cc", "reply-to"):
             values = [str(v) for k, v in msg.raw_items() if k.lower() == name]
             assert parse_addresses(values) == parse_addresses_by_library(values), (path, values)
+
+
+@given(st.text(max_size=12))
+def test_a_display_name_is_quoted_as_before(name: str) -> None:
+    specials = ',;:<>@"()[]'
+    quoted = f'"{name}"' if any(c in name for c in specials) else name
+    assert str(Address("a@b.cc", name)) == (f"{quoted} <a@b.cc>" if name else "a@b.cc")

@@ -46,8 +46,13 @@ class Address:
         """For people and rule matching: unicode as is (headers are encoded by compose.py)."""
         if not self.name:
             return self.addr
-        name = f'"{self.name}"' if any(c in self.name for c in ',;:<>@"()[]') else self.name
+        name = f'"{self.name}"' if _SPECIALS.search(self.name) else self.name
         return f"{name} <{self.addr}>"
+
+
+#: Characters that make a display name need quotes (a set, not a loop over them: the
+#: rules format every sender, issue 12).
+_SPECIALS = re.compile(r'[,;:<>@"()\[\]]')
 
 
 @dataclass(frozen=True)
