@@ -92,9 +92,10 @@ class Message:
     def has_header(self, name: str) -> bool:
         return name.lower() in self.headers
 
-    @property
+    @cached_property
     def thread_ids(self) -> tuple[str, ...]:
-        """Message-IDs this message answers: In-Reply-To first, then References."""
+        """Message-IDs this message answers: In-Reply-To first, then References (worked
+        out once: classification asks four times)."""
         seen: dict[str, None] = {}
         for mid in (*self.in_reply_to, *reversed(self.references)):
             seen.setdefault(mid, None)
