@@ -4,7 +4,9 @@
 
 ack-latency  delivery (LMTP) → acknowledgement captured by the SMTP stand-in, daemon woken by
              IDLE (poll_seconds = 3600), next to raw IDLE/NOOP notification probes and a
-             bench-only NOOP-polling mail source, to show where the time goes.
+             bench-only NOOP-polling mail source, to show where the time goes; also the
+             daemon polling at the default interval (polling.py) and the floor, a Sieve
+             vacation reply from the same Dovecot (sieve_floor.py).
 backlog      1,000 varied messages arrive while the daemon is down (after its first start);
              time to the first and the last acknowledgement, split by piece.
 state-cost   one daemon-like state transaction with 100 / 1,000 / 5,000 active leads and
