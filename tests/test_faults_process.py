@@ -10,7 +10,10 @@ process started here is stopped in ``finally``.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -110,9 +113,14 @@ def test_a_deleted_run_lock_keeps_a_second_daemon_out_and_is_made_again(
     config = first.config
     lock = config.parent / "state" / "inboxwatch.json.run.lock"
     assert lock.read_text() == str(first.proc.pid)
-    lock.unlink()  # a clean-up of "stale" lock files
-    second = started("second")
-    code = second.proc.wait(WAIT)
+    # Held still (SIGSTOP) so that it cannot put the lock back before the second starts.
+    first.proc.send_signal(signal.SIGSTOP)
+    try:
+        lock.unlink()  # a clean-up of "stale" lock files
+        second = started("second")
+        code = second.proc.wait(WAIT)
+    finally:
+        first.proc.send_signal(signal.SIGCONT)
     assert code == 2
     assert "another inboxwatch is already running on this state" in second.log()
     lead = "lea.lock@customer.test"
@@ -144,3 +152,61 @@ def test_a_second_daemon_on_a_running_state_exits_2_naming_the_first(
     assert f"another inboxwatch (pid {first.proc.pid}) is already running" in line
     assert first.proc.poll() is None
     os.kill(first.proc.pid, 0)  # still there
+
+
+@contextlib.contextmanager
+def tiny_folder(path: Path) -> Iterator[Path]:
+    """A 64 KiB tmpfs at ``path`` (root only); unmounted at the end, pass or fail."""
+    path.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        pytest.skip("mounting a tmpfs needs root")
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", str(path)],
+        capture_output=True,
+        timeout=WAIT,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace')}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True, timeout=WAIT)
+
+
+def fill(folder: Path) -> Path:
+    filler = folder / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for _ in range(1000):  # 64 KiB in 1 KiB writes: full long before the bound
+            os.write(fd, b"x" * 1024)
+    except OSError as exc:
+        assert exc.errno == errno.ENOSPC
+    finally:
+        os.close(fd)
+    return filler
+
+
+def test_a_full_state_folder_mid_run_is_one_line_and_nothing_is_lost_or_sent_twice(
+    mail_servers: MailServers, shop: str, tmp_path: Path
+) -> None:
+    config = mail_servers.inboxwatch_config(
+        shop, tmp_path / "iw", rules=REPO / "rules", templates=REPO / "templates"
+    )
+    with tiny_folder(tmp_path / "iw" / "state") as state:
+        d = Daemon(config, tmp_path / "d.log")
+        try:
+            wait_for(lambda: "Sent: first start" in d.log(), "the daemon reading")
+            filler = fill(state)
+            lead = "lea.full@customer.test"
+            enquire(mail_servers, shop, lead)
+            wait_for(lambda: "cannot write the state in" in d.log(), "the daemon noticing")
+            line = next(x for x in d.log().splitlines() if "cannot write the state in" in x)
+            assert str(state) in line and "nothing is sent until it can; trying again" in line
+            assert "Traceback" not in d.log()
+            assert acks_to(mail_servers, shop, lead) == 0  # it could not be recorded
+            filler.unlink()
+            wait_for(lambda: acks_to(mail_servers, shop, lead), "the acknowledgement", 90)
+            assert d.proc.poll() is None
+        finally:
+            d.stop()
+        assert acks_to(mail_servers, shop, lead) == 1

@@ -22,6 +22,7 @@ anywhere else it is damage, and the store refuses to guess.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import zlib
@@ -131,7 +132,9 @@ def append(path: Path, changes: list[Change], end: int) -> int:
                 os.ftruncate(fd, end)
             written = os.pwrite(fd, data, end)
             if written != len(data):
-                raise OSError(f"short write to {path} ({written} of {len(data)} bytes)")
+                # A regular file is written short only when the disk or a quota is full.
+                why = f"No space left on device ({written} of {len(data)} bytes written)"
+                raise OSError(errno.ENOSPC, why)
             os.fdatasync(fd)
         except BaseException:
             with contextlib.suppress(OSError):  # if not, the checksum keeps it out

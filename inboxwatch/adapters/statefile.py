@@ -25,6 +25,21 @@ from inboxwatch.errors import StateError
 Data = dict[str, dict[str, Any]]
 
 
+class StateUnwritable(OSError):
+    """The state cannot be written (a full disk, a folder made read-only, a quota): a
+    condition of the machine, not a bug, so one line names it and the folder; nothing
+    that would need recording goes out until it can be written. Still an ``OSError``."""
+
+    def __init__(self, folder: Path, exc: OSError) -> None:
+        why = exc.strerror or str(exc)
+        super().__init__(
+            exc.errno, f"cannot write the state in {folder}: {why}; nothing is sent until it can"
+        )
+
+    def __str__(self) -> str:
+        return str(self.strerror)  # without OSError's "[Errno 28]"
+
+
 def fingerprint(path: Path) -> tuple[int, int, int] | None:
     try:
         st = path.stat()

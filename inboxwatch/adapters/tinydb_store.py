@@ -34,6 +34,7 @@ from inboxwatch.adapters.model_state import ModelState
 from inboxwatch.adapters.ports import State, StateStore
 from inboxwatch.adapters.statefile import (
     StateFile,
+    StateUnwritable,
     fingerprint,
     read_json,
     remove_temp_files,
@@ -300,12 +301,15 @@ class TinyDbStore(StateStore):
                 yield state
                 changes = self.model.changes()
                 if changes and not self.file.readonly:
-                    for row in state.to_archive:
-                        self.file.append_line(self.archive_path, row)
                     try:
+                        for row in state.to_archive:
+                            self.file.append_line(self.archive_path, row)
                         self._persist(changes)
-                    except BaseException:
+                    except OSError as exc:
                         self._loaded = False  # what reached the disk is read back next time
+                        raise StateUnwritable(self.path.parent, exc) from exc
+                    except BaseException:
+                        self._loaded = False
                         raise
                     self.model.commit()
                 else:

@@ -37,6 +37,7 @@ from inboxwatch.adapters.ports import (
     StateStore,
     Stream,
 )
+from inboxwatch.adapters.statefile import StateUnwritable
 from inboxwatch.core import delivery, digest, language, route
 from inboxwatch.core.actions import Action, InboxMail, MoveCursor, Notice, Queue, SentMail
 from inboxwatch.core.classify import Known
@@ -198,6 +199,12 @@ class Daemon:
                         return 1
                     self._mailbox_trouble(str(exc))
                     self._drop(str(exc), backoff)
+                except StateUnwritable as exc:  # a full disk: one line, not a traceback
+                    if once:
+                        raise
+                    delay = backoff.next()
+                    log.error("%s; trying again in %.0f s", exc, delay)
+                    self.stop_event.wait(delay)
                 except Exception:
                     if once:
                         raise
