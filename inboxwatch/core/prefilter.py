@@ -120,6 +120,12 @@ def _needs(items: Any, flags: int, ascii_text: bool) -> list[frozenset[str]]:
     return sorted(candidates, key=_score, reverse=True)
 
 
+def _shortest(need: frozenset[str]) -> frozenset[str]:
+    """The same test with fewer words: a word that holds another is found only where that
+    other is ("delivery failed" and "delivery "), so it adds nothing to "one of them"."""
+    return frozenset(w for w in need if not any(o != w and o in w for o in need))
+
+
 def _parse(pattern: re.Pattern[str]) -> Any:
     """The regex engine's parse tree of ``pattern``, or None."""
     try:
@@ -174,8 +180,8 @@ class Gated:
         if tree is not None:
             ascii_needs = _needs(tree.data, tree.state.flags, True)
             any_needs = _needs(tree.data, tree.state.flags, False)
-            self._ascii, self._also_ascii = (*ascii_needs, None, None)[:2]
-            self._any, self._also_any = (*any_needs, None, None)[:2]
+            self._ascii, self._also_ascii = (*map(_shortest, ascii_needs), None, None)[:2]
+            self._any, self._also_any = (*map(_shortest, any_needs), None, None)[:2]
         self._read = True
 
     @property
