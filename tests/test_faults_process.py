@@ -26,6 +26,7 @@ import pytest
 from harness import REPO
 
 from inboxwatch.testing.devservers import MailServers
+from inboxwatch.testing.faultysmtp import FaultySmtp
 from inboxwatch.testing.mailfactory import mail, parse
 
 pytestmark = pytest.mark.servers
@@ -210,3 +211,63 @@ def test_a_full_state_folder_mid_run_is_one_line_and_nothing_is_lost_or_sent_twi
         finally:
             d.stop()
         assert acks_to(mail_servers, shop, lead) == 1
+
+
+def smtp_at(config: Path, port: int) -> None:
+    """Point the config's [smtp] at a plain server on ``port``, one connection, no login."""
+    text = config.read_text()
+    start, end = text.index("[smtp]"), text.index("[identity]")
+    smtp = f'[smtp]\nhost = "127.0.0.1"\nport = {port}\ntls = "none"\n'
+    smtp += "timeout = 10\nconnections = 1\n\n"
+    config.write_text(text[:start] + smtp + text[end:])
+
+
+def test_sigterm_during_a_backlog_finishes_the_message_in_flight_and_repeats_nothing(
+    mail_servers: MailServers, shop: str, tmp_path: Path
+) -> None:
+    config = mail_servers.inboxwatch_config(
+        shop, tmp_path / "iw", rules=REPO / "rules", templates=REPO / "templates"
+    )
+    leads = [f"lea.{n}.term@customer.test" for n in range(12)]
+    with FaultySmtp() as smtp:
+        smtp_at(config, smtp.port)
+        first = Daemon(config, tmp_path / "first.log")
+        try:
+            wait_for(lambda: "Sent: first start" in first.log(), "the first start")
+        finally:
+            assert first.stop() == 0
+        for lead in leads:  # the backlog: mail that came while it was stopped
+            enquire(mail_servers, shop, lead)
+        smtp.on("data", delay=0.3)  # a slow server: each message takes a while
+        second = Daemon(config, tmp_path / "second.log")
+        try:
+            wait_for(lambda: len(smtp.accepted_ids()) >= 2, "the backlog under way")
+            second.proc.send_signal(signal.SIGTERM)
+            assert second.proc.wait(WAIT) == 0
+        finally:
+            second.stop()
+        went = acked(smtp, leads)
+        assert 2 <= sum(went.values()) < len(leads), "stopped mid-backlog"
+        assert max(went.values()) == 1
+        smtp.reset()  # a fast server again; what it received is forgotten, so keep `went`
+        third = Daemon(config, tmp_path / "third.log")
+        try:
+            wait_for(
+                lambda: sum(went.values()) + sum(acked(smtp, leads).values()) == len(leads),
+                "the rest of the backlog",
+            )
+        finally:
+            third.stop()
+        again = acked(smtp, leads)
+        assert all(went[x] + again[x] == 1 for x in leads), (went, again)
+
+
+def acked(smtp: FaultySmtp, leads: list[str]) -> dict[str, int]:
+    """Acknowledgements the server accepted, per lead."""
+    got = list(smtp.received)
+    return {
+        lead: sum(
+            1 for r in got if lead in r.rcpt_tos and parse(r.data).get("X-Inboxwatch") == "ack"
+        )
+        for lead in leads
+    }
