@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -39,6 +40,8 @@ RESYNC_WINDOW = timedelta(days=2)
 SLICE = 0.25
 #: Early wake-ups without a response tolerated in one ``wait`` before reconnecting.
 MAX_SUSPECT_WAKEUPS = 3
+#: The Message-ID of a message we wrote (one line: we fold no header of ours there).
+_MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*(<[^>\r\n]+>)", re.IGNORECASE | re.MULTILINE)
 
 
 def _position(ref: str | None) -> tuple[int, int] | None:
@@ -152,6 +155,8 @@ class ImapSource:
         self._inbox_at: tuple[int, int] | None = None
         #: The highest inbox UID the last read saw: above it is new mail (:mod:`.backlog`).
         self._seen_top: int | None = None
+        #: An APPEND to Sent failed without the server's answer: it may have been done.
+        self._copies_uncertain = False
 
     # -- connection -----------------------------------------------------------------------
     def open(self) -> None:
@@ -321,18 +326,36 @@ class ImapSource:
         APPEND each. Without a Sent folder there is nowhere to keep them."""
         if self._sent is None or not raws:
             return
+        todo = list(range(len(raws)))  # indices into raws still to be saved
         saved = 0
         try:
+            if self._copies_uncertain:
+                todo = [i for i in todo if not self._in_sent(raws[i])]
             if self._multiappend:
-                for batch in append_batches(raws):
+                for batch in append_batches([raws[i] for i in todo]):
+                    self._copies_uncertain = True  # until the server's OK
                     self.mailbox.multiappend(self._sent, batch, when)
                     saved += len(batch)  # RFC 3502: all of a batch or none of it
             else:
-                for raw in raws:
-                    self.mailbox.append(self._sent, raw, when)
+                for i in todo:
+                    self._copies_uncertain = True
+                    self.mailbox.append(self._sent, raws[i], when)
                     saved += 1
+            self._copies_uncertain = False
         except TransientError as exc:
-            raise CopiesNotSaved(str(exc), saved) from exc
+            # ``saved`` counts in ``raws``: all before the first one not known saved.
+            first_unsaved = todo[saved] if saved < len(todo) else len(raws)
+            raise CopiesNotSaved(str(exc), first_unsaved) from exc
+
+    def _in_sent(self, raw: bytes) -> bool:
+        """Is this copy in Sent already? An APPEND cut off by a timeout (a server that
+        hung for a while) may still have been carried out when the server came back:
+        saving it again would show the owner every such message twice."""
+        m = _MESSAGE_ID.search(raw.split(b"\r\n\r\n", 1)[0])
+        if m is None or self._sent is None:
+            return False
+        self.mailbox.select(self._sent)
+        return self.mailbox.has_message_id(m.group(1).decode("ascii", "replace"))
 
     def mark_processed(self, refs: Sequence[str]) -> None:
         """Add the configured keyword; a server without custom keywords only gets a warning.
