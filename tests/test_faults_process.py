@@ -271,3 +271,24 @@ def acked(smtp: FaultySmtp, leads: list[str]) -> dict[str, int]:
         )
         for lead in leads
     }
+
+
+def test_a_state_file_damaged_under_the_daemon_holds_everything_until_it_is_put_right(
+    mail_servers: MailServers, shop: str, started: Callable[[str], Daemon]
+) -> None:
+    d = started("d")
+    wait_for(lambda: "Sent: first start" in d.log(), "the daemon reading")
+    state = d.config.parent / "state" / "inboxwatch.json"
+    good = state.read_bytes()
+    state.write_text('{"leads": {"1": {"addr')  # an editor's half-saved file
+    lead = "lea.damaged@customer.test"
+    enquire(mail_servers, shop, lead)
+    wait_for(lambda: "is damaged (line 1" in d.log(), "the daemon noticing")
+    line = next(x for x in d.log().splitlines() if "is damaged (line 1" in x)
+    assert str(state) in line and "; trying again in" in line
+    assert "Traceback" not in d.log()
+    assert acks_to(mail_servers, shop, lead) == 0  # nothing it could not record
+    state.write_bytes(good)  # put right (a backup restored)
+    wait_for(lambda: acks_to(mail_servers, shop, lead), "the acknowledgement", 90)
+    assert d.proc.poll() is None
+    assert acks_to(mail_servers, shop, lead) == 1

@@ -46,7 +46,7 @@ from inboxwatch.core.mime import new_message_id
 from inboxwatch.core.queue import Caps, OutboxItem, Purpose, next_send_time
 from inboxwatch.core.route import World
 from inboxwatch.core.settings import Settings
-from inboxwatch.errors import TransientError
+from inboxwatch.errors import StateError, TransientError
 from inboxwatch.service import retention
 from inboxwatch.service.alerts import run_alert_command
 from inboxwatch.service.apply import Session
@@ -199,11 +199,11 @@ class Daemon:
                         return 1
                     self._mailbox_trouble(str(exc))
                     self._drop(str(exc), backoff)
-                except StateUnwritable as exc:  # a full disk: one line, not a traceback
+                except (StateUnwritable, StateError) as exc:  # a full disk, a damaged file
                     if once:
                         raise
                     delay = backoff.next()
-                    log.error("%s; trying again in %.0f s", exc, delay)
+                    log.error("%s; trying again in %.0f s", str(exc).rstrip("."), delay)
                     self.stop_event.wait(delay)
                 except Exception:
                     if once:
