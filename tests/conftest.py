@@ -18,6 +18,7 @@ import pytest
 from hypothesis import settings
 
 from inboxwatch.testing.devservers import MailServers, dovecot_missing
+from inboxwatch.testing.faultysmtp import FaultySmtp
 
 # CI explores the same examples every run: a red build must be reproducible.
 settings.register_profile("ci", derandomize=True, deadline=None)
@@ -132,3 +133,17 @@ def _collect_garbage(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     if request.node.get_closest_marker("servers") or "smtp" in request.node.name:
         gc.collect()
+
+
+@pytest.fixture(scope="module")
+def faulty() -> Iterator[FaultySmtp]:
+    """A controllable SMTP server (:mod:`inboxwatch.testing.faultysmtp`), one per module."""
+    with FaultySmtp() as smtp:
+        yield smtp
+
+
+@pytest.fixture
+def server(faulty: FaultySmtp) -> FaultySmtp:
+    """The module's controllable SMTP server, as new for each test (rules, records)."""
+    faulty.reset()
+    return faulty

@@ -12,7 +12,6 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,18 +23,6 @@ from inboxwatch.userfiles.config import Secret, ServerConfig, load_config
 from tests.test_config import MINIMAL, only, write
 
 FROM = "shop@example.test"
-
-
-@pytest.fixture(scope="module")
-def faulty() -> Iterator[FaultySmtp]:
-    with FaultySmtp() as server:
-        yield server
-
-
-@pytest.fixture
-def server(faulty: FaultySmtp) -> FaultySmtp:
-    faulty.reset()
-    return faulty
 
 
 def sender(server: FaultySmtp, connections: int) -> SmtpSender:

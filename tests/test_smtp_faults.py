@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -24,18 +23,6 @@ from inboxwatch.testing.faultysmtp import FaultySmtp
 from inboxwatch.userfiles.config import Secret, ServerConfig
 
 FROM = "shop@example.test"
-
-
-@pytest.fixture(scope="module")
-def faulty() -> Iterator[FaultySmtp]:
-    with FaultySmtp() as server:
-        yield server
-
-
-@pytest.fixture
-def server(faulty: FaultySmtp) -> FaultySmtp:
-    faulty.reset()
-    return faulty
 
 
 def sender(server: FaultySmtp, timeout: float = 5) -> SmtpSender:
