@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from inboxwatch.adapters.imap import LoginFailed, Mailbox
 from inboxwatch.testing.devservers import MailServers, dovecot_missing
 from inboxwatch.testing.faultysmtp import FaultySmtp
 
@@ -147,3 +148,16 @@ def server(faulty: FaultySmtp) -> FaultySmtp:
     """The module's controllable SMTP server, as new for each test (rules, records)."""
     faulty.reset()
     return faulty
+
+
+@pytest.fixture
+def no_connect(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record any IMAP connection attempt and end the daemon at once (LoginFailed → exit 1)."""
+    calls: list[str] = []
+
+    def connect(self: Mailbox) -> None:
+        calls.append(f"{self.cfg.host}:{self.cfg.port}")
+        raise LoginFailed("test guard: the daemon tried to connect")
+
+    monkeypatch.setattr(Mailbox, "connect", connect)
+    return calls

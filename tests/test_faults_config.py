@@ -16,23 +16,9 @@ import pytest
 from harness import REPO
 
 from inboxwatch import cli
-from inboxwatch.adapters.imap import LoginFailed, Mailbox
 from inboxwatch.userfiles.config import load_config
 
 BOM = b"\xef\xbb\xbf"
-
-
-@pytest.fixture
-def no_connect(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Record any IMAP connection attempt and end the daemon at once (exit 1)."""
-    calls: list[str] = []
-
-    def connect(self: Mailbox) -> None:
-        calls.append(f"{self.cfg.host}:{self.cfg.port}")
-        raise LoginFailed("test guard: the daemon tried to connect")
-
-    monkeypatch.setattr(Mailbox, "connect", connect)
-    return calls
 
 
 @pytest.fixture

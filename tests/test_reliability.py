@@ -29,7 +29,7 @@ import pytest
 from harness import REPO, RunningDaemon
 
 from inboxwatch import cli
-from inboxwatch.adapters.imap import LoginFailed, Mailbox
+from inboxwatch.adapters.imap import Mailbox
 from inboxwatch.adapters.imap_source import ImapSource
 from inboxwatch.adapters.smtp import Envelope, SmtpSender
 from inboxwatch.adapters.statefile import read_json, write_json_atomic
@@ -186,19 +186,6 @@ def offline_config(folder: Path, port: int, *, imap_secret: str = "", body: str 
     path = folder / "config.toml"
     path.write_text(text)
     return path
-
-
-@pytest.fixture
-def no_connect(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Record any IMAP connection attempt and end the daemon at once (LoginFailed → exit 1)."""
-    calls: list[str] = []
-
-    def connect(self: Mailbox) -> None:
-        calls.append(f"{self.cfg.host}:{self.cfg.port}")
-        raise LoginFailed("test guard: the daemon tried to connect")
-
-    monkeypatch.setattr(Mailbox, "connect", connect)
-    return calls
 
 
 @dataclasses.dataclass(frozen=True)
