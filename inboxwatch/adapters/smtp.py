@@ -22,9 +22,12 @@ Batch rules, shared with the in-memory twin (:mod:`inboxwatch.adapters.memory_se
 
 A large batch (a backlog's acknowledgements) goes over several connections at once
 (``[smtp] connections``, :func:`connections_for`): each takes the next message when it
-is done with one, and a halt on one stops them all. The rules above are the first
-connection's; an extra one the server refuses or drops simply ends and leaves its
-messages to the others, so a provider's limit on connections costs nothing but speed.
+is done with one, and a halt on one stops them all. The extra connections are opened
+only once the first has logged in (a wrong password is tried once). While others are
+sending, a connection that meets a temporary refusal (none at all, a 4xx, a drop before
+DATA) hands its message back, once, and ends, so a provider's limit on connections costs
+speed, not a pause of the queue; the last one left keeps the rules above. If one raises,
+the others finish their message in flight and start no other.
 """
 
 from __future__ import annotations
@@ -365,7 +368,7 @@ class SmtpSender:
                         )
                         results[env.id] = run.halt
                         continue
-                    run.reconnects += not first
+                    run.reconnects += 0 if first else 1
                     first = False
                     try:
                         client = await self._open(stop)
