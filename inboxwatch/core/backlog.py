@@ -104,10 +104,6 @@ def fold_tasks(
     return actions, lines
 
 
-def alerts_cancelled(alerts: Sequence[OutboxItem]) -> list[Action]:
-    return [UpdateOutbox(a.cancelled()) for a in alerts]
-
-
 def summarize_backlog(
     view: StateView, world: World, queued: Callable[[], Sequence[OutboxItem]], now: datetime
 ) -> list[Action]:
@@ -119,19 +115,18 @@ def summarize_backlog(
     if not waiting:
         return []
     # A lead erased meanwhile (`inboxwatch forget`) is not named, nor counted.
-    addresses = [a for a in waiting if view.lead(a) is not None]
-    listed = set(addresses)
+    leads = [lead for a in waiting if (lead := view.lead(a)) is not None]
+    if not leads:
+        return [SetMarker(MARKER, "")]
+    listed = {lead.address for lead in leads}
     alerts = [
         i for i in queued() if i.purpose is Purpose.OWNER_ALERT and i.queued and i.lead in listed
     ]
-    leads = [lead for a in addresses if (lead := view.lead(a)) is not None]
     tz = st.window.tz
     lines = [
         f"- {_who(lead, lead.address)}, arrived {lead.arrived.astimezone(tz):%a %d %b %H:%M}"
         for lead in leads
     ]
-    if not leads:
-        return [SetMarker(MARKER, ""), *alerts_cancelled(alerts)]
     planned, tasks = fold_tasks(view, world, leads, now)
     n = len(leads)
     held = pause.ack_held(view.marker(pause.MARKER), now, tz)
@@ -148,7 +143,7 @@ def summarize_backlog(
             f"\n\nCalls and texts due now ({len(tasks)}), here instead of an alert each:\n"
             + "\n".join(_listed(tasks))
         )
-    out: list[Action] = alerts_cancelled(alerts)
+    out: list[Action] = [UpdateOutbox(a.cancelled()) for a in alerts]
     out += planned
     out += owner_notice(world, f"{n} new leads at once", body, now)
     note = f"{n} new leads at once ({len(tasks)} tasks): one summary alert for the owner"
