@@ -72,12 +72,15 @@ def _when(t: datetime, tz: tzinfo) -> str:
 
 
 def subject(d: Digest) -> str:
+    """The day's counts, as the body lists them: every task of TODAY'S TASKS counts,
+    those already handed over today too (the call is still the owner's to make)."""
     day = d.now.astimezone(d.tz)
     trial = " (time-lapse)" if d.simulated else ""
+    tasks = len(d.tasks)
     return (
         f"Digest {day:%a %d %b}{trial}: {len(d.waiting)} waiting for you, "
         f"{d.period.new_leads} new lead{'' if d.period.new_leads == 1 else 's'}, "
-        f"{len([t for t in d.tasks if not t.done])} task(s) open"
+        f"{tasks} task{'' if tasks == 1 else 's'} for today"
     )
 
 
