@@ -18,10 +18,11 @@ from inboxwatch.core.lead import Lead
 from inboxwatch.core.letters import Ids
 from inboxwatch.core.message import parse_message
 from inboxwatch.core.mime import Outgoing, new_message_id, to_bytes
+from inboxwatch.core.owner_mail import owner_mail
 from inboxwatch.core.settings import Settings
 from inboxwatch.errors import ConfigError, MessageError, Problem
 from inboxwatch.userfiles.config import Config, load_config
-from inboxwatch.userfiles.rulebook import RuleBook, load_rulebook
+from inboxwatch.userfiles.rulebook import OWNER_TEMPLATES, RuleBook, load_rulebook
 from inboxwatch.userfiles.sequences import Step
 
 if TYPE_CHECKING:
@@ -168,6 +169,9 @@ def cmd_preview(args: argparse.Namespace) -> int:
         )
     st = Settings.from_config(cfg)
     now = datetime.now(UTC)
+    owner = args.template in OWNER_TEMPLATES
+    if owner:  # [owner] alerts = false still previews what it would be
+        st = dataclasses.replace(st, owner_alerts=True)
 
     def ids() -> str:
         return new_message_id(cfg.identity.address)
@@ -189,15 +193,34 @@ def cmd_preview(args: argparse.Namespace) -> int:
             phone="+1 555 0100",
             fields={"message": "Hello, what would a small job cost, and when could you start?"},
         )
-        # An acknowledgement template as the acknowledgement (it answers their message).
-        acks = {r.template for r in book.rules} | {
-            q.ack.template for q in book.sequences.values() if q.ack
-        }
-        purpose = "ack" if args.template in acks else "followup"
-        step = Step(args.template, 0, "email", args.template)
-        out = email_step(lead, step, book, st, now, ids, purpose)[1].out
+        if owner:
+            out = _owner_preview(args.template, lead, book, st, now, ids)
+        else:
+            # An acknowledgement template as the acknowledgement (it answers their message).
+            acks = {r.template for r in book.rules} | {
+                q.ack.template for q in book.sequences.values() if q.ack
+            }
+            purpose = "ack" if args.template in acks else "followup"
+            step = Step(args.template, 0, "email", args.template)
+            out = email_step(lead, step, book, st, now, ids, purpose)[1].out
     print(as_received(to_bytes(out)))
     return 0
+
+
+def _owner_preview(
+    template: str, lead: Lead, book: RuleBook, st: Settings, now: datetime, ids: Ids
+) -> Outgoing:
+    """An owner's template as the owner gets it about ``lead``, its extra variables
+    filled as the daemon fills them (the lead's words, a call task, the time now)."""
+    words = lead.fields.get("message", "") or lead.subject
+    when = f"{now.astimezone(st.window.tz):%a %d %b %H:%M %Z}"
+    extra = {
+        "owner-alert": {"excerpt": words, "arrived": when, "acked": "sent at once"},
+        "owner-reply": {"excerpt": words},
+        "owner-task": {"task": "call"},
+        "owner-nudge": {"excerpt": words, "waiting_since": when},
+    }.get(template, {})
+    return owner_mail(template, lead, book, st, now, ids, ((), ()), **extra)[0].out
 
 
 def _preview_for(
@@ -205,15 +228,19 @@ def _preview_for(
 ) -> Outgoing:
     """``template`` as the daemon would send it to the lead of the enquiry in ``path``,
     had it arrived now: a later step of the lead's sequence as that step, after the
-    acknowledgement; any other template as the acknowledgement."""
+    acknowledgement; an owner's template as the owner gets it about that lead (the new
+    lead alert exactly as the daemon writes it); any other template as the
+    acknowledgement."""
     msg = parse_message(path.read_bytes())
     c = classify(msg, book, st.context(None), now)
     if c.kind is not Kind.ENQUIRY or c.lead is None:
         raise MessageError(f"{path}: not an enquiry ({c.kind.value}: {'; '.join(c.reasons)})")
     seq = book.sequences.get(c.sequence)
-    ack = c.template or (seq.ack.template if seq and seq.ack else "")
-    later = {x.template for x in seq.steps if x.is_email} - {ack} if seq else set()
-    as_ack = template not in later
+    # The acknowledgement: the rule's own template and the sequence's ack step alike.
+    acks = {c.template, seq.ack.template if seq and seq.ack else ""}
+    later = {x.template for x in seq.steps if x.is_email} - acks if seq else set()
+    owner = template in OWNER_TEMPLATES
+    as_ack = template not in later and not owner
     if as_ack:
         c = dataclasses.replace(c, template=template)
     decision = on_enquiry(Incoming(msg, "preview", now, c), book, st, now, ids)
@@ -221,6 +248,12 @@ def _preview_for(
     assert lead is not None  # on_enquiry always makes the lead
     if as_ack:
         return next(s.out for s in decision.sends if s.out.purpose == "ack")
+    if template == "owner-alert":
+        alert = next((s.out for s in decision.sends if s.out.purpose == template), None)
+        if alert is not None:
+            return alert
+    if owner:
+        return _owner_preview(template, lead, book, st, now, ids)
     step = Step(template, 0, "email", template)
     _, send = email_step(lead, step, book, st, now, ids, "followup")
     return send.out
