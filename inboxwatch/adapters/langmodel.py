@@ -467,7 +467,7 @@ def load() -> CompactModel | FullModel:
             last = stderr.decode(errors="replace").strip().splitlines()[-1:]
             if getattr(exc, "returncode", None) == EXIT_OTHER_SHAPE:
                 return _full(last[0] if last else "another shape")
-            log.warning(
+            log.debug(  # one warning below, if no folder will do
                 "language model: cannot cache it in %s (%s)%s",
                 folder,
                 exc,
@@ -475,7 +475,7 @@ def load() -> CompactModel | FullModel:
             )
             continue
         if (model := read(path, source)) is not None:
-            log.info("language model: derived from py3langid into %s", path)
+            log.debug("language model: derived from py3langid into %s", path)
             return model
     try:
         model = CompactModel(derive())

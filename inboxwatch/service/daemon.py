@@ -65,6 +65,8 @@ MAX_PRESEND_ROUNDS = 3
 CHUNK = 100
 #: Shortest wait between ticks when something is due at once (never spin).
 MIN_WAIT = 0.05
+#: Longest wait at start for the language model (beyond it, the first enquiry waits).
+WARM_UP_WAIT = 120.0
 #: A lead whose planning fails is looked at again after this.
 POISON_RETRY = timedelta(hours=1)
 
@@ -259,15 +261,20 @@ class Daemon:
 
     def connect(self, now: datetime) -> None:
         """Open the mailbox; once per start, settle what a crash may have left behind."""
+        warming: threading.Thread | None = None
         if not self.connected and not self.outbox.recovered:
             self.log_warnings()
             if self.book.languages:
-                # Load the language model beside the first read, not in the way of it or
-                # of the first enquiry's acknowledgement.
-                threading.Thread(target=language.warm_up, name="langid", daemon=True).start()
+                # The language model loads while the mailbox is opened (about 0.5 s from
+                # its cache; a few seconds the very first time, when the cache is made)
+                # and is ready before the first read: no enquiry waits for it.
+                warming = threading.Thread(target=language.warm_up, name="langid", daemon=True)
+                warming.start()
         self.source.open()
         self.connected = True
         self.outbox.recover(self.world, self.source, now)
+        if warming is not None:
+            warming.join(WARM_UP_WAIT)
 
     def seconds_to_next(self, now: datetime) -> float:
         """Real seconds until the earliest wake or send (the clock may run scaled)."""
