@@ -102,7 +102,7 @@ class Daemon:
             SendJournal(journal),
             Caps(s.max_per_hour, s.max_per_day),
             self.settings.window,
-            clock.now,
+            clock.now if time_scale == 1.0 else None,
             stop=self.stop_event.is_set,
             alert=self.alert,
         )
@@ -134,6 +134,8 @@ class Daemon:
     # -- the loop -------------------------------------------------------------------------
     #: SIGHUP asked for the whole config to be read again (at the next tick).
     reload_asked = False
+    #: A SIGHUP reload was refused: the files' stamp then (tried again when it changes).
+    reload_refused: tuple[tuple[str, int, int], ...] | None = None
 
     def install_signal_handlers(self) -> None:
         """SIGTERM/SIGINT stop (the message in flight is finished, no other starts);

@@ -192,14 +192,16 @@ class Outbox:
         journal: SendJournal,
         caps: Caps,
         window: SendingWindow,
-        clock: Callable[[], datetime],
+        clock: Callable[[], datetime] | None,
         stop: Callable[[], bool] = lambda: False,
         alert: Callable[[Notice], None] | None = None,
     ) -> None:
         self.store, self.sender, self.journal = store, sender, journal
         self.caps, self.window = caps, window
         #: Reads the moment of each acceptance: a fact recorded as it happens (the first
-        #: response time), while every decision uses the tick's ``now``.
+        #: response time), while every decision uses the tick's ``now``. None (a
+        #: time-lapse): the tick's ``now``, since the network's real milliseconds are
+        #: hours there and would show as a first reply hours late.
         self.clock = clock
         #: Asked before each message: once true, the one in flight is finished, no other starts.
         self.stop = stop
@@ -295,7 +297,7 @@ class Outbox:
         broken: list[OSError] = []
 
         def on_accepted(item_id: str) -> None:
-            accepted_at[item_id] = self.clock()
+            accepted_at[item_id] = self.clock() if self.clock is not None else now
             self.unrecorded.add(item_id)
             try:
                 self.journal.record(item_id)

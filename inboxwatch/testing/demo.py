@@ -303,7 +303,12 @@ def part_timelapse(servers: MailServers, config: Path, scale: float) -> None:
     if wrong:
         raise SystemExit(f"demo: the time-lapse went wrong: {'; '.join(wrong)}")
     say()
-    say("(In a time-lapse the network is slow too: 50 ms of sending is two simulated hours.)")
+    say(
+        "(In a time-lapse the network is slow too: 50 ms of sending or of the mail server's"
+        " 0.5 s wait before it tells of new mail are hours of simulated time, so a reply is"
+        " seen, and a step sent, hours later than it would be. First replies count from"
+        " the moment the daemon sent them.)"
+    )
     say("$ inboxwatch leads --all")
     run_cli("leads", "--all", "--config", str(config))
     say(f"$ inboxwatch show {ana}")
