@@ -112,7 +112,12 @@ def parseargs(argv: Sequence[str] | None) -> argparse.Namespace:
     export_arguments(cmd("export", "every lead, active and archived, with its timeline"))
     forget_arguments(cmd("forget", "erase everything stored about an address (a privacy request)"))
     c = cmd("pause", "hold all mail to leads (holiday); new leads are still recorded")
-    c.add_argument("--until", metavar="YYYY-MM-DD", help="end the pause then (local time)")
+    c.add_argument(
+        "--until",
+        metavar="DATE",
+        help="end the pause then, in the business's timezone: YYYY-MM-DD (at 00:00 that "
+        "day) or YYYY-MM-DDTHH:MM",
+    )
     c = cmd("resume", "end a pause; with ADDRESS: restart a stopped lead where it stood")
     c.add_argument("address", nargs="?", help="the lead (none: the whole daemon)")
     return p.parse_args(argv)

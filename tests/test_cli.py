@@ -91,8 +91,7 @@ def test_check_passes_on_the_shipped_rules_and_templates(
 def test_check_passes_on_the_example_config(
     tmp_path: Path, capsys: Capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("INBOXWATCH_IMAP_PASSWORD", "x")
-    monkeypatch.setenv("INBOXWATCH_SMTP_PASSWORD", "x")
+    monkeypatch.setenv("INBOXWATCH_PASSWORD", "x")  # the name init and the README use
     shutil.copy(REPO / "config.example.toml", tmp_path / "config.toml")
     (tmp_path / "rules").symlink_to(REPO / "rules")
     (tmp_path / "templates").symlink_to(REPO / "templates")

@@ -249,8 +249,8 @@ def test_check_names_the_password_source(
 
 def test_the_example_configs_oauth2_lines_are_valid_when_uncommented(tmp_path: Path) -> None:
     text = (REPO / "config.example.toml").read_text(encoding="utf-8")
-    text = text.replace('password_env = "INBOXWATCH_IMAP_PASSWORD"\n', "")
-    text = text.replace('password_env = "INBOXWATCH_SMTP_PASSWORD"', "")
+    text = text.replace('password_env = "INBOXWATCH_PASSWORD"\n', "", 1)
+    text = text.replace('password_env = "INBOXWATCH_PASSWORD"', "", 1)
     text = text.replace('# auth = "password"', 'auth = "oauth2"')
     text = text.replace('# auth = "oauth2"', 'auth = "oauth2"')
     for key in ('token_command = "python3', "token_lifetime_seconds", "oauth2_mechanism"):

@@ -38,6 +38,7 @@ from typing import Any
 
 import tomli_w
 
+from inboxwatch.core.wording import counted
 from inboxwatch.errors import ConfigError, InboxwatchError, Problem
 from inboxwatch.service.init_answers import (
     DEFAULT_PASSWORD_ENV,
@@ -300,9 +301,19 @@ def cmd_init(args: argparse.Namespace) -> int:
                 folder.rmdir()
         raise
     config = target / "config.toml"
+    counts = ", ".join(
+        counted(n, what)
+        for n, what in (
+            (len(book.rules), "rule"),
+            (len(book.sequences), "sequence"),
+            (len(book.templates), "template"),
+        )
+    )
+    print(f"{config}: written ({counts} in {target / 'rules'} and {target / 'templates'})")
+    name = doc["identity"]["name"]
+    why = "--name" if args.name else "the address's domain, as no --name was given"
     print(
-        f"{config}: written ({len(book.rules)} rules, {len(book.sequences)} sequences, "
-        f"{len(book.templates)} templates in {target / 'rules'} and {target / 'templates'})"
+        f"name: mail is sent and signed as {name!r} ({why}); [identity] name in {config} changes it"
     )
     preset = PRESETS.get(args.provider or "")
     if preset is not None:

@@ -49,9 +49,15 @@ def cmd_test_send(args: argparse.Namespace) -> int:
     values = lead_values(SAMPLE, me, cfg.owner)
     thread = Thread(SAMPLE.subject, ("<enquiry@example.com>",))
     envelopes: list[Envelope] = []
-    for name, template in sorted(book.templates.items()):
+    # The default set, then each translated set (templates/de/ as "de/ack").
+    every = sorted(book.templates.items()) + [
+        (f"{lang}/{name}", tpl)
+        for lang, tpls in sorted(book.languages.items())
+        for name, tpl in sorted(tpls.items())
+    ]
+    for name, template in every:
         mid = new_message_id(me.addr)
-        if name.startswith("owner-"):
+        if name.rpartition("/")[2].startswith("owner-"):
             out = to_owner(
                 purpose="test-send",
                 template=template,
@@ -76,14 +82,18 @@ def cmd_test_send(args: argparse.Namespace) -> int:
             )
         out = dataclasses.replace(out, subject=f"[inboxwatch test: {name}] {out.subject}")
         envelopes.append(Envelope(mid, me.addr, cfg.owner, to_bytes(out)))
-    names = dict(zip((e.id for e in envelopes), sorted(book.templates), strict=True))
+    names = dict(zip((e.id for e in envelopes), (n for n, _ in every), strict=True))
     results = SmtpSender(cfg.smtp, credentials(cfg)[1]).send(envelopes)
-    failed = 0
+    failed: dict[str, list[str]] = {}  # one line per error: a refused connection fails all
     for env in envelopes:
         res = results.get(env.id)
         if res is not None and res.ok:
             print(f"{names[env.id]}: sent to {cfg.owner}")
         else:
-            failed += 1
-            print(f"{names[env.id]}: not sent: {res.error if res else 'not attempted'}")
+            # The rest of a batch a refused connection stopped: "not attempted: <same>".
+            error = res.error.removeprefix("not attempted: ") if res else "not attempted"
+            failed.setdefault(error, []).append(names[env.id])
+    for error, which in failed.items():
+        what = which[0] if len(which) == 1 else f"{len(which)} samples ({', '.join(which)})"
+        print(f"{what}: not sent: {error}")
     return 1 if failed else 0
