@@ -627,7 +627,9 @@ def test_a_sender_outside_the_list_skips_the_rule(tmp_path: Path) -> None:
     rb = load(book(tmp_path, {"rules.toml": text + SEQ}))
     body = "Email: jane@example.org\n"
     stranger = classify(mail("New submission", body, "x@stranger.example"), rb, CTX, NOW)
-    assert stranger.rule == "direct" and stranger.lead == Address("x@stranger.example")
+    # Not "direct" either: that would answer the sender of a notification (review item 1).
+    assert stranger.kind is Kind.IGNORE and stranger.lead is None
+    assert stranger.unlisted == ("form", "x@stranger.example", "jane@example.org")
     assert "rule 'form' skipped: x@stranger.example is not one of its senders" in stranger.reasons
     listed = classify(mail("New submission", body, "noreply@formspree.io"), rb, CTX, NOW)
     assert listed.kind is Kind.ENQUIRY and listed.rule == "form"

@@ -24,6 +24,7 @@ from inboxwatch.core.optout import is_opt_out
 from inboxwatch.core.returndate import find_return_date
 from inboxwatch.core.safe_regex import Budget
 from inboxwatch.core.suppression import is_suppressed
+from inboxwatch.core.verdict import PUBLIC_MAIL_DOMAINS
 from inboxwatch.core.verdict import Classification as Classification
 from inboxwatch.core.verdict import Context as Context
 from inboxwatch.core.verdict import Kind as Kind
@@ -190,6 +191,7 @@ def _classify(
 
     body = msg.body_text
     notes: list[str] = []
+    held: Classification | None = None  # a notification from a sender its rule does not list
     for rule in book.rules:
         if robot_reasons and not rule.accept_robots:
             # A list, robot or in-house message only counts when a rule says it carries a
@@ -201,10 +203,13 @@ def _classify(
             # Anyone can write "Email: someone@else" under a form-like subject.
             who = sender or "no sender"
             notes.append(f"rule {rule.name!r} skipped: {who} is not one of its senders")
+            held = held or _unlisted(rule, msg, body, budget, (*robot_reasons, *notes), text)
             continue
         base = (*robot_reasons, *notes, f"matched rule {rule.name!r}")
         if rule.kind == "ignore":
             return Classification(Kind.IGNORE, base, rule=rule.name, new_text=text)
+        if held is not None and rule.lead_from == "sender":
+            return held  # never the notification's sender: nobody is answered
         if rule.lead_from != "sender" and (failed := _auth_failure(msg, ctx)):
             return Classification(Kind.IGNORE, (*base, failed), rule=rule.name, new_text=text)
         lead = find_lead(rule, msg, body, budget)
@@ -218,6 +223,8 @@ def _classify(
         if problem:
             return Classification(Kind.IGNORE, (*reasons, problem), rule=rule.name, new_text=text)
         return _enquiry(rule, lead, reasons, book, text)
+    if held is not None:
+        return held
     if found and found.kind == "list":
         return Classification(Kind.LIST, (*found.reasons, *notes), new_text=text)
     if robot_reasons and robot_reasons[0].startswith("sent from our own"):
@@ -257,10 +264,13 @@ def _robot_notification(
     """
     body = msg.body_text
     sender = msg.from_.addr if msg.from_ else ""
+    held: Classification | None = None
     for rule in book.rules:
         if not rule.accept_robots or not rule.matches(msg, body, budget):
             continue
         if not _sender_allowed(rule, sender, ctx):
+            why = (*reasons, f"rule {rule.name!r} skipped: {sender} is not one of its senders")
+            held = held or _unlisted(rule, msg, body, budget, why, text)
             continue
         matched = (*reasons, f"matched rule {rule.name!r}")
         if rule.kind == "ignore":
@@ -274,7 +284,50 @@ def _robot_notification(
             continue
         why = (*reasons, f"matched rule {rule.name!r} (accepts robots)", lead.reason)
         return _enquiry(rule, lead, why, book, text)
-    return None
+    return held
+
+
+def _unlisted(
+    rule: Rule,
+    msg: Message,
+    body: str,
+    budget: Budget,
+    reasons: tuple[str, ...],
+    text: Later[str],
+) -> Classification | None:
+    """A notification that names a person, from a sender the rule does not list.
+
+    It must not fall through to a rule that answers the sender (``direct-email``): that
+    would acknowledge a website's robot (a site on another domain than the mailbox) and
+    send it the whole sequence. Nor is the person it names answered: the sender may be
+    forged, which is what ``senders`` guards against. Nobody is written to; the owner is
+    told once per sender (:func:`inboxwatch.core.route.on_prepared`), so a form of their
+    own can be added to ``senders``. The later rules still run: an ``ignore`` rule that
+    matches wins (a platform's mailer is no form to list), and so does a rule that lists
+    the sender; the hold replaces an answer to the sender, or no rule matching.
+
+    ``None`` when it is no such notification: the rule finds nobody, or the sender
+    itself, or someone in the sender's own domain (a person's signature naming a
+    colleague): the later rules judge it, as before.
+    """
+    sender = msg.from_.addr if msg.from_ else ""
+    if rule.kind != "enquiry" or rule.lead_from == "sender" or not sender or msg.from_ is None:
+        return None
+    lead = find_lead(rule, msg, body, budget)
+    named = lead.address
+    if named is None or named.addr == sender or named.domain == msg.from_.domain:
+        return None
+    entry = f'"{sender}"'
+    if msg.from_.domain not in PUBLIC_MAIL_DOMAINS:  # all of gmail.com is nobody's form
+        entry += f' or "@{msg.from_.domain}"'
+    why = (
+        f"it looks like a {rule.name!r} notification naming {named.addr}: nobody is "
+        f"answered (the sender may be forged); if it is yours, add {entry} to the "
+        f"senders of rule {rule.name!r} in {rule.file}"
+    )
+    return Classification(
+        Kind.IGNORE, (*reasons, why), unlisted=(rule.name, sender, named.addr), new_text=text
+    )
 
 
 def _sender_allowed(rule: Rule, sender: str, ctx: Context) -> bool:

@@ -17,10 +17,13 @@ from datetime import datetime, timedelta
 from inboxwatch.core import autodetect, pause
 from inboxwatch.core.actions import (
     Action,
+    ClearNotice,
     InboxMail,
     Note,
+    Notice,
     PutLead,
     Queue,
+    RaiseNotice,
     Reject,
     SentMail,
     StateView,
@@ -47,13 +50,15 @@ from inboxwatch.core.suppression import is_suppressed
 
 # World, queue_item and wake_of are used by the shell and tests through this module too.
 from inboxwatch.core.world import World as World
-from inboxwatch.core.world import actions_of
+from inboxwatch.core.world import actions_of, owner_notice
 from inboxwatch.core.world import queue_item as queue_item
 from inboxwatch.core.world import wake_of as wake_of
 from inboxwatch.errors import MessageError
 
 #: Message-IDs of mail handled for one lead that are kept for recognising re-reads.
 MAX_INBOUND = 50
+#: The notice about a sender whose notifications a rule does not trust: this + the sender.
+UNLISTED = "unlisted-sender:"
 
 
 def remember(known: Known, actions: Iterable[Action]) -> Known:
@@ -225,10 +230,41 @@ def on_prepared(
         elif c.kind is Kind.COMPLAINT:
             # A complaint is an opt-out of the address, whether or not it was a lead.
             extra = [Suppress(addr, "complaint about our mail") for addr in c.complained]
+        elif c.unlisted:
+            extra = _unlisted(view, world, c, now)
         decision = Decision(note=f"{c.kind.value}: {'; '.join(c.reasons)}")
     sender = msg.from_.addr if msg.from_ else "?"
+    if c.kind is Kind.ENQUIRY and c.lead is not None and c.lead.addr != sender:
+        # A notification answered: if its sender was held before, it is listed now.
+        extra += [ClearNotice(n.key) for n in view.notices() if n.key == UNLISTED + sender]
     note = Note(f"{mail.ref} from={sender} {c.kind.value}: {decision.note}")
     return [*actions_of(decision, world, now), *extra, note]
+
+
+def _unlisted(view: StateView, world: World, c: Classification, now: datetime) -> list[Action]:
+    """A notification from a sender its rule does not list (see ``classify._unlisted``):
+    the owner is told once per sender, in ``status`` until a notification from it is
+    answered, and by mail, since the person it names waits for an answer meanwhile."""
+    rule, sender, named = c.unlisted
+    key = UNLISTED + sender
+    if any(n.key == key for n in view.notices()):
+        return []
+    text = f"{sender}: {c.reasons[-1]}"
+    body = (
+        f"inboxwatch received a message from {sender} that looks like a notification of "
+        f"your rule {rule!r}: it names {named}. {sender} is not one of the rule's senders, "
+        "so inboxwatch answered nobody: such a message could be forged, and answering its "
+        "sender would answer a website's robot.\n\n"
+        f"If it is your own website's form: {c.reasons[-1].partition('if it is yours, ')[2]}"
+        ", then reload inboxwatch (kill -HUP, or restart). From then on its notifications "
+        f"are answered. Please answer {named}, and any notification from {sender} until "
+        "then, yourself: they are in your inbox.\n\n"
+        f"If you do not know {sender}, nothing needs doing. You are told once per sender."
+    )
+    return [
+        RaiseNotice(Notice(key, text, now)),
+        *owner_notice(world, f"Not answered: notifications from {sender}", body, now),
+    ]
 
 
 def _seen_before(

@@ -136,6 +136,9 @@ class Classification:
     by_team: bool = False
     #: Complaints: the (lower-cased) addresses that complained about our mail.
     complained: tuple[str, ...] = ()
+    #: A notification a rule would answer, from a sender not among the rule's ``senders``:
+    #: (the rule, the sender, the address it names). Nobody is answered; the owner is told.
+    unlisted: tuple[str, ...] = ()
 
     def as_json(self, **extra: Any) -> str:
         obj: dict[str, Any] = {
