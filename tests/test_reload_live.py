@@ -20,6 +20,7 @@ from inboxwatch.adapters.memory_mail import MemorySource
 from inboxwatch.adapters.memory_sender import MemorySender
 from inboxwatch.adapters.tinydb_store import TinyDbStore
 from inboxwatch.cli import main
+from inboxwatch.core.actions import Notice
 from inboxwatch.service.clock import FixedClock
 from inboxwatch.service.commands import load_all
 from inboxwatch.service.daemon import Daemon
@@ -163,15 +164,27 @@ def test_a_broken_config_file_is_named_as_the_one_to_fix(
 
 
 def test_a_rule_file_broken_between_reloads_is_a_problem_until_it_is_fixed(
-    daemon: Daemon, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+    daemon: Daemon,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     caplog.set_level(logging.INFO, logger="inboxwatch")
+    told: list[Notice] = []
+    monkeypatch.setattr(daemon, "alert", told.append)  # the owner's alert_command
     rules = daemon.cfg.rules_dir / "rules.toml"
     good = rules.read_text()
     rules.write_text(good + "\n[[rule]\n")
     daemon.tick(daemon.clock.now())
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert f"keeping the previous rules until {rules} is fixed" in errors, errors
+    rules.write_text(good + "\n[[rule]]\nname = 1\n")  # another mistake: the text follows
+    os.utime(rules, ns=(rules.stat().st_atime_ns, rules.stat().st_mtime_ns + 1_000_000_000))
+    daemon.tick(daemon.clock.now())
+    assert [n.key for n in told] == [RULES_REFUSED]  # told once
+    with daemon.store.transaction() as state:
+        (notice,) = state.notices()
+    assert notice.text != told[0].text and str(rules) in notice.text
     code, keys = problems(daemon, capsys)
     assert code == 1 and keys == [RULES_REFUSED]
     rules.write_text(good)
