@@ -21,6 +21,7 @@ import pytest
 from harness import REPO
 from test_scenario import MemoryEdges, purposes
 
+from inboxwatch.cli import main
 from inboxwatch.core.classify import Classification, Context, Kind, classify
 from inboxwatch.core.message import parse_message
 from inboxwatch.core.route import UNLISTED
@@ -169,3 +170,21 @@ def test_once_the_site_is_listed_its_notifications_are_answered_and_the_notice_e
     assert e.outgoing("wordpress@site.example") == e.outgoing("v1@customer.example") == []
     with e.store.transaction() as state:
         assert state.notices() == []
+
+
+# ---- init says so ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("user", "trusted"),
+    [("hello@shop.example", "@shop.example"), ("myshop@gmail.com", "myshop@gmail.com")],
+)
+def test_init_says_which_form_senders_are_trusted_and_where_to_add_a_site(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], user: str, trusted: str
+) -> None:
+    home = tmp_path / "iw"
+    args = ["init", str(home), "--user", user, "--owner", "boss@shop.example"]
+    assert main([*args, "--timezone", "UTC", "--provider", "fastmail", "--name", "Shop"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("forms: "))
+    assert f"'website-form' answers form notifications sent from {trusted} and" in line
+    assert f"in {home / 'rules' / 'rules.toml'}" in line

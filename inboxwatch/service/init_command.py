@@ -48,6 +48,7 @@ from inboxwatch.service.init_answers import (
     login_note,
 )
 from inboxwatch.userfiles.presets import PRESETS, Preset
+from inboxwatch.userfiles.rulebook import form_senders_note
 
 _STATE = "state/inboxwatch.json"  # beside config.toml
 #: Where the systemd units keep the state (StateDirectory=inboxwatch/default, or
@@ -322,6 +323,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     state = doc["state"]["path"]
     if not args.state and Path(state).is_absolute():
         print(f"state: {state} (the systemd units' StateDirectory; --state chooses another)")
+    if forms := form_senders_note(book, doc["identity"]["address"], target / "rules"):
+        print(forms)
     print(f"next: inboxwatch check --config {config}; inboxwatch run --config {config}")
     return 0
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from inboxwatch.core.language import DEFAULT as DEFAULT_LANGUAGE
 from inboxwatch.core.lazy import Later, LazyField
+from inboxwatch.core.verdict import PUBLIC_MAIL_DOMAINS
 from inboxwatch.errors import ConfigError, Problem
 from inboxwatch.userfiles.rules import OUR_DOMAIN, Rule, parse_rule
 from inboxwatch.userfiles.sequences import Sequence, parse_sequence
@@ -89,7 +90,10 @@ def _cross_check(
 ) -> None:
     def problem(file: str, key: str, message: str) -> None:
         toml = tomls.get(file)
-        problems.append(Problem(file, key, message, toml.line_of(key) if toml else None))
+        if toml is None:
+            problems.append(Problem(file, key, message))
+        else:
+            problems.append(Problem(file, key, message, toml.line_of(key), toml.named(key)))
 
     if not book.rules and not problems:
         problems.append(Problem(str(rules_dir), "", "no [[rule]] found in any *.toml file"))
@@ -168,3 +172,19 @@ def _cross_check(
                         "translate (a language's templates override the default ones by name)",
                     )
                 )
+
+
+def form_senders_note(book: RuleBook, address: str, rules_dir: Path) -> str:
+    """What ``init`` says about a rule that trusts ``@our-domain``: a website on another
+    domain than the mailbox must be added to its ``senders``, or its notifications are
+    answered to nobody (a fresh user's review, item 1). Empty when no rule does."""
+    rule = next((r for r in book.rules if r.kind == "enquiry" and OUR_DOMAIN in r.senders), None)
+    if rule is None:
+        return ""
+    domain = address.rpartition("@")[2].lower()
+    ours = address if domain in PUBLIC_MAIL_DOMAINS else f"@{domain}"
+    return (
+        f"forms: rule {rule.name!r} answers form notifications sent from {ours} and the "
+        "form services it lists; if your website is on another domain, add it to the "
+        f'rule\'s senders (e.g. "@your-site.example") in {rules_dir / Path(rule.file).name}'
+    )
