@@ -188,3 +188,17 @@ def test_init_says_which_form_senders_are_trusted_and_where_to_add_a_site(
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("forms: "))
     assert f"'website-form' answers form notifications sent from {trusted} and" in line
     assert f"in {home / 'rules' / 'rules.toml'}" in line
+
+
+def test_the_teams_own_mail_stays_the_teams_when_a_rule_does_not_list_it(tmp_path: Path) -> None:
+    """Team mail is never answered anyway; held, a person's mail in a lead's thread would
+    no longer hand the lead over (``by_team``)."""
+    rules = tmp_path / "rules"
+    shutil.copytree(REPO / "rules", rules)
+    toml = rules / "rules.toml"
+    toml.write_text(toml.read_text().replace('"@our-domain",', ""))
+    book = load_rulebook(rules, REPO / "templates")
+    team = run(notification("owner@inbox.example", FORM_BODY), book)
+    assert team.kind is Kind.OWN and team.by_team and not team.unlisted, team.reasons
+    stranger = run(notification("forms@site.example", FORM_BODY), book)
+    assert stranger.kind is Kind.IGNORE and stranger.unlisted[1] == "forms@site.example"

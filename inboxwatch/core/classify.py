@@ -136,7 +136,8 @@ def _classify(
     if sender in ctx.team:
         # Form plugins often send from the site's admin address, which is the owner's.
         team_why = (f"sent from a team address {sender}",)
-        if (rescued := _robot_notification(msg, book, ctx, team_why, text, budget)) is not None:
+        rescued = _robot_notification(msg, book, ctx, team_why, text, budget, hold=False)
+        if rescued is not None:
             return rescued
         return Classification(
             Kind.OWN,
@@ -254,6 +255,8 @@ def _robot_notification(
     reasons: tuple[str, ...],
     text: Later[str],
     budget: Budget,
+    *,
+    hold: bool = True,
 ) -> Classification | None:
     """Web forms and marketplaces often mark their notifications Auto-Submitted.
 
@@ -261,6 +264,10 @@ def _robot_notification(
     somewhere other than the sender (body or Reply-To): we then write to that person,
     never back to the robot, so RFC 3834's loop protection still holds. Rules keep their
     order: an ``ignore`` rule that accepts robots and matches first wins.
+
+    ``hold``: a notification from a sender its rule does not list is held (``_unlisted``)
+    rather than left to its kind; not for the team's mail, which stays the team's (a
+    person in a lead's thread takes it over).
     """
     body = msg.body_text
     sender = msg.from_.addr if msg.from_ else ""
@@ -270,7 +277,7 @@ def _robot_notification(
             continue
         if not _sender_allowed(rule, sender, ctx):
             why = (*reasons, f"rule {rule.name!r} skipped: {sender} is not one of its senders")
-            held = held or _unlisted(rule, msg, body, budget, why, text)
+            held = held or (_unlisted(rule, msg, body, budget, why, text) if hold else None)
             continue
         matched = (*reasons, f"matched rule {rule.name!r}")
         if rule.kind == "ignore":
