@@ -20,10 +20,14 @@ class Problem:
     key: str
     message: str
     line: int | None = None
+    #: The key as a person names it (``rule "website-form".sequence``), shown instead
+    #: of ``key`` (``rule.0.sequence``), which stays the machine's path.
+    label: str = ""
 
     def __str__(self) -> str:
         where = self.file if self.line is None else f"{self.file}:{self.line}"
-        return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
+        key = self.label or self.key
+        return f"{where}: {key}: {self.message}" if key else f"{where}: {self.message}"
 
 
 class ConfigError(InboxwatchError):

@@ -236,7 +236,7 @@ def test_check_warns_with_file_line_and_key_but_passes(tmp_path: Path) -> None:
     assert body.file == str(tmp_path / "rules" / "rules.toml")
     assert body.line is not None and text[body.line - 1].strip().startswith("body_regex")
     assert "prone to backtracking" in body.message and r"\w+" in body.message
-    assert str(body).startswith(f"{body.file}:{body.line}: rule.0.match.body_regex.1: ")
+    assert str(body).startswith(f'{body.file}:{body.line}: rule "quotes".match.body_regex #2: ')
     assert r"\S* and then .*" in keys["rule.0.match.header_regex.X-Form"].message
 
 

@@ -543,7 +543,7 @@ def test_all_rule_book_problems_at_once(tmp_path: Path) -> None:
     )
     problems = book_problems(base)
     text = "\n".join(str(p) for p in problems)
-    for words in ("rule.0.kind", "from_regex", "no sequence 'nope'", "c.toml:1", "nmae"):
+    for words in ('rule "a".kind', "from_regex", "no sequence 'nope'", "c.toml:1", "nmae"):
         assert words in text
 
 

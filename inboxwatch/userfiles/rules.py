@@ -179,8 +179,9 @@ class _Patterns:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        #: (pattern, flags, file, key, line) of each regular expression, for :meth:`lint`.
-        self.linted: list[tuple[str, int, str, str, int | None]] = []
+        #: (pattern, flags, file, key, line, key as named) of each regular expression,
+        #: for :meth:`lint`.
+        self.linted: list[tuple[str, int, str, str, int | None, str]] = []
 
     def lint(self) -> tuple[Problem, ...]:
         """The warnings: patterns prone to backtracking."""
@@ -191,8 +192,9 @@ class _Patterns:
                 f"prone to backtracking: {why}. A message can use up its time "
                 "budget here and be skipped",
                 line,
+                label,
             )
-            for source, flags, file, path, line in self.linted
+            for source, flags, file, path, line, label in self.linted
             for why in hazards(source, flags)
         )
 
@@ -208,7 +210,8 @@ class _Patterns:
             sec.file.problem(path, f"bad regular expression {source!r}: {exc}")
             return None
         if regex:
-            self.linted.append((source, flags, str(sec.file.path), path, sec.file.line_of(path)))
+            where = (str(sec.file.path), path, sec.file.line_of(path), sec.file.named(path))
+            self.linted.append((source, flags, *where))
         return pattern
 
     def values(
@@ -350,5 +353,8 @@ def parse_rule(sec: Section, index: int) -> Rule:
         language=_language(sec),
     )
     sec.get("description", str, "")
-    sec.finish()
+    misplaced = tuple(k for k in sec.data if k.removesuffix("_regex") in (*FIELDS, "header"))
+    for key in misplaced:  # a match key written straight into [[rule]]
+        sec.file.problem(sec.key(key), f"a match key: put it under [rule.match] ({key} = ...)")
+    sec.finish(also_known=misplaced)
     return rule

@@ -6,6 +6,7 @@ key ourselves, so a user can jump straight to it.
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from collections.abc import Iterator
@@ -62,6 +63,22 @@ def read_text_file(path: Path, problems: list[Problem]) -> str | None:
         return None
 
 
+_KEY_AT = re.compile(
+    r"""\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*="""
+)
+
+
+def _set_twice(text: str, line: int) -> str:
+    """tomllib's "Cannot overwrite a value" names no key: the key of that line, said
+    plainly (a key given twice, often pasted in from another example)."""
+    lines = text.splitlines()
+    m = _KEY_AT.match(lines[line - 1]) if 0 < line <= len(lines) else None
+    if m is None:
+        return ""
+    key = re.sub(r"\s*\.\s*", ".", m.group(1))
+    return f"{key!r} is set again in the same table (once is allowed): keep one"
+
+
 @dataclass
 class TomlFile:
     """One loaded TOML file and the problems found while reading it."""
@@ -83,9 +100,13 @@ class TomlFile:
         except tomllib.TOMLDecodeError as exc:
             m = _LINE.search(str(exc))
             msg = re.sub(r"\s*\(at line \d+, column (\d+)\)", r" (column \1)", str(exc))
-            problems.append(
-                Problem(str(path), "", f"TOML syntax error: {msg}", int(m.group(1)) if m else None)
-            )
+            line = int(m.group(1)) if m else None
+            if line is not None and msg.startswith("Cannot overwrite a value"):
+                msg = _set_twice(text, line) or msg
+            elif twice := re.match(r"Cannot declare \((.*),\) twice", msg):
+                table = ".".join(k.strip("'\"") for k in twice.group(1).split(", "))
+                msg = f"[{table}] is declared twice: merge the two into one table"
+            problems.append(Problem(str(path), "", f"TOML syntax error: {msg}", line))
             return None
         return cls(path, data, text, problems)
 
@@ -128,7 +149,41 @@ class TomlFile:
         return found
 
     def problem(self, keypath: str, message: str) -> None:
-        self.problems.append(Problem(str(self.path), keypath, message, self.line_of(keypath)))
+        value = self._value_at(keypath)
+        if message.startswith("must ") and ", got " not in message and value is not None:
+            # A range or a rule broken: the value as the file has it, to see the slip.
+            message += f", got {json.dumps(value, ensure_ascii=False)}"
+        self.problems.append(
+            Problem(str(self.path), keypath, message, self.line_of(keypath), self.named(keypath))
+        )
+
+    def _value_at(self, keypath: str) -> str | int | float | None:
+        """The scalar value at ``keypath`` (None for a table, a list or nothing)."""
+        node: Any = self.data
+        for part in keypath.split("."):
+            if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            else:
+                node = node.get(part) if isinstance(node, dict) else None
+        return node if isinstance(node, str | int | float) else None
+
+    def named(self, keypath: str) -> str:
+        """``keypath`` as a person names it: an entry of an array of tables by its
+        ``name`` (``rule "website-form".sequence``, ``step "day3".day``), else by its
+        place counted from 1 (``rule #2``), not the zero-based index of the path."""
+        out: list[str] = []
+        node: Any = self.data
+        for part in keypath.split("."):
+            if isinstance(node, list) and part.isdigit() and out:
+                idx = int(part)
+                node = node[idx] if idx < len(node) else None
+                name = node.get("name") if isinstance(node, dict) else None
+                named = isinstance(name, str) and name
+                out[-1] += f" {json.dumps(name, ensure_ascii=False)}" if named else f" #{idx + 1}"
+            else:
+                out.append(part)
+                node = node.get(part) if isinstance(node, dict) else None
+        return ".".join(out)
 
 
 class Section:
