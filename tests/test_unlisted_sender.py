@@ -143,6 +143,7 @@ def test_the_owner_is_told_once_per_sender_and_nobody_else_gets_mail(tmp_path: P
     text = told.get_content()
     assert "it names v1@customer.example" in text and 'add "wordpress@site.example" or' in text
     assert str(REPO / "rules" / "rules.toml") in text
+    assert "`inboxwatch forget wordpress@site.example` ends this notice" in text
     assert e.lead("wordpress@site.example") is None and e.lead("v1@customer.example") is None
     with e.store.transaction() as state:
         assert [n.key for n in state.notices()] == [UNLISTED + "wordpress@site.example"]

@@ -243,8 +243,9 @@ def on_prepared(
 
 def _unlisted(view: StateView, world: World, c: Classification, now: datetime) -> list[Action]:
     """A notification from a sender its rule does not list (see ``classify._unlisted``):
-    the owner is told once per sender, in ``status`` until a notification from it is
-    answered, and by mail, since the person it names waits for an answer meanwhile."""
+    the owner is told once per sender, by mail (the person it names waits for an answer
+    meanwhile) and in ``status`` until a notification from it is answered, or until
+    ``forget SENDER`` (a sender the owner does not know)."""
     rule, sender, named = c.unlisted
     key = UNLISTED + sender
     if any(n.key == key for n in view.notices()):
@@ -256,10 +257,12 @@ def _unlisted(view: StateView, world: World, c: Classification, now: datetime) -
         "so inboxwatch answered nobody: such a message could be forged, and answering its "
         "sender would answer a website's robot.\n\n"
         f"If it is your own website's form: {c.reasons[-1].partition('if it is yours, ')[2]}"
-        ", then reload inboxwatch (kill -HUP, or restart). From then on its notifications "
-        f"are answered. Please answer {named}, and any notification from {sender} until "
-        "then, yourself: they are in your inbox.\n\n"
-        f"If you do not know {sender}, nothing needs doing. You are told once per sender."
+        " (inboxwatch reads the edited file by itself; `inboxwatch check` checks it). From "
+        f"then on its notifications are answered. Please answer {named}, and any "
+        f"notification from {sender} until then, yourself: they are in your inbox.\n\n"
+        f"If you do not know {sender} (the message may be forged), nothing needs doing; "
+        f"`inboxwatch forget {sender}` ends this notice in `inboxwatch status`. You are told "
+        "once per sender."
     )
     return [
         RaiseNotice(Notice(key, text, now)),
