@@ -53,7 +53,8 @@ def test_test_send_mails_one_sample_of_each_template_to_the_owner(
     )
     owner, me = mail_servers.address("owner"), mail_servers.address(shop)
     assert main(["test-send", "--config", str(cfg)]) == 0
-    names = sorted(load_rulebook(REPO / "rules", REPO / "templates").templates)
+    book = load_rulebook(REPO / "rules", REPO / "templates")
+    names = sorted([*book.templates, *(f"{k}/{n}" for k, t in book.languages.items() for n in t)])
     got = mail_servers.smtp_wait(len(names), match=lambda m: m.mail_from == me)
     assert all(m.rcpt_tos == (owner,) for m in got)
     subjects = [str(parse(m.data)["Subject"]) for m in got]

@@ -31,6 +31,7 @@ from inboxwatch.service.apply import Session
 from inboxwatch.service.commands import load_all, open_state, running_pid
 from inboxwatch.service.pause import MARKER as PAUSE_MARKER
 from inboxwatch.service.pause import Pause, release
+from inboxwatch.service.stats_command import response_time
 from inboxwatch.userfiles.config import load_config
 from inboxwatch.userfiles.rulebook import load_rulebook
 
@@ -55,15 +56,8 @@ def wake_daemon(state_path: Path) -> bool:
 
 
 def _fmt_seconds(s: float | None) -> str:
-    if s is None:
-        return "-"
-    if s < 10:
-        return f"{s:.1f}s"
-    if s < 120:
-        return f"{s:.0f}s"
-    if s < 7200:
-        return f"{s / 60:.0f}m"
-    return f"{s / 3600:.1f}h"
+    """As ``stats`` shows a first-response time, so the two agree ("-": none yet)."""
+    return response_time(s, leads=0)
 
 
 def _state(lead: Lead) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 from inboxwatch.core.digest_page import duration
 from inboxwatch.core.lead import Lead, iso
 from inboxwatch.core.metrics import FirstResponse, ResponseTimes, Stats, compute
-from inboxwatch.errors import InboxwatchError
+from inboxwatch.errors import ConfigError, Problem
 
 DAYS = 30
 #: The longest "leads per day" chart: a --since years back shows the last year's days.
@@ -42,7 +43,9 @@ def window_start(since: date | None, now: datetime, tz: tzinfo) -> datetime:
 def stats(leads: list[Lead], since: date | None, now: datetime, tz: tzinfo) -> Stats:
     start = window_start(since, now, tz)
     if start >= now:
-        raise InboxwatchError(f"--since {since} is not in the past: nothing to count yet")
+        # A usage error like a malformed date (exit 2), not a failure to count.
+        why = f"{since} is not in the past: nothing to count yet"
+        raise ConfigError([Problem("command line", "--since", why)])
     # The chart covers the window's days (a --since of yesterday: two), at most a year's.
     days = (now.astimezone(tz).date() - start.date()).days + 1
     return compute(leads, start, now, tz, min(days, CHART_MAX_DAYS))
@@ -62,10 +65,13 @@ def cmd_stats(args: argparse.Namespace) -> int:
             leads = state.leads()
         leads += store.archived()
     figures = stats(leads, args.since, now, cfg.timezone)
+    nothing = f"nothing yet: no state file at {cfg.state_path} (the daemon has not run)"
     if args.json:
         print(json.dumps(as_json(figures), ensure_ascii=False))
+        if not cfg.state_path.exists():  # the zeros are not a count of real leads
+            print(nothing, file=sys.stderr)
     elif not cfg.state_path.exists():
-        print(f"nothing yet: no state file at {cfg.state_path} (the daemon has not run)")
+        print(nothing)
     else:
         print("\n".join(as_text(figures, cfg.timezone)))
     return 0
@@ -133,9 +139,17 @@ def _share(part: int, whole: int) -> str:
     return f"{100 * part / whole:.0f}%" if whole else "-"
 
 
+def response_time(seconds: float | None, leads: int = 1) -> str:
+    """A first-response time as ``stats`` and ``leads`` both show it: under 10 s with
+    tenths (an acknowledgement takes a fraction of a second, which "0s" hides)."""
+    if seconds is not None and seconds < 10:
+        return f"{max(seconds, 0.0):.1f}s"
+    return duration(seconds, leads, short=True)
+
+
 def _times_line(label: str, r: ResponseTimes, missing: str) -> str:
-    median = duration(r.median_seconds, r.leads, short=True)
-    p90 = duration(r.p90_seconds, r.leads, short=True)
+    median = response_time(r.median_seconds, r.leads)
+    p90 = response_time(r.p90_seconds, r.leads)
     return (
         f"  {label[:16]:16} {r.leads:5} leads  median {median:>6}"
         f"  90th {p90:>6}"

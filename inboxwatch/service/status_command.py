@@ -119,6 +119,7 @@ def report(cfg: Config, snap: Snapshot, now: datetime, pid: int | None) -> dict[
     active = [x for x in snap.leads if x.is_active]
     waiting = [x for x in snap.leads if x.conversation is Conversation.WAITING_US]
     steps: list[dict[str, Any]] = []
+    pause = snap.pause if snap.pause is not None and snap.pause.active(now) else None
     try:
         book = load_rulebook(cfg.rules_dir, cfg.templates_dir)
     except ConfigError:
@@ -126,9 +127,17 @@ def report(cfg: Config, snap: Snapshot, now: datetime, pid: int | None) -> dict[
     if book is not None:
         for lead in active:
             if (nxt := next_step(lead, book, st)) is not None:
-                steps.append({"lead": lead.address, "step": nxt[0].name, "at": nxt[1]})
+                step, at = nxt
+                # A pause holds mail to leads (the acknowledgement, day 0, only if it
+                # says so), not the owner's call and text tasks.
+                held = (
+                    pause is not None
+                    and step.is_email
+                    and (pause.acks or step.day > 0)
+                    and (pause.until is None or at < pause.until)
+                )
+                steps.append({"lead": lead.address, "step": step.name, "at": at, "held": held})
     steps.sort(key=lambda x: x["at"])
-    pause = snap.pause if snap.pause is not None and snap.pause.active(now) else None
     limit = silent_after(cfg)
     heard_ago = (now - snap.heard).total_seconds() if snap.heard else None
     return {
@@ -214,7 +223,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     for o in rep["outbox"]:
         print(f"  {o['purpose']} to {o['to']}: {o['why']}")
     for x in rep["next_steps"]:
-        print(f"next: {_local(x['at'], cfg)} {x['step']} for {x['lead']}")
+        held = " (held by the pause: goes when it ends)" if x.get("held") else ""
+        print(f"next: {_local(x['at'], cfg)} {x['step']} for {x['lead']}{held}")
     for n in rep["problems"]:
         until = f"; expected over by {_local(n['until'], cfg)}" if n["until"] else ""
         print(f"problem since {_local(n['since'], cfg)}: {n['text']}{until}")
