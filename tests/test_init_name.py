@@ -4,6 +4,7 @@ The summary counts in words ("1 sequence")."""
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 
@@ -27,6 +28,8 @@ def test_without_name_init_says_the_domain_is_the_name_and_how_to_change_it(
     assert f"[identity] name in {home / 'config.toml'}" in line
     assert tomllib.loads((home / "config.toml").read_text())["identity"]["name"] == "shop.example"
     assert "1 sequence," in out  # the shipped rules have one sequence
+    assert main(["check", "--config", str(home / "config.toml")]) == 0
+    assert re.search(r": OK \(\d+ rules, 1 sequence, \d+ templates;", capsys.readouterr().out)
 
 
 def test_with_name_init_names_it(tmp_path: Path, capsys: Capsys) -> None:

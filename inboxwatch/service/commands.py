@@ -20,6 +20,7 @@ from inboxwatch.core.message import parse_message
 from inboxwatch.core.mime import Outgoing, new_message_id, to_bytes
 from inboxwatch.core.owner_mail import owner_mail
 from inboxwatch.core.settings import Settings
+from inboxwatch.core.wording import counted
 from inboxwatch.errors import ConfigError, MessageError, Problem
 from inboxwatch.userfiles.config import Config, load_config
 from inboxwatch.userfiles.rulebook import OWNER_TEMPLATES, RuleBook, load_rulebook
@@ -59,10 +60,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     cfg, book = load_all(args.config)
     for warning in book.warnings:  # a help, not an error: the time limit is the guarantee
         print(f"inboxwatch: warning: {warning}", file=sys.stderr)
-    print(
-        f"{args.config}: OK ({len(book.rules)} rules, {len(book.sequences)} sequences, "
-        f"{len(book.templates)} templates; state {cfg.state_path})"
-    )
+    counts = (len(book.rules), "rule"), (len(book.sequences), "sequence")
+    files = ", ".join(counted(n, what) for n, what in (*counts, (len(book.templates), "template")))
+    print(f"{args.config}: OK ({files}; state {cfg.state_path})")
     # Which login each server gets; nothing is connected and no token command is run.
     print(f"imap: {cfg.imap.describe_login()}\nsmtp: {cfg.smtp.describe_login()}")
     for line in password_warnings(cfg):

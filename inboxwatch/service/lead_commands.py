@@ -25,6 +25,7 @@ from inboxwatch.core.lead import Automation, Ended, Lead, iso
 from inboxwatch.core.mime import new_message_id
 from inboxwatch.core.settings import Settings
 from inboxwatch.core.suppression import hashed, is_suppressed
+from inboxwatch.core.wording import counted
 from inboxwatch.core.world import World
 from inboxwatch.errors import ConfigError, InboxwatchError, Problem
 from inboxwatch.service.apply import Session
@@ -263,5 +264,6 @@ def resume_all(args: argparse.Namespace) -> int:
     for line in stale:
         print(f"  {line}")
     if stale:
-        print(f"the owner gets the list of {len(stale)} enquiries to answer in person")
+        what = counted(len(stale), "enquiry", "enquiries")
+        print(f"the owner gets the list of {what} to answer in person")
     return 0

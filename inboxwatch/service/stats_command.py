@@ -17,6 +17,7 @@ from typing import Any
 from inboxwatch.core.digest_page import duration
 from inboxwatch.core.lead import Lead, iso
 from inboxwatch.core.metrics import FirstResponse, ResponseTimes, Stats, compute
+from inboxwatch.core.wording import counted
 from inboxwatch.errors import ConfigError, Problem
 
 DAYS = 30
@@ -151,7 +152,7 @@ def _times_line(label: str, r: ResponseTimes, missing: str) -> str:
     median = response_time(r.median_seconds, r.leads)
     p90 = response_time(r.p90_seconds, r.leads)
     return (
-        f"  {label[:16]:16} {r.leads:5} leads  median {median:>6}"
+        f"  {label[:16]:16} {r.leads:5} {'lead ' if r.leads == 1 else 'leads'}  median {median:>6}"
         f"  90th {p90:>6}"
         f"  ≤5 min {_share(r.within_5min, r.leads):>4}  ≤1 h {_share(r.within_1h, r.leads):>4}"
         f"  {missing} {r.unanswered}"
@@ -199,11 +200,11 @@ def as_text(s: Stats, tz: tzinfo) -> list[str]:
         f"before any message {s.first_reply_before_any_message}"
     )
     lines += [
-        f"replies: {s.replies} (from {s.leads_replied} leads)",
+        f"replies: {s.replies} (from {counted(s.leads_replied, 'lead')})",
         f"sequences ended: {_counts(s.ended)}",
         f"bounces: {s.bounces}",
         f"opt-outs: {s.opt_outs}",
-        f"leads per day (last {len(s.per_day)} days):",
+        f"leads per day (last {counted(len(s.per_day), 'day')}):",
     ]
     lines += [f"  {d:%Y-%m-%d %a} {n:4} {'#' * min(n, 60)}".rstrip() for d, n in s.per_day]
     return lines
