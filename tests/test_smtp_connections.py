@@ -138,7 +138,7 @@ def test_the_connections_key_is_checked_with_its_line(
         assert load_config(path).smtp.connections == int(value)
         return
     p = only(path)
-    assert (p.key, p.message) == ("smtp.connections", "must be between 1 and 10")
+    assert (p.key, p.message) == ("smtp.connections", f"must be between 1 and 10, got {value}")
     assert p.line == text.splitlines().index(f"connections = {value}") + 1
 
 
