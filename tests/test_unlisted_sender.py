@@ -19,13 +19,16 @@ from pathlib import Path
 
 import pytest
 from harness import REPO
-from test_scenario import MemoryEdges, purposes
+from test_scenario import MemoryEdges, _config, purposes
 
 from inboxwatch.cli import main
+from inboxwatch.core.actions import Notice
 from inboxwatch.core.classify import Classification, Context, Kind, classify
 from inboxwatch.core.message import parse_message
 from inboxwatch.core.route import UNLISTED
+from inboxwatch.service.status_command import Snapshot, report
 from inboxwatch.testing.mailfactory import mail
+from inboxwatch.userfiles.config import load_config
 from inboxwatch.userfiles.rulebook import RuleBook, load_rulebook
 
 NOW = datetime(2027, 3, 3, 12, 0, tzinfo=UTC)
@@ -203,3 +206,18 @@ def test_the_teams_own_mail_stays_the_teams_when_a_rule_does_not_list_it(tmp_pat
     assert team.kind is Kind.OWN and team.by_team and not team.unlisted, team.reasons
     stranger = run(notification("forms@site.example", FORM_BODY), book)
     assert stranger.kind is Kind.IGNORE and stranger.unlisted[1] == "forms@site.example"
+
+
+def test_a_notice_about_an_unlisted_sender_is_a_note_not_a_problem_of_the_daemon(
+    tmp_path: Path,
+) -> None:
+    """A forged notification's sender may never be answered: its notice must not keep
+    `inboxwatch status` unhealthy (exit 1) for ever, so a monitor would page for it."""
+    cfg = load_config(_config(tmp_path))
+    now = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    unlisted = Notice(UNLISTED + "wordpress@site.example", "not answered", now)
+    outage = Notice("smtp-unreachable", "The SMTP server is out of reach", now)
+    rep = report(cfg, Snapshot([], [], [unlisted], [], now, None), now, 4242)
+    assert rep["problems"] == [] and [n["key"] for n in rep["notes"]] == [unlisted.key]
+    rep = report(cfg, Snapshot([], [], [unlisted, outage], [], now, None), now, 4242)
+    assert [n["key"] for n in rep["problems"]] == ["smtp-unreachable"]

@@ -21,6 +21,7 @@ from inboxwatch.core.actions import Notice
 from inboxwatch.core.cadence import next_step
 from inboxwatch.core.lead import Conversation, Lead, iso
 from inboxwatch.core.queue import Caps, OutboxItem, Purpose, room
+from inboxwatch.core.route import UNLISTED
 from inboxwatch.core.settings import Settings
 from inboxwatch.core.timing import SendingWindow
 from inboxwatch.errors import ConfigError
@@ -164,11 +165,16 @@ def report(cfg: Config, snap: Snapshot, now: datetime, pid: int | None) -> dict[
         "oldest_queued_seconds": (now - oldest).total_seconds() if oldest else None,
         "outbox": outbox,
         "next_steps": [{**x, "at": iso(x["at"])} for x in steps[:NEXT_STEPS]],
-        "problems": [
-            {"key": n.key, "text": n.text, "since": iso(n.since), "until": iso(n.until)}
-            for n in snap.notices
-        ],
+        "problems": [_notice(n) for n in snap.notices if not n.key.startswith(UNLISTED)],
+        # For the owner to read, not a fault of the daemon: a monitor must not page for a
+        # forged form notification (it stays listed until its sender is answered or
+        # forgotten; see core/route.py).
+        "notes": [_notice(n) for n in snap.notices if n.key.startswith(UNLISTED)],
     }
+
+
+def _notice(n: Notice) -> dict[str, Any]:
+    return {"key": n.key, "text": n.text, "since": iso(n.since), "until": iso(n.until)}
 
 
 def _ago(seconds: float | None) -> str:
@@ -230,4 +236,6 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"problem since {_local(n['since'], cfg)}: {n['text']}{until}")
     if not rep["problems"]:
         print("problems: none")
+    for n in rep["notes"]:
+        print(f"note since {_local(n['since'], cfg)}: {n['text']}")
     return 0 if healthy else 1
