@@ -95,6 +95,8 @@ def _verdict(c: Classification) -> dict[str, Any]:
             value = value.isoformat() if value else None
         elif isinstance(value, tuple):
             value = list(value)
+        if f.name == "reasons":  # a reason may name the rules file: not where the clone is
+            value = [r.replace(str(ROOT), "<repo>") for r in value]
         if value or f.name in ("kind", "reasons"):  # the rest only when set: a smaller file
             out[f.name] = value
     return out
