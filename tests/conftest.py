@@ -30,7 +30,7 @@ BUSINESS = "shop"  # the mailbox the daemon watches
 #: Leads live in another domain, as customers do (mail from our own domain is never a lead).
 LEADS = tuple(f"lead{i}@customer.test" for i in range(1, 41))
 #: One business mailbox per daemon test, so each daemon starts on an inbox of its own.
-SHOPS = tuple(f"shop{i}" for i in range(1, 121))
+SHOPS = tuple(f"shop{i}" for i in range(1, 201))
 USERS = (BUSINESS, "owner", "team", *LEADS, *SHOPS)
 
 
