@@ -221,3 +221,22 @@ def test_a_notice_about_an_unlisted_sender_is_a_note_not_a_problem_of_the_daemon
     assert rep["problems"] == [] and [n["key"] for n in rep["notes"]] == [unlisted.key]
     rep = report(cfg, Snapshot([], [], [unlisted, outage], [], now, None), now, 4242)
     assert [n["key"] for n in rep["problems"]] == ["smtp-unreachable"]
+
+
+PEOPLE = sorted((REPO / "tests" / "mail" / "people_like_forms").glob("*.eml"))
+
+
+@pytest.mark.parametrize("path", PEOPLE, ids=lambda p: p.name)
+def test_a_person_whose_mail_reads_like_a_form_and_names_another_address_is_answered(
+    book: RuleBook, path: Path
+) -> None:
+    """A person's own mail that reads like a notification ("New enquiry: kitchen") and
+    names their other address in the signature, or a forward ("FW:", "Fwd:") quoting
+    someone's address: answered to its sender as before, never held (a reviewer's
+    samples: each was held by the first version of the hold)."""
+    raw = path.read_bytes()
+    sender = parse_message(raw).from_
+    assert sender is not None
+    c = run(raw, book)
+    assert c.kind is Kind.ENQUIRY and c.rule == "direct-email", c.reasons
+    assert c.lead is not None and c.lead.addr == sender.addr and not c.unlisted

@@ -14,14 +14,17 @@ The user's patterns share one time budget per message (:mod:`inboxwatch.core.saf
 from __future__ import annotations
 
 import dataclasses
+import re
 from datetime import datetime
 
 from inboxwatch.core import authres, autodetect, complaints, recall, spamverdict
+from inboxwatch.core.detection import REPLY_PREFIX
 from inboxwatch.core.lazy import Later
 from inboxwatch.core.message import Address, Message, is_valid_address, parse_addresses
 from inboxwatch.core.mime import MARK_HEADER, made_by_us
 from inboxwatch.core.optout import is_opt_out
 from inboxwatch.core.returndate import find_return_date
+from inboxwatch.core.robots import is_noreply_address
 from inboxwatch.core.safe_regex import Budget
 from inboxwatch.core.suppression import is_suppressed
 from inboxwatch.core.verdict import PUBLIC_MAIL_DOMAINS
@@ -320,10 +323,14 @@ def _unlisted(
     sender = msg.from_.addr if msg.from_ else ""
     if rule.kind != "enquiry" or rule.lead_from == "sender" or not sender or msg.from_ is None:
         return None
+    if REPLY_PREFIX.match(msg.subject):
+        return None  # a reply or a forward: a person wrote it, answered as before
     lead = find_lead(rule, msg, body, budget)
     named = lead.address
     if named is None or named.addr == sender or named.domain == msg.from_.domain:
         return None
+    if not _machine_made(msg) and _same_person(msg.from_, named):
+        return None  # a person's mail naming their other address (a signature)
     entry = f'"{sender}"'
     if msg.from_.domain not in PUBLIC_MAIL_DOMAINS:  # all of gmail.com is nobody's form
         entry += f' or "@{msg.from_.domain}"'
@@ -334,6 +341,60 @@ def _unlisted(
     )
     return Classification(
         Kind.IGNORE, (*reasons, why), unlisted=(rule.name, sender, named.addr), new_text=text
+    )
+
+
+#: Script mailers (a website's PHP or a framework), not a person's mail program.
+_SCRIPT_MAILER = re.compile(
+    r"phpmailer|wordpress|wp[ _-]?mail|drupal|joomla|swiftmailer|symfony|laminas|zend"
+    r"|nodemailer|phpmail|mailgun|sendgrid|postmark|amazon ses",
+    re.I,
+)
+#: Local parts a website's or a form service's robot writes from (split at . _ - +).
+_SITE_ROBOT = frozenset(
+    {"wordpress", "wp", "www", "web", "website", "webmaster", "email", "form", "forms",
+     "webform", "webforms", "formresponses", "submission", "submissions", "notification",
+     "notifications", "notify", "mailer", "system", "apache", "daemon"}
+)  # fmt: skip
+
+
+#: Words of an address or a name that say nothing about whose it is.
+_GENERIC = frozenset(
+    {"info", "mail", "email", "contact", "office", "admin", "hello", "team", "support",
+     "service", "sales", "web", "www", "the", "and", "com", "net", "org"}
+)  # fmt: skip
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in re.split(r"[\W_]+", text.lower()) if len(w) >= 3 and w not in _GENERIC}
+
+
+def _same_person(sender: Address, named: Address) -> bool:
+    """Does the address a message names share a name with its sender: "Maria Lopez"
+    <maria.lopez@gmail.com> naming maria@lopez-design.de in her signature, or
+    k.weber@gmx.de naming info@weber-immobilien.de? The sender by name and local part
+    (a mail provider's domain says nothing), the named one by its domain too."""
+    local, _, domain = named.addr.rpartition("@")
+    mine = _words(f"{sender.name} {sender.addr.rpartition('@')[0]}")
+    theirs = _words(f"{named.name} {local} {domain.rpartition('.')[0]}")
+    return bool(mine & theirs)
+
+
+def _machine_made(msg: Message) -> bool:
+    """Does the message come from a program rather than a person (a site's mailer, a
+    robot's address, Auto-Submitted)? A person's mail that reads like a form ("New
+    enquiry: kitchen") and names their own other address is answered as before; a
+    program's is held whatever the names."""
+    auto = msg.header("Auto-Submitted").strip().lower()
+    if auto and not auto.startswith("no"):
+        return True
+    mailer = f"{msg.header('X-Mailer')} {msg.header('User-Agent')}"
+    if _SCRIPT_MAILER.search(mailer):
+        return True
+    sender = msg.from_.addr if msg.from_ else ""
+    local = sender.rpartition("@")[0].lower()
+    return is_noreply_address(sender) or any(
+        t in _SITE_ROBOT for t in re.split(r"[-_.+=]+", local) if t
     )
 
 
