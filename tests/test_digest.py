@@ -205,7 +205,7 @@ def test_the_figures_are_in_both_parts() -> None:
     shown = " | ".join(parsed(page).text)
     assert "new leads: 4 (email 2, website-form 2)" in text
     assert "new leads | 4 (email 2, website-form 2)" in shown
-    assert "replies: 1 (from 1 leads)" in text and "replies | 1 (from 1 leads)" in shown
+    assert "replies: 1 (from 1 lead)" in text and "replies | 1 (from 1 lead)" in shown
     for part in (text, shown):
         assert "replied 1" in part and "bounced 1" in part
         assert "Rita Roof <rita@x.test>" in part

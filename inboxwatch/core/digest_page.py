@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from inboxwatch.core.lead import Lead
 from inboxwatch.core.metrics import FirstResponse, ResponseTimes
 from inboxwatch.core.mime import clean_header
+from inboxwatch.core.wording import counted
 
 if TYPE_CHECKING:
     from inboxwatch.core.digest import Digest, Task
@@ -155,7 +156,7 @@ def text(d: Digest) -> list[str]:
         "",
         "SINCE THE LAST DIGEST:",
         f"  new leads: {p.new_leads}" + (f" ({counts(p.new_by_source)})" if p.new_leads else ""),
-        f"  replies: {p.replies} (from {p.leads_replied} leads)",
+        f"  replies: {p.replies} (from {counted(p.leads_replied, 'lead')})",
         f"  sequences ended: {counts(p.ended)}",
         f"  bounces: {p.bounces}",
         f"  opt-outs: {p.opt_outs}",
@@ -321,7 +322,7 @@ def page(d: Digest) -> str:
             (),
             (
                 ("new leads", new),
-                ("replies", f"{p.replies} (from {p.leads_replied} leads)"),
+                ("replies", f"{p.replies} (from {counted(p.leads_replied, 'lead')})"),
                 ("sequences ended", counts(p.ended)),
                 ("bounces", str(p.bounces)),
                 ("opt-outs", str(p.opt_outs)),

@@ -229,7 +229,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     for o in rep["outbox"]:
         print(f"  {o['purpose']} to {o['to']}: {o['why']}")
     for x in rep["next_steps"]:
-        held = " (held by the pause: goes when it ends)" if x.get("held") else ""
+        held = " (held by the pause)" if x.get("held") else ""
         print(f"next: {_local(x['at'], cfg)} {x['step']} for {x['lead']}{held}")
     for n in rep["problems"]:
         until = f"; expected over by {_local(n['until'], cfg)}" if n["until"] else ""
