@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from inboxwatch.core.actions import ClearNotice, Notice
@@ -175,7 +176,11 @@ def _reload_whole(d: Daemon) -> None:
             f"config not reloaded (SIGHUP): {_first(exc)}; the previous config stays in "
             f"use until {where} is fixed (it is read again when the file changes)"
         )
-        _refused(d, CONFIG_REFUSED, text)
+        # A mistake in the rules files only is one problem, however it was found (the
+        # check of every tick may have opened it already): one notice, one alert.
+        config = Path(d.cfg.file).resolve()
+        rules_only = all(Path(p.file).resolve() != config for p in exc.problems if p.file)
+        _refused(d, RULES_REFUSED if rules_only else CONFIG_REFUSED, text)
         return
     d.reload_refused = None
     for what in kept:
