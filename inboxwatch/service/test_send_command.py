@@ -30,7 +30,7 @@ SAMPLE = LeadView(
 #: What the owner's templates get besides the lead's values, as the daemon would fill them.
 OWNER_SAMPLE = {
     "excerpt": "Hello, what would a kitchen cost? Jane",
-    "task": "call Jane Doe (+1 555 0100)",
+    "task": "call",  # the step's channel, as the daemon fills it
     "waiting_since": "2 business hours",
     "arrived": "Monday 09:14",
     "acked": "Monday 09:14",
