@@ -24,7 +24,7 @@ from inboxwatch.core.message import Address, Message, is_valid_address, parse_ad
 from inboxwatch.core.mime import MARK_HEADER, made_by_us
 from inboxwatch.core.optout import is_opt_out
 from inboxwatch.core.returndate import find_return_date
-from inboxwatch.core.robots import is_noreply_address
+from inboxwatch.core.robots import is_noreply_address, local_tokens
 from inboxwatch.core.safe_regex import Budget
 from inboxwatch.core.suppression import is_suppressed
 from inboxwatch.core.verdict import PUBLIC_MAIL_DOMAINS
@@ -392,10 +392,7 @@ def _machine_made(msg: Message) -> bool:
     if _SCRIPT_MAILER.search(mailer):
         return True
     sender = msg.from_.addr if msg.from_ else ""
-    local = sender.rpartition("@")[0].lower()
-    return is_noreply_address(sender) or any(
-        t in _SITE_ROBOT for t in re.split(r"[-_.+=]+", local) if t
-    )
+    return is_noreply_address(sender) or not _SITE_ROBOT.isdisjoint(local_tokens(sender))
 
 
 def _sender_allowed(rule: Rule, sender: str, ctx: Context) -> bool:

@@ -21,6 +21,18 @@ _ROBOT_WHOLE = frozenset(
 )
 
 
+def _local(addr: str) -> str:
+    """An address's local part, lowercased, any ``+tag`` removed."""
+    addr = addr.strip().strip("<>")
+    return (addr.rpartition("@")[0] if "@" in addr else addr).lower().split("+", 1)[0]
+
+
+def local_tokens(addr: str) -> list[str]:
+    """The words of an address's local part, split at the separators (``No_Reply+x@``
+    → ``["no", "reply"]``)."""
+    return [t for t in _SEP.split(_local(addr)) if t]
+
+
 def is_noreply_address(addr: str) -> bool:
     """True for no-reply robots and mail-system senders we must never write to.
 
@@ -29,11 +41,9 @@ def is_noreply_address(addr: str) -> bool:
     ``MAILER-DAEMON@`` all match. "notifications" is a robot only as the whole local
     part: ``notifications.team`` may be a person's mailbox, ``info@`` always is.
     """
-    addr = addr.strip().strip("<>")
-    local = (addr.rpartition("@")[0] if "@" in addr else addr).lower().split("+", 1)[0]
-    if not local:
+    if not _local(addr):
         return True  # the null sender <>
-    tokens = [t for t in _SEP.split(local) if t]
+    tokens = local_tokens(addr)
     joined = "".join(tokens)
     if joined.startswith(_NOREPLY_RUN) or joined.endswith(_NOREPLY_RUN):
         return True
