@@ -6,9 +6,11 @@ the demo).
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -164,3 +166,20 @@ def smtp_send(servers: MailServers, sender: str, rcpt: str, raw: bytes) -> None:
 
     with smtplib.SMTP("127.0.0.1", servers.smtp_port, timeout=10) as smtp:
         smtp.sendmail(sender, [rcpt], raw)
+
+
+@contextlib.contextmanager
+def with_signal_handlers(rd: RunningDaemon) -> Iterator[RunningDaemon]:
+    """``rd`` started with the daemon's own signal handlers in this (main) thread, as
+    `inboxwatch run` has them; stopped, and the test process's handlers put back, after."""
+    signals = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
+    saved = {s: signal.getsignal(s) for s in signals}
+    rd.start()
+    assert rd.daemon is not None
+    rd.daemon.install_signal_handlers()
+    try:
+        yield rd
+    finally:
+        rd.stop()
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)

@@ -60,14 +60,18 @@ def shipped(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
+def make_home(tmp_path: Path) -> Path:
     """A config with a private copy of the shipped rules/ and templates/ to break."""
     shutil.copytree(REPO / "rules", tmp_path / "rules")
     shutil.copytree(REPO / "templates", tmp_path / "templates")
     path = tmp_path / "config.toml"
     path.write_text(config_text(), encoding="utf-8")
     return path
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return make_home(tmp_path)
 
 
 def cli(capsys: Capsys, *argv: str | Path) -> tuple[int, str, str]:

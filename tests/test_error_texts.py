@@ -4,21 +4,16 @@ and the bad value of a range check. The file:line stays on every line."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.test_cli import REPO, Capsys, _append, _replace, _rule, cli, config_text
+from tests.test_cli import Capsys, _append, _replace, _rule, cli, make_home
 
 
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
-    shutil.copytree(REPO / "rules", tmp_path / "rules")
-    shutil.copytree(REPO / "templates", tmp_path / "templates")
-    path = tmp_path / "config.toml"
-    path.write_text(config_text(), encoding="utf-8")
-    return path
+    return make_home(tmp_path)
 
 
 def _check(capsys: Capsys, home: Path) -> list[str]:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from harness import RunningDaemon
+from harness import RunningDaemon, with_signal_handlers
 
 from inboxwatch.service.clock import FixedClock
 from inboxwatch.testing.devservers import MailServers
@@ -24,19 +24,11 @@ pytestmark = pytest.mark.servers
 
 @pytest.fixture
 def daemon(mail_servers: MailServers, shop: str, tmp_path: Path) -> Iterator[RunningDaemon]:
-    saved = {s: signal.getsignal(s) for s in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)}
-    rd = RunningDaemon(
-        mail_servers, shop, tmp_path / "iw", clock=FixedClock(datetime.now(UTC)), poll_seconds=60
-    )
-    rd.start()
-    assert rd.daemon is not None
-    rd.daemon.install_signal_handlers()
-    try:
+    clock = FixedClock(datetime.now(UTC))
+    with with_signal_handlers(
+        RunningDaemon(mail_servers, shop, tmp_path / "iw", clock=clock, poll_seconds=60)
+    ) as rd:
         yield rd
-    finally:
-        rd.stop()
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)
 
 
 def hup(rd: RunningDaemon) -> None:

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from harness import RunningDaemon
+from harness import RunningDaemon, with_signal_handlers
 
 from inboxwatch.adapters.imap_source import ImapSource
 from inboxwatch.cli import main
@@ -34,22 +34,14 @@ pytestmark = pytest.mark.servers
 Capsys = pytest.CaptureFixture[str]
 #: Generous for a loaded machine; the IDLE renewal it replaces is 600 s.
 PROMPT = 5.0
-SIGNALS = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
 
 
 @pytest.fixture
 def daemon(mail_servers: MailServers, shop: str, tmp_path: Path) -> Iterator[RunningDaemon]:
-    saved = {s: signal.getsignal(s) for s in SIGNALS}
-    rd = RunningDaemon(mail_servers, shop, tmp_path / "iw", poll_seconds=3600)
-    rd.start()
-    assert rd.daemon is not None
-    rd.daemon.install_signal_handlers()
-    try:
+    with with_signal_handlers(
+        RunningDaemon(mail_servers, shop, tmp_path / "iw", poll_seconds=3600)
+    ) as rd:
         yield rd
-    finally:
-        rd.stop()
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)
 
 
 def idling(rd: RunningDaemon) -> None:
